@@ -1,0 +1,71 @@
+"""The VGG19 optimization engine (Gatys et al. 2015), registered as a default plugin.
+
+Importing this module is cheap: TensorFlow, Keras and numpy load on the first job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from typing import Iterator
+
+from ..hookspecs import hookimpl
+
+NAME = "vgg19"
+
+
+@contextlib.contextmanager
+def _native_logs_silenced() -> Iterator[None]:
+    """Hide TensorFlow's C++ start-up log lines (they ignore TF_CPP_MIN_LOG_LEVEL).
+
+    Python errors still surface: they are raised after stderr is restored. NST_DEBUG=1 shows all.
+    """
+    if os.environ.get("NST_DEBUG") == "1":
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def load_engine():
+    """Import the engine's heavy half (Keras, the backend) once, quietly; return its module."""
+    if "nst_plugin.engine.transfer" not in sys.modules:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        with _native_logs_silenced():
+            from . import transfer
+
+            transfer.backend_module().device()  # devices log as they start: start them here
+    from . import transfer
+
+    return transfer
+
+
+@hookimpl
+def nst_stylize(request, reporter):
+    if request.engine != NAME:
+        return None
+    return load_engine().run(request, reporter)
+
+
+@hookimpl
+def nst_engines():
+    return [
+        {
+            "name": NAME,
+            "description": "VGG19 optimization (Gatys et al. 2015) on Keras 3.",
+            "optimizers": ["lbfgs", "adam"],
+            "poolings": ["max", "avg"],
+            "inits": ["content", "noise"],
+            "backends": ["tensorflow", "jax"],
+            "weights": ["imagenet", "random", "PATH.h5"],
+        }
+    ]

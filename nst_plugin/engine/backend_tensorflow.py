@@ -1,0 +1,51 @@
+"""The one TensorFlow-specific piece: value and gradient of the loss with respect to the image."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import tensorflow as tf
+
+NAME = "tensorflow"
+
+
+def device() -> str:
+    """Where the engine runs: the first GPU when TensorFlow sees one, else the CPU."""
+    gpus = tf.config.list_logical_devices("GPU")
+    return gpus[0].name.replace("/device:", "") if gpus else "CPU"
+
+
+def value_and_grad(model, loss_fn: Callable[..., Any]) -> Callable[..., tuple]:
+    """Compile `loss_fn(features, image, targets) -> (total, terms)` around `model`.
+
+    Returns f(image: float32 ndarray (1, h, w, 3), targets) -> (total, terms, gradient) as
+    numpy. Compiled once per model; new image sizes retrace once each.
+    """
+
+    @tf.function(reduce_retracing=True)
+    def step(image, targets):
+        with tf.GradientTape() as tape:
+            tape.watch(image)
+            features = model(image, training=False)
+            if not isinstance(features, (list, tuple)):
+                features = [features]
+            total, terms = loss_fn(features, image, targets)
+        return total, terms, tape.gradient(total, image)
+
+    def call(image: np.ndarray, targets: dict) -> tuple[float, np.ndarray, np.ndarray]:
+        total, terms, grad = step(tf.constant(image), targets)
+        return float(total), terms.numpy(), grad.numpy()
+
+    return call
+
+
+def forward(model) -> Callable[[np.ndarray], list]:
+    """f(image) -> list of feature tensors (kept on the device), for computing targets."""
+
+    @tf.function(reduce_retracing=True)
+    def run(image):
+        out = model(image, training=False)
+        return list(out) if isinstance(out, (list, tuple)) else [out]
+
+    return lambda image: run(tf.constant(image))

@@ -1,0 +1,94 @@
+"""Progress events and the reporter an engine uses to send them and to hear about cancel."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+
+class Cancelled(Exception):
+    """The user asked the job to stop."""
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """One step of one job, as every `nst_progress` implementation receives it."""
+
+    job_id: str
+    stage: str  # "loading", "preparing", "optimizing", "saving", "done", "cancelled"
+    step: int
+    total: int
+    loss: float | None
+    elapsed: float
+    eta: float | None
+    preview: Image.Image | None = None
+
+
+class Reporter:
+    """Sends a job's progress to the `nst_progress` hook and to listeners, and carries cancel.
+
+    `hook=False` keeps events away from the plugins (listeners still get them).
+    """
+
+    def __init__(
+        self,
+        job_id: str | None = None,
+        *,
+        listeners: list[Callable[[ProgressEvent], Any]] | None = None,
+        cancel_event: threading.Event | None = None,
+        hook: bool = True,
+    ) -> None:
+        self.job_id = job_id or uuid.uuid4().hex[:8]
+        self.listeners = list(listeners or [])
+        self.hook = hook
+        self.cancel_event = cancel_event or threading.Event()
+        self.started = time.monotonic()
+        self._step_started: tuple[float, int] | None = None
+
+    def stage(self, stage: str, total: int = 0, step: int = 0) -> None:
+        """Announce a new stage; the ETA of the steps that follow is timed from here."""
+        self._step_started = (time.monotonic(), step)
+        self._send(ProgressEvent(self.job_id, stage, step, total, None, self.elapsed(), None))
+
+    def progress(
+        self, step: int, total: int, loss: float | None, preview: Image.Image | None = None
+    ) -> None:
+        """Report that `step` of `total` iterations is done."""
+        now = time.monotonic()
+        t0, s0 = self._step_started or (self.started, 0)
+        eta = None
+        if step > s0:
+            eta = (now - t0) / (step - s0) * max(total - step, 0)
+        self._send(
+            ProgressEvent(self.job_id, "optimizing", step, total, loss, self.elapsed(), eta, preview)
+        )
+
+    def cancel(self) -> None:
+        """Ask the job to stop; the engine stops within one iteration."""
+        self.cancel_event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel_event.is_set()
+
+    def check_cancel(self) -> None:
+        """Raise Cancelled when cancel was asked for."""
+        if self.cancel_event.is_set():
+            raise Cancelled(self.job_id)
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def _send(self, event: ProgressEvent) -> None:
+        if self.hook:
+            from .plugins import get_plugin_manager
+
+            get_plugin_manager().hook.nst_progress(event=event)
+        for listener in self.listeners:
+            listener(event)
