@@ -57,16 +57,21 @@ class Reporter:
         self._send(ProgressEvent(self.job_id, stage, step, total, None, self.elapsed(), None))
 
     def progress(
-        self, step: int, total: int, loss: float | None, preview: Image.Image | None = None
+        self,
+        step: int,
+        total: int,
+        loss: float | None = None,
+        preview: Image.Image | None = None,
+        stage: str = "optimizing",
     ) -> None:
-        """Report that `step` of `total` iterations is done."""
+        """Report that `step` of `total` is done (iterations, or bytes while downloading)."""
         now = time.monotonic()
         t0, s0 = self._step_started or (self.started, 0)
         eta = None
         if step > s0:
             eta = (now - t0) / (step - s0) * max(total - step, 0)
         self._send(
-            ProgressEvent(self.job_id, "optimizing", step, total, loss, self.elapsed(), eta, preview)
+            ProgressEvent(self.job_id, stage, step, total, loss, self.elapsed(), eta, preview)
         )
 
     def cancel(self) -> None:

@@ -43,7 +43,7 @@ def value_and_grad(model, loss_fn: Callable[..., Any]) -> Callable[..., tuple]:
 def forward(model) -> Callable[[np.ndarray], list]:
     """f(image) -> list of feature tensors (kept on the device), for computing targets."""
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)])
     def run(image):
         out = model(image, training=False)
         return list(out) if isinstance(out, (list, tuple)) else [out]

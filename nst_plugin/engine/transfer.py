@@ -45,7 +45,7 @@ def backend_module():
     return importlib.import_module(f".{_BACKENDS[name]}", __package__)
 
 
-def get_network(settings: Settings) -> Network:
+def get_network(settings: Settings, reporter: Reporter | None = None) -> Network:
     """The network for these settings, built once and kept for the following jobs."""
     try:
         content = tuple(network.layer_name(n) for n in settings.content_layers)
@@ -55,7 +55,12 @@ def get_network(settings: Settings) -> Network:
     source = weights.resolve(settings.weights)
     key = (source.label, settings.pooling, content, style)
     if key not in _networks:
-        arrays = weights.load(settings.weights, network.conv_layers_up_to(content + style))
+        def downloaded(done: int, total: int | None) -> None:
+            if reporter is not None:
+                reporter.progress(done, total or 0, stage="downloading")
+
+        layers = network.conv_layers_up_to(content + style)
+        arrays = weights.load(settings.weights, layers, progress=downloaded)
         outputs = list(dict.fromkeys(content + style))
         model = network.build(outputs, arrays, settings.pooling)
         order = [outputs.index(n) for n in content + style]
@@ -115,7 +120,7 @@ def run(request: StylizeRequest, reporter: Reporter) -> Result:
     started = time.monotonic()
     blend = request.style_weights()
     reporter.stage("preparing")
-    net = get_network(s)
+    net = get_network(s, reporter)
     size = output_size(request.content.size, s.size)
     content = to_array(request.content, size)
     style_edge = max(size)

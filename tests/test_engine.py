@@ -1,0 +1,142 @@
+"""The VGG19 engine end to end through nst_plugin.stylize, on the random stand-in network."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import nst_plugin
+from nst_plugin import Cancelled, Reporter
+
+try:
+    from weightfiles import write_vgg19_h5
+except ImportError:
+    from tests.weightfiles import write_vgg19_h5
+
+FAST = dict(size=48, weights="random")
+
+
+def pixels(result) -> np.ndarray:
+    return np.asarray(result.image, dtype=np.int16)
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_loss_goes_down(images, optimizer):
+    r = nst_plugin.stylize(images["content"], images["style"], iterations=8,
+                           optimizer=optimizer, **FAST)
+    assert len(r.losses) == 9
+    assert r.loss_end < 0.7 * r.loss_start
+    assert (r.backend, r.device, r.engine) == ("tensorflow", "CPU", "vgg19")
+
+
+def test_output_keeps_aspect_ratio(images):
+    src = Image.open(images["content"])
+    r = nst_plugin.stylize(images["content"], images["style"], iterations=1, **FAST)
+    assert max(r.image.size) == 48
+    assert r.width / r.height == pytest.approx(src.width / src.height, rel=0.05)
+
+
+def test_same_seed_same_image(images):
+    runs = [nst_plugin.stylize(images["content"], images["style"], iterations=4, init="noise",
+                               seed=7, **FAST) for _ in range(2)]
+    other = nst_plugin.stylize(images["content"], images["style"], iterations=4, init="noise",
+                               seed=8, **FAST)
+    assert np.array_equal(pixels(runs[0]), pixels(runs[1]))
+    assert not np.array_equal(pixels(runs[0]), pixels(other))
+
+
+def test_weights_file_gives_the_same_network_as_random(images, tmp_path):
+    """An .h5 in Keras's layout loads by layer name: written from the stand-in, it behaves alike."""
+    path = write_vgg19_h5(tmp_path / "vgg19.h5", seed=0, layers=[
+        f"block{b}_conv{i}" for b, n in ((1, 2), (2, 2), (3, 4), (4, 4), (5, 1))
+        for i in range(1, n + 1)])
+    a = nst_plugin.stylize(images["content"], images["style"], iterations=3, size=48,
+                           weights=str(path))
+    b = nst_plugin.stylize(images["content"], images["style"], iterations=3, **FAST)
+    assert a.losses == pytest.approx(b.losses, rel=1e-5)
+
+
+def test_pooling_changes_the_result(images):
+    mx = nst_plugin.stylize(images["content"], images["style"], iterations=3, **FAST)
+    avg = nst_plugin.stylize(images["content"], images["style"], iterations=3,
+                             pooling="avg", **FAST)
+    assert mx.losses[0] != pytest.approx(avg.losses[0], rel=1e-3)
+
+
+def test_progress_after_every_iteration(images, register):
+    seen = []
+
+    class Listener:
+        @nst_plugin.hookimpl
+        def nst_progress(self, event):
+            seen.append(event)
+
+    register(Listener())
+    nst_plugin.stylize(images["content"], images["style"], iterations=5, **FAST)
+    steps = [e.step for e in seen if e.stage == "optimizing"]
+    assert steps == [0, 1, 2, 3, 4, 5]  # 0: the stage starts
+    last = [e for e in seen if e.stage == "optimizing"][-1]
+    assert last.loss is not None and last.eta == pytest.approx(0.0) and last.total == 5
+    assert seen[-1].stage == "done"
+    assert len({e.job_id for e in seen}) == 1
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_cancel_within_one_iteration(images, optimizer):
+    reporter = Reporter()
+    steps = []
+
+    def on_event(event):
+        if event.stage == "optimizing":
+            steps.append(event.step)
+            if event.step == 2:
+                reporter.cancel()
+
+    reporter.listeners.append(on_event)
+    with pytest.raises(Cancelled):
+        nst_plugin.stylize(images["content"], images["style"], iterations=50,
+                           optimizer=optimizer, reporter=reporter, **FAST)
+    assert max(steps) == 2
+
+
+def test_several_styles_blend(images, tmp_path):
+    flipped = tmp_path / "flipped.png"
+    Image.open(images["style"]).transpose(Image.Transpose.ROTATE_90).save(flipped)
+    one = nst_plugin.stylize(images["content"], images["style"], iterations=3, seed=1, **FAST)
+    blend = nst_plugin.stylize(images["content"], [images["style"], flipped], iterations=3,
+                               style_blend=(1, 0), seed=1, **FAST)
+    both = nst_plugin.stylize(images["content"], [images["style"], flipped], iterations=3,
+                              seed=1, **FAST)
+    assert blend.losses == pytest.approx(one.losses, rel=1e-5)
+    assert both.losses[0] != pytest.approx(one.losses[0], rel=1e-3)
+
+
+def test_alpha_is_kept(images, tmp_path):
+    rgba = Image.open(images["content"]).convert("RGBA")
+    alpha = Image.linear_gradient("L").resize(rgba.size)
+    rgba.putalpha(alpha)
+    src = tmp_path / "with_alpha.png"
+    rgba.save(src)
+    out = tmp_path / "out.png"
+    r = nst_plugin.stylize(src, images["style"], out, iterations=1, **FAST)
+    saved = Image.open(out)
+    assert saved.mode == "RGBA" and r.output == str(out)
+    want = np.asarray(alpha.resize(saved.size, Image.Resampling.LANCZOS), dtype=np.int16)
+    assert np.abs(np.asarray(saved.getchannel("A"), dtype=np.int16) - want).max() <= 1
+
+
+def test_pil_images_accepted(images):
+    content = Image.open(images["content"])
+    r = nst_plugin.stylize(content, Image.open(images["style"]), iterations=1, **FAST)
+    assert r.output is None and r.image.mode == "RGB"
+
+
+def test_bad_settings_fail_before_work(images):
+    with pytest.raises(nst_plugin.RequestError, match="optimizer"):
+        nst_plugin.stylize(images["content"], images["style"], optimizer="sgd", **FAST)
+    with pytest.raises(nst_plugin.RequestError, match="style-blend"):
+        nst_plugin.stylize(images["content"], images["style"], style_blend=(1, 1), **FAST)
+    with pytest.raises(nst_plugin.RequestError, match="layer"):
+        nst_plugin.stylize(images["content"], images["style"], content_layers=("relu9_9",),
+                           **FAST)
