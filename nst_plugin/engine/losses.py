@@ -21,7 +21,7 @@ def gram(features):
     c = ops.shape(features)[-1]
     flat = ops.reshape(features, (-1, c))
     n = ops.cast(ops.shape(flat)[0], features.dtype)
-    return ops.matmul(ops.transpose(flat), flat) / n
+    return ops.einsum("pi,pj->ij", flat, flat) / n  # no transposed copy of the features
 
 
 def content_loss(features, target):

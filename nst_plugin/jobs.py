@@ -1,0 +1,231 @@
+"""The job runner: a queue that runs stylize jobs one at a time on one worker thread.
+
+Hosts that run many jobs (the hot folder, the local service for the editors) share it:
+
+    >>> runner = JobRunner(on_finished=print)
+    >>> job = runner.submit("photo.jpg", ["painting.jpg"], "out.png", size=256)
+    >>> job.wait(); job.state
+    'done'
+
+One runner is one device: its jobs never overlap, and the engine (its network and the
+compiled loss) stays loaded in the process between them. Every job's progress goes to the
+`nst_progress` hook and to the job's listeners; `Job.cancel()` stops a queued or running job.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from .progress import Cancelled, ProgressEvent, Reporter
+from .request import RequestError, Result, Settings
+
+QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
+
+JobCallback = Callable[["Job"], Any]
+
+
+@dataclass(eq=False)
+class Job:
+    """One stylize job: its inputs, its state, and its result or error once finished."""
+
+    content: Any
+    styles: list[Any]
+    output: str | None = None
+    settings: Settings = field(default_factory=Settings)
+    engine: str = "vgg19"
+    overwrite: bool = False
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    hook: bool = True  # send progress to the nst_progress plugins (False: listeners only)
+    state: str = QUEUED
+    result: Result | None = None
+    error: Exception | None = None
+    submitted: float = field(default_factory=time.time)
+    started: float | None = None
+    finished: float | None = None
+    reporter: Reporter = field(init=False, repr=False)
+    on_done: list[JobCallback] = field(default_factory=list, repr=False)
+    _finished: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.reporter = Reporter(self.id, hook=self.hook)
+
+    @property
+    def is_finished(self) -> bool:
+        return self._finished.is_set()
+
+    @property
+    def seconds(self) -> float:
+        """Time from start to finish (0 for a job that never started)."""
+        if self.started is None:
+            return 0.0
+        return (self.finished or time.time()) - self.started
+
+    @property
+    def bad_input(self) -> bool:
+        """True when the job failed because of its input or settings, not the engine."""
+        return self.error is not None and is_bad_input(self.error)
+
+    @property
+    def message(self) -> str:
+        """One sentence: what went wrong ("" for a job that did not fail)."""
+        if self.state == CANCELLED:
+            return "the job was cancelled."
+        return describe_error(self.error) if self.error is not None else ""
+
+    def cancel(self) -> None:
+        """Stop the job: a queued job never starts, a running one stops within one iteration."""
+        self.reporter.cancel()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the job has finished; False if `timeout` ran out first."""
+        return self._finished.wait(timeout)
+
+
+def is_bad_input(err: BaseException) -> bool:
+    """True for errors the user fixes (settings, images, weights), False for engine failures."""
+    from .engine.weights import WeightsError
+    from .imageio import ImageError
+
+    return isinstance(err, (RequestError, ImageError, WeightsError))
+
+
+def describe_error(err: BaseException) -> str:
+    """The error as one sentence, ready for a log line or an error file."""
+    text = " ".join(str(err).split())
+    if not is_bad_input(err):
+        text = f"the engine failed ({type(err).__name__}: {text or 'no details'})"
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+class JobRunner:
+    """Runs submitted jobs in order, one at a time, on one worker thread.
+
+    `on_finished` is called (in the worker thread) with every job that is done, failed or
+    cancelled, after the job's own `on_done` callbacks.
+    """
+
+    def __init__(self, *, on_finished: JobCallback | None = None, name: str = "nst-jobs") -> None:
+        self.on_finished = on_finished
+        self._name = name
+        self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._active: dict[str, Job] = {}  # queued and running jobs, in submission order
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def submit(
+        self,
+        content: Any,
+        styles: Any | Sequence[Any],
+        output: str | None = None,
+        *,
+        settings: Settings | None = None,
+        engine: str = "vgg19",
+        overwrite: bool = False,
+        listeners: Sequence[Callable[[ProgressEvent], Any]] = (),
+        on_done: JobCallback | None = None,
+        hook: bool = True,
+        **options: Any,
+    ) -> Job:
+        """Queue a job (the arguments are those of `nst_plugin.stylize`) and return it."""
+        if isinstance(styles, (str, bytes)) or not isinstance(styles, Sequence):
+            styles = [styles]
+        settings = settings or Settings()
+        if options:
+            try:
+                settings = settings.replace(**options)
+            except TypeError as err:
+                raise RequestError(f"unknown option ({err}).") from None
+        job = Job(content, list(styles), output, settings, engine, overwrite, hook=hook)
+        job.reporter.listeners.extend(listeners)
+        if on_done is not None:
+            job.on_done.append(on_done)
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the job runner is closed.")
+            self._active[job.id] = job
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._work, name=self._name, daemon=True)
+                self._thread.start()
+        self._queue.put(job)
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        """A queued or running job by id."""
+        with self._lock:
+            return self._active.get(job_id)
+
+    def jobs(self) -> list[Job]:
+        """The queued and running jobs, oldest first."""
+        with self._lock:
+            return list(self._active.values())
+
+    def warm_up(self, engine: str = "vgg19", settings: Settings | None = None) -> None:
+        """Load the engine now with a tiny job (no progress events); raise what it raised.
+
+        A host calls this at start so that a missing engine or missing weights is reported
+        before any real job is taken, and the first job does not pay for loading.
+        """
+        from PIL import Image
+
+        tiny = Image.new("RGB", (16, 16), (128, 128, 128))
+        settings = (settings or Settings()).replace(size=16, iterations=1)
+        job = self.submit(tiny, [tiny], settings=settings, engine=engine, hook=False)
+        job.wait()
+        if job.error is not None:
+            raise job.error
+
+    def close(self, *, cancel: bool = False, timeout: float | None = None) -> None:
+        """Take no more jobs; finish the queued ones (or cancel them all) and stop the worker."""
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+            if cancel:
+                for job in self._active.values():
+                    job.cancel()
+        self._queue.put(None)
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    def __enter__(self) -> JobRunner:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close(cancel=exc[0] is not None)
+
+    def _work(self) -> None:
+        while (job := self._queue.get()) is not None:
+            self._run(job)
+
+    def _run(self, job: Job) -> None:
+        from . import stylize
+
+        try:
+            job.reporter.check_cancel()  # cancelled while queued: never starts
+            job.state, job.started = RUNNING, time.time()
+            job.result = stylize(
+                job.content, job.styles, job.output, overwrite=job.overwrite,
+                engine=job.engine, settings=job.settings, reporter=job.reporter,
+            )
+            job.state = DONE
+        except Cancelled:
+            job.state = CANCELLED
+            job.reporter.stage(CANCELLED)
+        except Exception as err:  # a failed job is reported, never fatal to the runner
+            job.error, job.state = err, FAILED
+        job.finished = time.time()
+        with self._lock:
+            self._active.pop(job.id, None)
+        job._finished.set()
+        for callback in [*job.on_done, self.on_finished]:
+            if callback is not None:
+                try:
+                    callback(job)
+                except Exception:  # a broken callback must not stop the runner
+                    traceback.print_exc()
