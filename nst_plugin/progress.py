@@ -46,6 +46,7 @@ class Reporter:
     ) -> None:
         self.job_id = job_id or uuid.uuid4().hex[:8]
         self.listeners = list(listeners or [])
+        self.on_snapshot: Callable[[int, dict[str, Any]], Any] | None = None
         self.hook = hook
         self.cancel_event = cancel_event or threading.Event()
         self.started = time.monotonic()
@@ -63,16 +64,28 @@ class Reporter:
         loss: float | None = None,
         preview: Image.Image | None = None,
         stage: str = "optimizing",
+        eta: float | None = None,
     ) -> None:
-        """Report that `step` of `total` is done (iterations, or bytes while downloading)."""
+        """Report that `step` of `total` is done (iterations, or bytes while downloading).
+
+        The ETA is estimated from the pace since the stage began unless `eta` is given.
+        """
         now = time.monotonic()
         t0, s0 = self._step_started or (self.started, 0)
-        eta = None
-        if step > s0:
+        if eta is None and step > s0 and total:
             eta = (now - t0) / (step - s0) * max(total - step, 0)
         self._send(
             ProgressEvent(self.job_id, stage, step, total, loss, self.elapsed(), eta, preview)
         )
+
+    def snapshot(self, step: int, state: dict[str, Any]) -> None:
+        """Hand the engine's current state to whoever saves intermediates and checkpoints.
+
+        `state` holds "image" (float32 RGB, 0..255, at the current scale) and where the run
+        is ("scale", "scale_step"), enough to resume.
+        """
+        if self.on_snapshot is not None:
+            self.on_snapshot(step, state)
 
     def cancel(self) -> None:
         """Ask the job to stop; the engine stops within one iteration."""

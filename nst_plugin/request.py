@@ -13,6 +13,8 @@ if TYPE_CHECKING:  # Pillow stays out of `import nst_plugin`
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "noise")
 POOLINGS = ("max", "avg")
+STYLE_LOSSES = ("gram", "meancov")
+PRECISIONS = ("float32", "mixed")
 
 
 class RequestError(ValueError):
@@ -43,6 +45,21 @@ class Settings:
         "block5_conv1",
     )
     style_blend: tuple[float, ...] | None = None
+    style_scale: float = 1.0
+    style_loss: str = "gram"
+    strength: float | None = None
+    preserve_colors: bool = False
+    match_colors: bool = False
+    scales: int | None = None
+    time_budget: float | None = None
+    average: float = 0.9
+    tile_size: int = 1024
+    tile_overlap: int = 64
+    precision: str = "float32"
+    xla: bool = False
+    preview_every: int = 10
+    save_every: int = 0
+    checkpoint_every: int = 0
 
     def __post_init__(self) -> None:
         self.content_layers = tuple(self.content_layers)
@@ -59,10 +76,13 @@ class Settings:
             raise RequestError(f"size must be between 16 and 16384 pixels, got {self.size}.")
         if int(self.iterations) < 1:
             raise RequestError(f"iterations must be at least 1, got {self.iterations}.")
-        for name, allowed in (("optimizer", OPTIMIZERS), ("init", INITS), ("pooling", POOLINGS)):
+        choices = (("optimizer", OPTIMIZERS), ("init", INITS), ("pooling", POOLINGS),
+                   ("style_loss", STYLE_LOSSES), ("precision", PRECISIONS))
+        for name, allowed in choices:
             if getattr(self, name) not in allowed:
                 raise RequestError(
-                    f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}."
+                    f"{name.replace('_', '-')} must be one of {', '.join(allowed)}, "
+                    f"got {getattr(self, name)!r}."
                 )
         for name in ("content_weight", "style_weight", "tv_weight"):
             if float(getattr(self, name)) < 0:
@@ -73,6 +93,35 @@ class Settings:
             raise RequestError("at least one content or style layer is needed.")
         if self.style_blend is not None and any(w < 0 for w in self.style_blend):
             raise RequestError("style-blend weights must not be negative.")
+        if self.strength is not None and not 0.0 <= float(self.strength) <= 1.0:
+            raise RequestError(f"strength must be between 0 and 1, got {self.strength}.")
+        if not 0.05 <= float(self.style_scale) <= 8:
+            raise RequestError(f"style-scale must be between 0.05 and 8, got {self.style_scale}.")
+        if self.scales is not None and not 1 <= int(self.scales) <= 8:
+            raise RequestError(f"scales must be between 1 and 8, got {self.scales}.")
+        if self.time_budget is not None and float(self.time_budget) <= 0:
+            raise RequestError("time-budget must be a positive number of seconds.")
+        if not 0.0 <= float(self.average) < 1.0:
+            raise RequestError("average must be at least 0 and below 1.")
+        if int(self.tile_size) < 32 or not 0 <= int(self.tile_overlap) < int(self.tile_size) // 2:
+            raise RequestError(
+                "tile-size must be at least 32 px and tile-overlap below half of it."
+            )
+        for name in ("preview_every", "save_every", "checkpoint_every"):
+            if int(getattr(self, name)) < 0:
+                raise RequestError(f"{name.replace('_', '-')} must not be negative.")
+
+    def loss_weights(self) -> tuple[float, float, float]:
+        """(content, style, tv) weights, with `strength` applied when it is set.
+
+        strength s in 0..1 scales content by 2(1 - s), style by 2s and smoothness by
+        min(1, 2s): 0 gives back the content, 0.5 the weights as set, 1 style alone.
+        """
+        cw, sw, tw = float(self.content_weight), float(self.style_weight), float(self.tv_weight)
+        if self.strength is None:
+            return cw, sw, tw
+        s = float(self.strength)
+        return cw * 2 * (1 - s), sw * 2 * s, tw * min(1.0, 2 * s)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values."""
@@ -116,6 +165,7 @@ class StylizeRequest:
     settings: Settings = field(default_factory=Settings)
     engine: str = "vgg19"
     job_id: str = "job"
+    resume: dict[str, Any] | None = None  # {"scale", "scale_step", "image"} from a checkpoint
 
     def style_weights(self) -> list[float]:
         """Blend weights for the styles, summing to 1."""

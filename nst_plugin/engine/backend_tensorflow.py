@@ -16,14 +16,14 @@ def device() -> str:
     return gpus[0].name.replace("/device:", "") if gpus else "CPU"
 
 
-def value_and_grad(model, loss_fn: Callable[..., Any]) -> Callable[..., tuple]:
+def value_and_grad(model, loss_fn: Callable[..., Any], xla: bool = False) -> Callable[..., tuple]:
     """Compile `loss_fn(features, image, targets) -> (total, terms)` around `model`.
 
     Returns f(image: float32 ndarray (1, h, w, 3), targets) -> (total, terms, gradient) as
-    numpy. Compiled once per model; new image sizes retrace once each.
+    numpy. Compiled once per model (with XLA when `xla`); new image sizes retrace once each.
     """
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, jit_compile=xla)
     def step(image, targets):
         with tf.GradientTape() as tape:
             tape.watch(image)

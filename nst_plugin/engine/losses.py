@@ -4,9 +4,13 @@ Each term is relative to its target's own scale, so the default weights hold acr
 sizes and across networks (ImageNet or the random stand-in):
 
 - content: mean squared feature difference / mean squared target feature;
-- style: per layer, squared Gram difference / squared target Gram, averaged over layers;
-  Grams are divided by the number of positions, so they do not grow with image size;
+- style "gram": per layer, squared Gram difference / squared target Gram; Grams are divided
+  by the number of positions, so they do not grow with image size;
+- style "meancov": per layer, the feature means and covariances matched instead (the two
+  statistics the Wasserstein-2 distance between Gaussians compares), each term relative;
 - total variation: mean squared neighbour difference of the image / that of the content.
+Style terms are averaged over layers. Features are cast to float32 first, so the sums stay
+in float32 when the network runs in half precision.
 """
 
 from __future__ import annotations
@@ -16,21 +20,43 @@ from keras import ops
 EPS = 1e-8
 
 
+def moments(features):
+    """(sum of features, sum of outer products, positions) of (1, h, w, c) features."""
+    f = ops.cast(features, "float32")
+    flat = ops.reshape(f, (-1, ops.shape(f)[-1]))
+    n = ops.cast(ops.shape(flat)[0], "float32")
+    return ops.sum(flat, axis=0), ops.einsum("pi,pj->ij", flat, flat), n
+
+
 def gram(features):
     """Gram matrix of (1, h, w, c) features, per position: (c, c)."""
-    c = ops.shape(features)[-1]
-    flat = ops.reshape(features, (-1, c))
-    n = ops.cast(ops.shape(flat)[0], features.dtype)
-    return ops.einsum("pi,pj->ij", flat, flat) / n  # no transposed copy of the features
+    _, outer, n = moments(features)
+    return outer / n
+
+
+def mean_cov(features):
+    """Mean (c,) and covariance (c, c) of (1, h, w, c) features over positions."""
+    total, outer, n = moments(features)
+    mean = total / n
+    return mean, outer / n - ops.outer(mean, mean)
+
+
+def relative(diff, target):
+    return ops.sum(ops.square(diff)) / (ops.sum(ops.square(target)) + EPS)
 
 
 def content_loss(features, target):
-    return ops.mean(ops.square(features - target)) / (ops.mean(ops.square(target)) + EPS)
+    f = ops.cast(features, "float32")
+    return ops.mean(ops.square(f - target)) / (ops.mean(ops.square(target)) + EPS)
 
 
 def style_loss(features, target_gram):
-    diff = gram(features) - target_gram
-    return ops.sum(ops.square(diff)) / (ops.sum(ops.square(target_gram)) + EPS)
+    return relative(gram(features) - target_gram, target_gram)
+
+
+def meancov_loss(features, target_mean, target_cov):
+    mean, cov = mean_cov(features)
+    return relative(mean - target_mean, target_mean) + relative(cov - target_cov, target_cov)
 
 
 def variation(image):
@@ -40,13 +66,12 @@ def variation(image):
     return (ops.mean(ops.square(dy)) + ops.mean(ops.square(dx))) / (255.0 * 255.0)
 
 
-def total_loss(features, image, targets):
+def total_loss(features, image, targets, style_loss_kind: str = "gram"):
     """Weighted sum and the three terms (content, style, tv) as a (3,) tensor.
 
-    `features` are the network outputs in the order `targets["layers"]` gives: the first
-    `targets["n_content"]` are content layers, the rest style layers.
-    `targets` holds "content" (feature tensors), "style" (Gram tensors), "weights"
-    (content, style, tv weights as a (3,) tensor) and "tv_ref" (the content's variation).
+    `features`: the content layers' outputs, then the style layers'. `targets` holds
+    "content" (features), "style" (Grams, or covariances for meancov), "style_mean"
+    (meancov only), "weights" (content, style, tv) and "tv_ref" (the content's variation).
     """
     n_content = len(targets["content"])
     content = ops.convert_to_tensor(0.0)
@@ -56,8 +81,11 @@ def total_loss(features, image, targets):
         content = content / n_content
     style = ops.convert_to_tensor(0.0)
     style_features = features[n_content:]
-    for f, t in zip(style_features, targets["style"]):
-        style = style + style_loss(f, t)
+    for i, (f, t) in enumerate(zip(style_features, targets["style"])):
+        if style_loss_kind == "meancov":
+            style = style + meancov_loss(f, targets["style_mean"][i], t)
+        else:
+            style = style + style_loss(f, t)
     if style_features:
         style = style / len(style_features)
     tv = variation(image) / (targets["tv_ref"] + 1e-4)

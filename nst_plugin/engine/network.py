@@ -33,17 +33,20 @@ def conv_layers_up_to(names: Sequence[str]) -> list[str]:
     return _ORDER[: deepest + 1]
 
 
-def build(outputs: Sequence[str], weights: dict, pooling: str = "max"):
+def build(outputs: Sequence[str], weights: dict, pooling: str = "max", precision: str = "float32"):
     """A Keras model from an RGB 0..255 image (any size) to the features of `outputs`.
 
     `weights` maps each conv layer name to (kernel, bias), as `weights.load` returns.
     Preprocessing is part of the model: it takes RGB 0..255 as the optimizer sees it.
+    precision "mixed" runs the convolutions in bfloat16 (same range as float32, so no
+    overflow to inf) with float32 weights; the losses cast features back to float32.
     """
     import keras
 
     outputs = [layer_name(n) for n in outputs]
     needed = conv_layers_up_to(outputs)
     pool = keras.layers.MaxPooling2D if pooling == "max" else keras.layers.AveragePooling2D
+    dtype = "mixed_bfloat16" if precision == "mixed" else "float32"
     image = keras.Input(shape=(None, None, 3), name="image")
     x = preprocess(image)
     found = {}
@@ -52,9 +55,10 @@ def build(outputs: Sequence[str], weights: dict, pooling: str = "max"):
             break
         block = name[5]
         if name != "block1_conv1" and name.endswith("conv1"):
-            x = pool((2, 2), strides=(2, 2), name=f"block{int(block) - 1}_pool")(x)
+            x = pool((2, 2), strides=(2, 2), name=f"block{int(block) - 1}_pool", dtype=dtype)(x)
         layer = keras.layers.Conv2D(
-            channels, (3, 3), activation="relu", padding="same", name=name, trainable=False
+            channels, (3, 3), activation="relu", padding="same", name=name, trainable=False,
+            dtype=dtype,
         )
         x = layer(x)
         layer.set_weights(list(weights[name]))

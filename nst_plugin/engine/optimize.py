@@ -1,8 +1,9 @@
 """The optimizers: L-BFGS (scipy's L-BFGS-B, pixels bounded to 0..255) and Adam.
 
-Both take `fun(image) -> (loss, gradient)` on float32 arrays, report progress after every
-iteration and check for cancel at every evaluation. They return the image and the loss
-history: losses[0] is the starting loss, losses[k] the loss after iteration k.
+Both minimise `fun(image) -> (loss, gradient)` over float32 arrays. After every iteration
+they call `on_iteration(k, loss, image)`; it returns True to stop early (a time budget).
+`check()` runs before every evaluation and raises to cancel. They return the image and
+the loss history: losses[0] is the starting loss, losses[k] the loss after iteration k.
 """
 
 from __future__ import annotations
@@ -11,13 +12,16 @@ from typing import Callable
 
 import numpy as np
 
-from ..progress import Reporter
-
 LossAndGrad = Callable[[np.ndarray], tuple[float, np.ndarray]]
+OnIteration = Callable[[int, float, np.ndarray], bool]
 
 
 def lbfgs(
-    fun: LossAndGrad, x0: np.ndarray, iterations: int, reporter: Reporter
+    fun: LossAndGrad,
+    x0: np.ndarray,
+    iterations: int,
+    on_iteration: OnIteration,
+    check: Callable[[], None] = lambda: None,
 ) -> tuple[np.ndarray, list[float]]:
     from scipy.optimize import Bounds, minimize
 
@@ -25,7 +29,7 @@ def lbfgs(
     losses: list[float] = []
 
     def value(flat: np.ndarray) -> tuple[float, np.ndarray]:
-        reporter.check_cancel()
+        check()
         loss, grad = fun(flat.reshape(shape).astype(np.float32))
         if not losses:
             losses.append(loss)
@@ -33,8 +37,9 @@ def lbfgs(
 
     def callback(intermediate_result) -> None:
         losses.append(float(intermediate_result.fun))
-        reporter.progress(len(losses) - 1, iterations, losses[-1])
-        reporter.check_cancel()
+        x = intermediate_result.x.reshape(shape)
+        if on_iteration(len(losses) - 1, losses[-1], x):
+            raise StopIteration  # scipy ends the run and returns this iterate
 
     result = minimize(
         value,
@@ -53,27 +58,39 @@ def adam(
     fun: LossAndGrad,
     x0: np.ndarray,
     iterations: int,
-    reporter: Reporter,
+    on_iteration: OnIteration,
+    check: Callable[[], None] = lambda: None,
     learning_rate: float = 5.0,
+    average: float = 0.0,
     beta1: float = 0.9,
     beta2: float = 0.999,
     eps: float = 1e-8,
 ) -> tuple[np.ndarray, list[float]]:
+    """Adam on the pixels; with `average` > 0 it returns (and reports) the exponential
+    moving average of the iterates with that decay, which is smoother than the last one."""
     x = x0.astype(np.float32).copy()
     m = np.zeros_like(x)
     v = np.zeros_like(x)
+    mean = np.zeros_like(x)
     losses: list[float] = []
+
+    def shown(t: int) -> np.ndarray:
+        return mean / (1 - average**t) if average and t else x
+
     for t in range(1, iterations + 1):
-        reporter.check_cancel()
+        check()
         loss, grad = fun(x)
-        if t > 1:
-            reporter.progress(t - 1, iterations, loss)
         losses.append(loss)
+        if t > 1 and on_iteration(t - 1, loss, shown(t - 1)):
+            return shown(t - 1), losses
         m = beta1 * m + (1 - beta1) * grad
         v = beta2 * v + (1 - beta2) * np.square(grad)
         step = learning_rate * (m / (1 - beta1**t)) / (np.sqrt(v / (1 - beta2**t)) + eps)
         np.clip(x - step, 0.0, 255.0, out=x)
-    reporter.check_cancel()
-    losses.append(fun(x)[0])
-    reporter.progress(iterations, iterations, losses[-1])
-    return x, losses
+        if average:
+            mean = average * mean + (1 - average) * x
+    check()
+    final = shown(iterations)
+    losses.append(fun(final)[0])
+    on_iteration(iterations, losses[-1], final)
+    return final, losses

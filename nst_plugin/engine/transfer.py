@@ -1,4 +1,9 @@
-"""One stylize job on the VGG19 engine: sizes, targets, the optimizer run, the result image."""
+"""One stylize job on the VGG19 engine: scales, tiles, targets, the optimizer, the result.
+
+A job runs coarse to fine: each scale starts from the previous scale's result, upsampled.
+A scale larger than `tile_size` runs in overlapping tiles blended with feathered edges;
+style statistics always come from the whole style image, so tiles agree on the style.
+"""
 
 from __future__ import annotations
 
@@ -12,19 +17,20 @@ from PIL import Image
 
 from ..progress import Reporter
 from ..request import RequestError, Result, Settings, StylizeRequest
-from . import losses, network, optimize, weights
+from . import colors, losses, network, optimize, tiles, weights
 
 _BACKENDS = {"tensorflow": "backend_tensorflow", "jax": "backend_jax"}
 _CACHE_SIZE = 2
+MIN_SCALE_EDGE = 128  # automatic multi-scale starts no smaller than this
+PREVIEW_EDGE = 256
 
 
 @dataclass
 class Network:
-    """A loaded, compiled network for one weights source, pooling and set of layers."""
+    """A loaded, compiled network for one weights source and configuration."""
 
     content_layers: tuple[str, ...]
     style_layers: tuple[str, ...]
-    weights_label: str
     forward: Callable[[np.ndarray], list]
     value_and_grad: Callable[..., tuple[float, np.ndarray, np.ndarray]]
     backend: Any
@@ -53,7 +59,8 @@ def get_network(settings: Settings, reporter: Reporter | None = None) -> Network
     except ValueError as err:
         raise RequestError(str(err)) from None
     source = weights.resolve(settings.weights)
-    key = (source.label, settings.pooling, content, style)
+    s = settings
+    key = (source.label, s.pooling, content, style, s.style_loss, s.precision, s.xla)
     if key not in _networks:
         def downloaded(done: int, total: int | None) -> None:
             if reporter is not None:
@@ -62,19 +69,24 @@ def get_network(settings: Settings, reporter: Reporter | None = None) -> Network
         layers = network.conv_layers_up_to(content + style)
         arrays = weights.load(settings.weights, layers, progress=downloaded)
         outputs = list(dict.fromkeys(content + style))
-        model = network.build(outputs, arrays, settings.pooling)
+        model = network.build(outputs, arrays, s.pooling, s.precision)
         order = [outputs.index(n) for n in content + style]
+        kind = s.style_loss
 
         def loss_fn(features, image, targets):
-            return losses.total_loss([features[i] for i in order], image, targets)
+            return losses.total_loss([features[i] for i in order], image, targets, kind)
 
         backend = backend_module()
-        forward = backend.forward(model)
+        raw_forward = backend.forward(model)
+
+        def forward(image: np.ndarray) -> list:
+            features = raw_forward(image)
+            return [features[i] for i in order]
+
         if len(_networks) >= _CACHE_SIZE:
             _networks.pop(next(iter(_networks)))
-        _networks[key] = Network(
-            content, style, source.label, forward, backend.value_and_grad(model, loss_fn), backend
-        )
+        _networks[key] = Network(content, style, forward,
+                                 backend.value_and_grad(model, loss_fn, xla=s.xla), backend)
     return _networks[key]
 
 
@@ -92,26 +104,115 @@ def to_array(image: Image.Image, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(image.convert("RGB"), dtype=np.float32)[None]
 
 
+def resize_array(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize a float (1, h, w, 3) image to `size` = (width, height), bicubic, no rounding."""
+    if (x.shape[2], x.shape[1]) == size:
+        return x
+    channels = [Image.fromarray(x[0, :, :, c], "F").resize(size, Image.Resampling.BICUBIC)
+                for c in range(3)]
+    return np.clip(np.stack([np.asarray(c) for c in channels], -1)[None], 0, 255)
+
+
 def to_image(x: np.ndarray) -> Image.Image:
     return Image.fromarray(np.clip(np.rint(x[0]), 0, 255).astype(np.uint8), "RGB")
 
 
-def make_targets(
-    net: Network, content: np.ndarray, styles: list[np.ndarray], blend: list[float], s: Settings
-) -> dict:
-    """Content features and blended style Grams, computed once for the whole run."""
-    n_content = len(net.content_layers)
-    content_features = net.forward(content)
-    style_grams = None
+def schedule(final: tuple[int, int], s: Settings) -> list[tuple[tuple[int, int], int]]:
+    """The scales of a run, coarse to fine, each with its share of the iterations.
+
+    Automatic: halve the long edge while it stays at least 128 px, at most 3 scales (from a
+    quarter of the target size). The iterations are spread evenly, the first scales
+    taking the remainder.
+    """
+    n = s.scales
+    if n is None:
+        n = 1
+        while n < 3 and max(final) / 2**n >= MIN_SCALE_EDGE:
+            n += 1
+    sizes = [output_size(final, max(16, round(max(final) / 2 ** (n - 1 - k)))) for k in range(n)]
+    base, extra = divmod(int(s.iterations), n)
+    return [(size, max(1, base + (k < extra))) for k, size in enumerate(sizes)]
+
+
+def style_statistics(net: Network, style: np.ndarray, tile: int) -> list[tuple]:
+    """Per style layer: (mean, second moment) of the features over the whole style image.
+
+    Images larger than `tile` are processed in blocks with a margin of context, so memory
+    stays bounded; each block contributes the positions of its own core only.
+    """
+    h, w = style.shape[1:3]
+    margin = 32
+    strides = [2 ** (int(name[5]) - 1) for name in net.style_layers]
+    sums: list[list] = [[0.0, 0.0, 0.0] for _ in strides]
+    for x0, y0, x1, y1 in tiles.cores(w, h, tile):
+        a0, b0 = max(0, x0 - margin), max(0, y0 - margin)
+        a1, b1 = min(w, x1 + margin), min(h, y1 + margin)
+        feats = net.forward(style[:, b0:b1, a0:a1])[len(net.content_layers):]
+        for acc, f, k in zip(sums, feats, strides):
+            core = f[:, (y0 - b0) // k:-(-(y1 - b0) // k), (x0 - a0) // k:-(-(x1 - a0) // k)]
+            for j, value in enumerate(losses.moments(core)):
+                acc[j] = acc[j] + np.asarray(value, np.float64)
+    return [(total / n, outer / n) for total, outer, n in sums]
+
+
+def style_targets(net: Network, styles: list[np.ndarray], blend: list[float], s: Settings) -> dict:
+    """Blended style targets: Grams, or means and covariances, from the whole style images."""
+    mixed = None
     for style, weight in zip(styles, blend):
-        grams = [losses.gram(f) * weight for f in net.forward(style)[n_content:]]
-        style_grams = grams if style_grams is None else [a + b for a, b in zip(style_grams, grams)]
+        stats = [(weight * m, weight * g) for m, g in style_statistics(net, style, s.tile_size)]
+        mixed = stats if mixed is None else [(a + c, b + d) for (a, b), (c, d) in zip(mixed, stats)]
+    mixed = mixed or []
+    if s.style_loss == "meancov":
+        return {"style": [(g - np.outer(m, m)).astype(np.float32) for m, g in mixed],
+                "style_mean": [m.astype(np.float32) for m, _ in mixed]}
+    return {"style": [g.astype(np.float32) for _, g in mixed], "style_mean": []}
+
+
+def make_targets(net: Network, content: np.ndarray, styles: list[np.ndarray],
+                 blend: list[float], s: Settings) -> dict:
+    """All targets for an untiled image: content features plus style targets."""
+    return {**style_targets(net, styles, blend, s), **content_targets(net, content, s)}
+
+
+def content_targets(net: Network, content: np.ndarray, s: Settings) -> dict:
+    features = net.forward(content)[: len(net.content_layers)] if s.content_layers else []
     return {
-        "content": content_features[:n_content],
-        "style": style_grams or [],
-        "weights": np.array([s.content_weight, s.style_weight, s.tv_weight], np.float32),
+        "content": [np.asarray(f, np.float32) for f in features],
+        "weights": np.array(s.loss_weights(), np.float32),
         "tv_ref": np.array(losses.variation(content), np.float32),
     }
+
+
+def prepare_images(request: StylizeRequest, size: tuple[int, int]):
+    """Content and style arrays for one scale, with the colour options applied."""
+    s = request.settings
+    content = to_array(request.content, size)
+    edge = max(16, round(max(size) * s.style_scale))
+    styles = [to_array(im, output_size(im.size, edge)) for im in request.styles]
+    if s.match_colors:
+        styles = [colors.match_colors(st, content) for st in styles]
+    if s.preserve_colors:
+        pairs = [colors.luminance_only(content, st) for st in styles]
+        content = pairs[0][0] if pairs else colors.luminance_only(content, content)[0]
+        styles = [st for _, st in pairs]
+    return content, styles
+
+
+class Budget:
+    """Deadlines per scale for --time-budget: each scale's share follows its pixel count."""
+
+    def __init__(self, started: float, seconds: float | None, plan: list) -> None:
+        self.end = None if seconds is None else started + seconds
+        pixels = [w * h for (w, h), _ in plan]
+        cumulative = np.cumsum(pixels) / sum(pixels)
+        self.deadlines = [None if seconds is None else started + seconds * c for c in cumulative]
+
+    def over(self, scale: int) -> bool:
+        deadline = self.deadlines[scale]
+        return deadline is not None and time.monotonic() >= deadline
+
+    def eta(self) -> float | None:
+        return None if self.end is None else max(0.0, self.end - time.monotonic())
 
 
 def run(request: StylizeRequest, reporter: Reporter) -> Result:
@@ -121,29 +222,89 @@ def run(request: StylizeRequest, reporter: Reporter) -> Result:
     blend = request.style_weights()
     reporter.stage("preparing")
     net = get_network(s, reporter)
-    size = output_size(request.content.size, s.size)
-    content = to_array(request.content, size)
-    style_edge = max(size)
-    styles = [to_array(im, output_size(im.size, style_edge)) for im in request.styles]
-    targets = make_targets(net, content, styles, blend, s)
+    final = output_size(request.content.size, s.size)
+    plan = schedule(final, s)
+    if s.time_budget is not None:  # time, not iterations, ends each scale
+        plan = [(size, 10**6) for size, _ in plan]
+    budget = Budget(started, s.time_budget, plan)
+    layout = [tiles.boxes(w, h, s.tile_size, s.tile_overlap) for (w, h), _ in plan]
+    total = 0 if s.time_budget else sum(n * len(b) for (_, n), b in zip(plan, layout))
+    resume = request.resume or {}
+    step = 0
+    history: list[float] = []
+    x = None
+    optimizer = (
+        (lambda *a: optimize.adam(*a, learning_rate=s.learning_rate, average=s.average))
+        if s.optimizer == "adam" else optimize.lbfgs
+    )
+    for scale, ((size, iterations), boxes) in enumerate(zip(plan, layout)):
+        if scale < resume.get("scale", 0):
+            step += iterations * len(boxes)
+            continue
+        content, styles = prepare_images(request, size)
+        targets = style_targets(net, styles, blend, s)
+        start_tile = start_step = 0
+        if scale == resume.get("scale", -1):
+            x = resize_array(np.asarray(resume["image"], np.float32), size)
+            start_tile, start_step = resume.get("tile", 0), resume.get("scale_step", 0)
+            step += start_tile * iterations + start_step
+        elif x is None:
+            rng = np.random.default_rng(s.seed)
+            x = (rng.uniform(0, 255, content.shape).astype(np.float32) if s.init == "noise"
+                 else content.copy())
+        else:
+            x = resize_array(x, size)
+        reporter.stage("optimizing", total, step)
+        for t, box in enumerate(boxes):
+            if t < start_tile:
+                continue
+            done = start_step if t == start_tile else 0
+            x0, y0, x1, y1 = box
+            crop = (slice(None), slice(y0, y1), slice(x0, x1))
+            tile_targets = {**targets, **content_targets(net, content[crop], s)}
+            mask = tiles.feather(box, size[0], size[1], s.tile_overlap)
 
-    if s.init == "noise":
-        x0 = np.random.default_rng(s.seed).uniform(0, 255, content.shape).astype(np.float32)
-    else:
-        x0 = content.copy()
+            def fun(image: np.ndarray) -> tuple[float, np.ndarray]:
+                total_loss, _, grad = net.value_and_grad(image, tile_targets)
+                return total_loss, grad
 
-    def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
-        total, _, grad = net.value_and_grad(x, targets)
-        return total, grad
+            def whole(xt: np.ndarray) -> np.ndarray:
+                if len(boxes) == 1:
+                    return xt
+                out = x.copy()
+                tiles.blend(out, xt, box, mask)
+                return out
 
-    reporter.stage("optimizing", s.iterations)
-    if s.optimizer == "adam":
-        x, history = optimize.adam(fun, x0, s.iterations, reporter, s.learning_rate)
-    else:
-        x, history = optimize.lbfgs(fun, x0, s.iterations, reporter)
+            def on_iteration(k: int, loss: float, xt: np.ndarray, t=t, done=done) -> bool:
+                at = step + k
+                history.append(loss)
+                preview = None
+                if s.preview_every and at % s.preview_every == 0:
+                    preview = to_image(whole(xt))
+                    preview.thumbnail((PREVIEW_EDGE, PREVIEW_EDGE))
+                reporter.progress(at, total, loss, preview, eta=budget.eta())
+                if (s.save_every and at % s.save_every == 0) or (
+                        s.checkpoint_every and at % s.checkpoint_every == 0):
+                    reporter.snapshot(at, {"scale": scale, "tile": t, "scale_step": done + k,
+                                           "image": whole(xt)})
+                reporter.check_cancel()
+                return budget.over(scale)
+
+            first = not history
+            xt, tile_history = optimizer(fun, x[crop], iterations - done, on_iteration,
+                                         reporter.check_cancel)
+            if first:
+                history.insert(0, tile_history[0])  # the loss the run started from
+            step += len(tile_history) - 1
+            if len(boxes) == 1:
+                x = xt
+            else:
+                tiles.blend(x, xt, box, mask)
+    if s.preserve_colors:
+        x = colors.restore_colors(x, to_array(request.content, final))
     return Result(
         image=to_image(x),
-        iterations=len(history) - 1,
+        iterations=step,
         seconds=time.monotonic() - started,
         losses=history,
         engine="vgg19",
