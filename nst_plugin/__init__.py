@@ -8,7 +8,7 @@ Importing this package is cheap: no TensorFlow, no numpy, no Pillow until a job 
 
 from __future__ import annotations
 
-from .api import stylize
+from .api import resume, stylize
 from .hookspecs import hookimpl
 from .progress import Cancelled, ProgressEvent, Reporter
 from .request import RequestError, Result, Settings, StylizeRequest
@@ -24,6 +24,7 @@ __all__ = [
     "Settings",
     "StylizeRequest",
     "hookimpl",
+    "resume",
     "stylize",
     "__version__",
 ]

@@ -51,6 +51,36 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--pooling", choices=("max", "avg"), default=d["pooling"].default)
     g.add_argument("--style-blend", type=_floats, default=None, metavar="W1,W2,...",
                    help="blend weights, one per style image")
+    g.add_argument("--style-scale", type=float, default=d["style_scale"].default,
+                   help="style image size relative to the output (default %(default)s)")
+    g.add_argument("--strength", type=float, default=None, metavar="0..1",
+                   help="one knob for the style/content balance: 0 the content, 0.5 the "
+                        "weights as set, 1 the strongest style")
+    g.add_argument("--style-loss", choices=("gram", "meancov"), default=d["style_loss"].default,
+                   help="match Gram matrices, or feature means and covariances")
+    g.add_argument("--preserve-colors", action="store_true",
+                   help="stylize the luminance only and keep the content's colours")
+    g.add_argument("--match-colors", action="store_true",
+                   help="match the style images' colours to the content before starting")
+    g.add_argument("--scales", type=int, default=None,
+                   help="coarse-to-fine scales (default: automatic, up to 3; 1 turns it off)")
+    g.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                   help="stop when this time is up, with the best result reached")
+    g.add_argument("--average", type=float, default=d["average"].default, metavar="DECAY",
+                   help="Adam: average the iterates with this decay, 0 turns it off "
+                        "(default %(default)s)")
+    g.add_argument("--tile-size", type=int, default=d["tile_size"].default,
+                   help="scales larger than this (px) run in overlapping tiles "
+                        "(default %(default)s)")
+    g.add_argument("--tile-overlap", type=int, default=d["tile_overlap"].default)
+    g.add_argument("--precision", choices=("float32", "mixed"), default="float32",
+                   help="mixed: bfloat16 convolutions, float32 losses (for GPUs)")
+    g.add_argument("--xla", action="store_true", help="compile with XLA")
+    g.add_argument("--save-every", type=int, default=0, metavar="N",
+                   help="write numbered intermediates OUT-00010.png every N iterations")
+    g.add_argument("--checkpoint-every", type=int, default=0, metavar="N",
+                   help="keep a checkpoint beside the output every N iterations; "
+                        "continue a killed run with --resume")
     g.add_argument("--seed", type=int, default=None, help="make a run repeatable")
     g.add_argument("--weights", default=None,
                    help="imagenet (default, or $NST_WEIGHTS), PATH.h5, or random (tests only)")
@@ -69,10 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"nst-plugin {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("stylize", help="stylize a photo with one or more paintings")
-    p.add_argument("content", help="the photo (any image Pillow reads)")
-    p.add_argument("styles", nargs="+", metavar="style", help="one or more style images")
-    p.add_argument("-o", "--output", required=True, help="output file; format from extension")
+    p = sub.add_parser("stylize", help="stylize a photo with one or more paintings",
+                       usage="nst stylize CONTENT STYLE [STYLE ...] -o OUT [options]\n"
+                             "       nst stylize --resume CHECKPOINT [-o OUT]")
+    p.add_argument("images", nargs="*", metavar="IMAGE",
+                   help="the photo, then one or more style images (any format Pillow reads)")
+    p.add_argument("-o", "--output", help="output file; format from extension")
+    p.add_argument("--resume", metavar="CHECKPOINT",
+                   help="continue a run from its checkpoint (its settings and inputs are used)")
     _add_run_flags(p)
     add_engine_options(p)
 
@@ -116,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run_job(args: argparse.Namespace, content: Any, styles: list[Any]) -> int:
-    from . import stylize
+    from . import resume, stylize
     from .engine.weights import WeightsError
     from .imageio import ImageError
     from .progress import Cancelled
@@ -133,8 +167,11 @@ def _run_job(args: argparse.Namespace, content: Any, styles: list[Any]) -> int:
 
             bar = ProgressBar()
             pm.register(bar, name="nst.cli.progressbar")
-        result = stylize(content, styles, args.output, overwrite=args.overwrite,
-                         engine=args.engine, settings=settings)
+        if getattr(args, "resume", None):
+            result = resume(args.resume, args.output, overwrite=args.overwrite)
+        else:
+            result = stylize(content, styles, args.output, overwrite=args.overwrite,
+                             engine=args.engine, settings=settings)
     except (RequestError, ImageError, WeightsError) as err:
         raise UsageError(str(err)) from None
     except (Cancelled, KeyboardInterrupt):
@@ -161,7 +198,14 @@ def _run_job(args: argparse.Namespace, content: Any, styles: list[Any]) -> int:
 
 
 def cmd_stylize(args: argparse.Namespace) -> int:
-    return _run_job(args, args.content, args.styles)
+    if args.resume:
+        return _run_job(args, None, [])
+    if len(args.images) < 2:
+        raise UsageError("give the content image and at least one style image, "
+                         "e.g. nst stylize photo.jpg painting.jpg -o out.png.")
+    if not args.output:
+        raise UsageError("give the output file with -o OUT (e.g. -o out.png).")
+    return _run_job(args, args.images[0], args.images[1:])
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -28,7 +28,7 @@ def device() -> str:
 
 
 def _weights(model) -> tuple[list, list]:
-    """The model's current weights as JAX arrays: (trainable, non-trainable)."""
+    """The model's current weights, already JAX arrays on the device: (trainable, other)."""
     return (
         [v.value for v in model.trainable_variables],
         [v.value for v in model.non_trainable_variables],
@@ -40,11 +40,36 @@ def _features(model, trainable, non_trainable, image) -> list:
     return list(out) if isinstance(out, (list, tuple)) else [out]
 
 
-def value_and_grad(model, loss_fn: Callable[..., Any]) -> Callable[..., tuple]:
+class _Uploaded:
+    """The targets on the device, uploaded once per targets object rather than per call.
+
+    The engine builds a targets dict once per scale or tile and evaluates the loss many times
+    with it; on a GPU, re-sending its few MB of host arrays at every evaluation costs about
+    as much as the step itself. The same dict holding the same array objects is taken to be
+    unchanged: give new arrays (as the engine does) rather than writing into old ones.
+    """
+
+    def __init__(self) -> None:
+        self.leaves: list = []  # the host leaves, held so their ids stay theirs
+        self.treedef = None
+        self.on_device: Any = None
+
+    def __call__(self, targets: dict) -> Any:
+        leaves, treedef = jax.tree_util.tree_flatten(targets)
+        if (self.treedef is None or treedef != self.treedef or len(leaves) != len(self.leaves)
+                or any(a is not b for a, b in zip(leaves, self.leaves))):
+            self.on_device = jax.device_put(targets)
+            self.leaves, self.treedef = leaves, treedef
+        return self.on_device
+
+
+def value_and_grad(model, loss_fn: Callable[..., Any], xla: bool = False) -> Callable[..., tuple]:
     """Compile `loss_fn(features, image, targets) -> (total, terms)` around `model`.
 
     Returns f(image: float32 ndarray (1, h, w, 3), targets) -> (total, terms, gradient) as
     a float and numpy arrays. Compiled once per model; new image sizes retrace once each.
+    `xla` is accepted for the TensorFlow backend's signature: `jax.jit` always compiles
+    with XLA, so JAX has no other mode.
     """
 
     def loss(image, trainable, non_trainable, targets):
@@ -58,10 +83,11 @@ def value_and_grad(model, loss_fn: Callable[..., Any]) -> Callable[..., tuple]:
         (total, terms), grad = grad_fn(image, trainable, non_trainable, targets)
         return total, terms, grad
 
+    upload = _Uploaded()
+
     def call(image: np.ndarray, targets: dict) -> tuple[float, np.ndarray, np.ndarray]:
-        trainable, non_trainable = _weights(model)
-        total, terms, grad = step(np.asarray(image, np.float32), trainable, non_trainable,
-                                  targets)
+        total, terms, grad = step(np.asarray(image, np.float32), *_weights(model),
+                                  upload(targets))
         # np.array copies: callers get writable host arrays, as TensorFlow's .numpy() gives.
         return float(total), np.array(terms), np.array(grad)
 

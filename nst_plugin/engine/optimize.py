@@ -23,10 +23,15 @@ def lbfgs(
     on_iteration: OnIteration,
     check: Callable[[], None] = lambda: None,
 ) -> tuple[np.ndarray, list[float]]:
+    """L-BFGS-B for the whole budget. When its line search gives up early (a flat or noisy
+    loss, as in half precision) it restarts with a fresh memory; if that makes no progress
+    either, Adam finishes the remaining iterations."""
     from scipy.optimize import Bounds, minimize
 
     shape = x0.shape
     losses: list[float] = []
+    x = x0.ravel().astype(np.float64)
+    stopped = False
 
     def value(flat: np.ndarray) -> tuple[float, np.ndarray]:
         check()
@@ -36,22 +41,32 @@ def lbfgs(
         return loss, grad.ravel().astype(np.float64)
 
     def callback(intermediate_result) -> None:
+        nonlocal stopped
         losses.append(float(intermediate_result.fun))
-        x = intermediate_result.x.reshape(shape)
-        if on_iteration(len(losses) - 1, losses[-1], x):
+        if on_iteration(len(losses) - 1, losses[-1], intermediate_result.x.reshape(shape)):
+            stopped = True
             raise StopIteration  # scipy ends the run and returns this iterate
 
-    result = minimize(
-        value,
-        x0.ravel().astype(np.float64),
-        jac=True,
-        method="L-BFGS-B",
-        bounds=Bounds(0.0, 255.0),
-        callback=callback,
-        # Run the whole budget: the user asked for these iterations, not for convergence.
-        options={"maxiter": iterations, "maxfun": iterations * 20, "ftol": 0.0, "gtol": 0.0},
-    )
-    return result.x.astype(np.float32).reshape(shape), losses
+    stalls = 0
+    while len(losses) <= iterations and not stopped:
+        start = losses[-1] if losses else None
+        result = minimize(
+            value, x, jac=True, method="L-BFGS-B", bounds=Bounds(0.0, 255.0),
+            callback=callback,
+            # Run the whole budget: the user asked for these iterations, not convergence.
+            options={"maxiter": iterations - max(0, len(losses) - 1), "maxfun": iterations * 20,
+                     "ftol": 0.0, "gtol": 0.0},
+        )
+        x = result.x
+        improved = start is None and len(losses) > 1 and losses[-1] < losses[0]
+        improved = improved or (start is not None and losses[-1] < start)
+        stalls = 0 if improved else stalls + 1
+        if stalls >= 2 and not stopped and len(losses) <= iterations:
+            done = max(0, len(losses) - 1)
+            rest, more = adam(fun, x.reshape(shape).astype(np.float32), iterations - done,
+                              lambda k, loss, xi: on_iteration(done + k, loss, xi), check)
+            return rest, losses + more[1:]
+    return x.astype(np.float32).reshape(shape), losses
 
 
 def adam(

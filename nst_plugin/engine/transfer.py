@@ -22,6 +22,7 @@ from . import colors, losses, network, optimize, tiles, weights
 _BACKENDS = {"tensorflow": "backend_tensorflow", "jax": "backend_jax"}
 _CACHE_SIZE = 2
 MIN_SCALE_EDGE = 128  # automatic multi-scale starts no smaller than this
+MIN_SIDE = 16  # VGG19 pools four times before block5: smaller sides vanish
 PREVIEW_EDGE = 256
 
 
@@ -97,6 +98,14 @@ def output_size(size: tuple[int, int], long_edge: int) -> tuple[int, int]:
     return max(1, round(w * scale)), max(1, round(h * scale))
 
 
+def style_size(size: tuple[int, int], long_edge: int) -> tuple[int, int]:
+    """A style image's size: long edge `long_edge`, short side at least 2 * MIN_SIDE."""
+    w, h = output_size(size, long_edge)
+    if min(w, h) < 2 * MIN_SIDE:
+        w, h = output_size(size, round(max(w, h) * 2 * MIN_SIDE / min(w, h)))
+    return w, h
+
+
 def to_array(image: Image.Image, size: tuple[int, int]) -> np.ndarray:
     """An RGB image resized to `size`, as float32 (1, h, w, 3) in 0..255."""
     if image.size != size:
@@ -124,12 +133,19 @@ def schedule(final: tuple[int, int], s: Settings) -> list[tuple[tuple[int, int],
     quarter of the target size). The iterations are spread evenly, the first scales
     taking the remainder.
     """
+    if min(final) < MIN_SIDE:
+        raise RequestError(
+            f"the output would be {final[0]}x{final[1]} pixels and the network needs at least "
+            f"{MIN_SIDE} on each side; ask for a larger --size."
+        )
     n = s.scales
     if n is None:
         n = 1
         while n < 3 and max(final) / 2**n >= MIN_SCALE_EDGE:
             n += 1
-    sizes = [output_size(final, max(16, round(max(final) / 2 ** (n - 1 - k)))) for k in range(n)]
+    sizes = [output_size(final, round(max(final) / 2 ** (n - 1 - k))) for k in range(n)]
+    sizes = [size for size in sizes if min(size) >= MIN_SIDE] or [final]
+    n = len(sizes)
     base, extra = divmod(int(s.iterations), n)
     return [(size, max(1, base + (k < extra))) for k, size in enumerate(sizes)]
 
@@ -187,8 +203,8 @@ def prepare_images(request: StylizeRequest, size: tuple[int, int]):
     """Content and style arrays for one scale, with the colour options applied."""
     s = request.settings
     content = to_array(request.content, size)
-    edge = max(16, round(max(size) * s.style_scale))
-    styles = [to_array(im, output_size(im.size, edge)) for im in request.styles]
+    edge = round(max(size) * s.style_scale)
+    styles = [to_array(im, style_size(im.size, edge)) for im in request.styles]
     if s.match_colors:
         styles = [colors.match_colors(st, content) for st in styles]
     if s.preserve_colors:
