@@ -122,7 +122,7 @@ def _snapshot_writer(request: StylizeRequest, alpha, output, overwrite: bool,
     def write(step: int, state: dict) -> None:
         if s.save_every and output is not None and step % s.save_every == 0:
             out = Path(output)
-            image = imageio.join_alpha(_to_image(state["image"]), alpha)
+            image = imageio.join_alpha(imageio.from_array(state["image"]), alpha)
             try:
                 imageio.save_image(image, out.with_name(f"{out.stem}-{step:05d}{out.suffix}"),
                                    overwrite=overwrite)
@@ -135,10 +135,3 @@ def _snapshot_writer(request: StylizeRequest, alpha, output, overwrite: bool,
                             engine=request.engine, state=state)
 
     return write
-
-
-def _to_image(x) -> Image.Image:
-    import numpy as np
-    from PIL import Image
-
-    return Image.fromarray(np.clip(np.rint(x[0]), 0, 255).astype(np.uint8), "RGB")

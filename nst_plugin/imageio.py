@@ -209,6 +209,15 @@ def _to_srgb(img: Image.Image, icc: bytes | None) -> Image.Image:
     return img if img.mode == "RGB" else img.convert("RGB")
 
 
+def from_array(x) -> Image.Image:
+    """An RGB image from a float (1, h, w, 3) or (h, w, 3) array in 0..255, rounded."""
+    import numpy as np
+
+    x = np.asarray(x)
+    x = x[0] if x.ndim == 4 else x
+    return Image.fromarray(np.clip(np.rint(x), 0, 255).astype(np.uint8), "RGB")
+
+
 def join_alpha(rgb: Image.Image, alpha: Image.Image | None) -> Image.Image:
     """Return ``rgb`` with ``alpha`` (resized with LANCZOS to fit) as RGBA; ``rgb`` itself if alpha is None."""
     if alpha is None:

@@ -15,6 +15,7 @@ from typing import Any, Callable
 import numpy as np
 from PIL import Image
 
+from ..imageio import from_array
 from ..progress import Reporter
 from ..request import RequestError, Result, Settings, StylizeRequest
 from . import colors, losses, network, optimize, tiles, weights
@@ -120,10 +121,6 @@ def resize_array(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     channels = [Image.fromarray(x[0, :, :, c], "F").resize(size, Image.Resampling.BICUBIC)
                 for c in range(3)]
     return np.clip(np.stack([np.asarray(c) for c in channels], -1)[None], 0, 255)
-
-
-def to_image(x: np.ndarray) -> Image.Image:
-    return Image.fromarray(np.clip(np.rint(x[0]), 0, 255).astype(np.uint8), "RGB")
 
 
 def schedule(final: tuple[int, int], s: Settings) -> list[tuple[tuple[int, int], int]]:
@@ -296,7 +293,7 @@ def run(request: StylizeRequest, reporter: Reporter) -> Result:
                 history.append(loss)
                 preview = None
                 if s.preview_every and at % s.preview_every == 0:
-                    preview = to_image(whole(xt))
+                    preview = from_array(whole(xt))
                     preview.thumbnail((PREVIEW_EDGE, PREVIEW_EDGE))
                 reporter.progress(at, total, loss, preview, eta=budget.eta())
                 if (s.save_every and at % s.save_every == 0) or (
@@ -319,7 +316,7 @@ def run(request: StylizeRequest, reporter: Reporter) -> Result:
     if s.preserve_colors:
         x = colors.restore_colors(x, to_array(request.content, final))
     return Result(
-        image=to_image(x),
+        image=from_array(x),
         iterations=step,
         seconds=time.monotonic() - started,
         losses=history,
