@@ -1,4 +1,4 @@
-"""The `nst` command: stylize, demo, weights, plugins.
+"""The `nst` command: stylize, demo, watch, weights, plugins.
 
 Exit codes: 0 done, 1 engine failure, 2 bad usage or bad input, 130 interrupted.
 """
@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from . import __version__
+from . import __version__, watch
 from .request import Settings
 
 EXAMPLES = Path(__file__).parent / "examples"
@@ -115,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_flags(p)
     add_engine_options(p)
     p.set_defaults(size=256, iterations=100)
+
+    watch.add_cli(sub, add_engine_options, settings_from)
 
     p = sub.add_parser("weights", help="show, download or import the VGG19 ImageNet weights")
     wsub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -250,6 +252,7 @@ COMMANDS = {
     "demo": cmd_demo,
     "weights": cmd_weights,
     "plugins": cmd_plugins,
+    "watch": lambda args: args.func(args),
 }
 
 if __name__ == "__main__":

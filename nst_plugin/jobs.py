@@ -2,10 +2,10 @@
 
 Hosts that run many jobs (the hot folder, the local service for the editors) share it:
 
-    >>> runner = JobRunner(on_finished=print)
-    >>> job = runner.submit("photo.jpg", ["painting.jpg"], "out.png", size=256)
-    >>> job.wait(); job.state
-    'done'
+    runner = JobRunner(on_finished=report)
+    job = runner.submit("photo.jpg", ["painting.jpg"], "out.png", size=256)
+    job.wait()  # job.state: "done", "failed" (job.message says why) or "cancelled"
+    runner.resume("out.png.nst-checkpoint.npz")  # the rest of a checkpointed run
 
 One runner is one device: its jobs never overlap, and the engine (its network and the
 compiled loss) stays loaded in the process between them. Every job's progress goes to the
@@ -37,9 +37,10 @@ class Job:
     content: Any
     styles: list[Any]
     output: str | None = None
-    settings: Settings = field(default_factory=Settings)
+    settings: Settings | None = field(default_factory=Settings)  # None: from the checkpoint
     engine: str = "vgg19"
     overwrite: bool = False
+    checkpoint: str | None = None  # resume this checkpoint (inputs and settings come from it)
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     hook: bool = True  # send progress to the nst_progress plugins (False: listeners only)
     state: str = QUEUED
@@ -143,6 +144,23 @@ class JobRunner:
             except TypeError as err:
                 raise RequestError(f"unknown option ({err}).") from None
         job = Job(content, list(styles), output, settings, engine, overwrite, hook=hook)
+        return self._queue_job(job, listeners, on_done)
+
+    def resume(
+        self,
+        checkpoint: str,
+        output: str | None = None,
+        *,
+        overwrite: bool = False,
+        listeners: Sequence[Callable[[ProgressEvent], Any]] = (),
+        on_done: JobCallback | None = None,
+        hook: bool = True,
+    ) -> Job:
+        """Queue the rest of a checkpointed run (see `nst_plugin.resume`) and return its job."""
+        job = Job(None, [], output, None, overwrite=overwrite, checkpoint=checkpoint, hook=hook)
+        return self._queue_job(job, listeners, on_done)
+
+    def _queue_job(self, job: Job, listeners: Sequence[Callable], on_done: JobCallback | None) -> Job:
         job.reporter.listeners.extend(listeners)
         if on_done is not None:
             job.on_done.append(on_done)
@@ -204,15 +222,19 @@ class JobRunner:
             self._run(job)
 
     def _run(self, job: Job) -> None:
-        from . import stylize
+        from . import resume, stylize
 
         try:
             job.reporter.check_cancel()  # cancelled while queued: never starts
             job.state, job.started = RUNNING, time.time()
-            job.result = stylize(
-                job.content, job.styles, job.output, overwrite=job.overwrite,
-                engine=job.engine, settings=job.settings, reporter=job.reporter,
-            )
+            if job.checkpoint is not None:
+                job.result = resume(job.checkpoint, job.output, overwrite=job.overwrite,
+                                    reporter=job.reporter)
+            else:
+                job.result = stylize(
+                    job.content, job.styles, job.output, overwrite=job.overwrite,
+                    engine=job.engine, settings=job.settings, reporter=job.reporter,
+                )
             job.state = DONE
         except Cancelled:
             job.state = CANCELLED

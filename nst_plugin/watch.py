@@ -21,7 +21,6 @@ import collections
 import contextlib
 import datetime
 import errno
-import fcntl
 import filecmp
 import itertools
 import json
@@ -41,8 +40,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence, TextIO
 
+from . import checkpoint
 from .jobs import CANCELLED, DONE, Job, JobRunner, describe_error, is_bad_input
 from .request import RequestError, Settings
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; process ids and the heartbeat decide who is alive
+    fcntl = None
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -159,7 +164,10 @@ def _user_files(folder: Path) -> list[str]:
 
 
 def _clean(folder: Path, *, keep: bool) -> None:
-    """Remove our hidden leftovers and the empty folders under `folder` (and it, unless `keep`)."""
+    """Once a work folder holds no user file: remove our hidden leftovers and the empty folders
+    (and the folder itself, unless `keep`). While it holds one, its records are still needed."""
+    if _user_files(folder):
+        return
     for top, dirs, files in os.walk(folder, topdown=False):
         for name in files:
             if name.startswith("."):
@@ -194,12 +202,13 @@ class WorkArea:
     def open(self) -> None:
         """Create the lock (held until close) and the work folder."""
         while self._fd is None:
+            self.root.mkdir(exist_ok=True)  # (raises if the inbox itself has gone)
             try:
-                self.root.mkdir(exist_ok=True)
                 fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
             except FileNotFoundError:  # another watcher removed the empty root just now
                 continue
-            fcntl.flock(fd, fcntl.LOCK_EX)  # waits out a watcher that is checking on it
+            with contextlib.suppress(OSError):  # (a share without locks: the heartbeat decides)
+                _flock(fd, block=True)  # waits out a watcher that is checking on it
             if _same_inode(fd, self.lock_path):
                 self._fd = fd
             else:  # it was cleaned away while we waited: make a new one
@@ -221,9 +230,16 @@ class WorkArea:
         with contextlib.suppress(OSError):
             self.root.rmdir()
 
+    def set_aside(self) -> Path:
+        """Move what the work folder holds to a folder of its own (still ours); start a new one."""
+        aside = self.root / f"{self.id}~{secrets.token_hex(3)}"
+        os.rename(self.folder, aside)
+        self.folder.mkdir()
+        return aside
+
     def folders(self) -> list[Path]:
         """Our work folder and the folders we adopted."""
-        return [self.folder, *sorted(self.root.glob(f"{glob_escape(self.id)}~*"))]
+        return [self.folder, *sorted(self.root.glob(f"{self.id}~*"))]  # (id: no glob characters)
 
     def adopt(self) -> list[Path]:
         """Take over the work folders of dead watchers; return them (renamed to ours)."""
@@ -265,11 +281,17 @@ class WorkArea:
             return False
         try:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
+                _flock(fd, block=False)
+                locked = True
+            except BlockingIOError:
                 return False  # held: the owner is alive
-            host = os.read(fd, 256).decode(errors="replace").split(" ")[0]
-            dead = host == self.host or self._age(path) > STALE_S
+            except OSError:
+                locked = False  # this file system has no locks
+            host, _, pid = os.read(fd, 256).decode(errors="replace").strip().partition(" ")
+            if host == self.host and (locked or not _pid_alive(pid)):
+                dead = True
+            else:  # another machine, or no locks: only a long silence counts
+                dead = self._age(path) > STALE_S
             if dead and remove and _same_inode(fd, path):
                 os.unlink(path)
             return dead
@@ -290,8 +312,23 @@ class WorkArea:
                 os.utime(self.lock_path)
 
 
-def glob_escape(text: str) -> str:
-    return re.sub(r"([*?\[])", r"[\1]", text)
+def _flock(fd: int, *, block: bool) -> None:
+    """Take an exclusive flock; BlockingIOError when held, OSError where there are no locks."""
+    if fcntl is None:
+        raise OSError(errno.ENOLCK, "no file locks on this system")
+    fcntl.flock(fd, fcntl.LOCK_EX if block else fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def _pid_alive(pid: str) -> bool:
+    if os.name == "nt":  # os.kill(pid, 0) would interrupt it there: let the heartbeat decide
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _same_inode(fd: int, path: Path) -> bool:
@@ -385,7 +422,9 @@ class Watcher:
         self._stopping = False
         self._warm = False
         self._wake_at = 0.0
+        self._warned: set[str] = set()  # files that could not be claimed yet (said once)
         self._style_names: dict[str, Path] = {}
+        self._default_style: str | None = None
         self._style_cache: dict[Path, tuple[tuple[int, int], Image.Image]] = {}
         self._reserved: set[str] = {DONE_DIR, FAILED_DIR}
         self._observer: Any = None
@@ -397,10 +436,14 @@ class Watcher:
         """Process the backlog, then watch (or, with `once`, stop); return the exit code."""
         try:
             self._check_setup()
+            self.area.open()
         except RequestError as err:
             self.console.say(f"nst: error: {err}")
             return 2
-        self.area.open()
+        except OSError as err:
+            self.console.say(f"nst: error: cannot work in {self.inbox} ({err.strerror or err}); "
+                             "check that the folder and --out are writable.")
+            return 2
         try:
             self._folders.extend(self.area.adopt())
             if not self.config.once:
@@ -432,18 +475,24 @@ class Watcher:
         c = self.config
         from .imageio import SUPPORTED_OUTPUT, ImageError
 
+        if c.settle < 0 or c.poll_interval <= 0:
+            raise RequestError("--settle must not be negative and --poll-interval must be positive.")
         if not self.inbox.is_dir():
             raise RequestError(f"{self.inbox} is not a folder; create it first or check the path.")
         if c.styles_dir is not None and not Path(c.styles_dir).is_dir():
             raise RequestError(f"the styles folder {c.styles_dir} does not exist.")
         if self.out.resolve() == self.inbox.resolve():
-            raise RequestError("--out must not be the inbox itself, or results would be taken as new files.")
+            raise RequestError(
+                "--out must not be the inbox itself, or results would be taken as new files."
+            )
         with contextlib.suppress(ValueError):  # results inside the inbox: never scanned
             self._reserved.add(self.out.resolve().relative_to(self.inbox.resolve()).parts[0])
         try:
             example = c.name.format(stem="photo", style="style")
         except (KeyError, IndexError, ValueError) as err:
-            raise RequestError(f"--output-name {c.name!r} is not a valid template ({err}); use {{stem}} and {{style}}.") from None
+            raise RequestError(
+                f"--output-name {c.name!r} is not a valid template ({err}); use {{stem}} and {{style}}."
+            ) from None
         if "/" in example or os.sep in example or Path(example).suffix.lower() not in SUPPORTED_OUTPUT:
             raise RequestError(
                 f"--output-name {c.name!r} must be a file name ending in one of "
@@ -452,9 +501,11 @@ class Watcher:
         if c.style is None and c.styles_dir is None:
             raise RequestError("give --style (a style image), or --styles-dir for style subfolders.")
         self._refresh_style_names()
-        if c.style is not None:
+        if c.style is not None:  # a name stays a name (the styles folder may change), a path is fixed
+            path = self._resolve_style(c.style, Path.cwd())
+            self._default_style = c.style if c.style in self._style_names else str(path.absolute())
             try:
-                self._style_image(self._resolve_style(c.style, self.inbox))
+                self._style_image(path)
             except ImageError as err:
                 raise RequestError(str(err)) from None
         self.out.mkdir(parents=True, exist_ok=True)
@@ -482,17 +533,21 @@ class Watcher:
 
         logging.getLogger("watchdog.observers.inotify").addFilter(_quiet_watchdog_stop)
 
+        # inotify watches the whole inbox: a claim's move into the work folder then pairs with
+        # its move out of the inbox at once (watchdog holds an unpaired move for 0.5 s, and the
+        # events behind it wait). Polling reads only the folders that hold jobs.
         if self.config.polling:
             self._observer = PollingObserver(timeout=self.config.poll_interval)
         else:
             self._observer = Observer()
-        self._observer.schedule(_Handler(self._events), str(self.inbox), recursive=False)
+        recursive = not self.config.polling
+        self._observer.schedule(_Handler(self._events), str(self.inbox), recursive=recursive)
         self._sync_watches()
         self._observer.start()
 
     def _sync_watches(self) -> None:
-        """Watch exactly the style subfolders that exist now."""
-        if self._observer is None:
+        """With polling, watch exactly the style subfolders that exist now."""
+        if self._observer is None or not self.config.polling:
             return
         folders = set(self._style_folders())
         for name in set(self._watched) - folders:
@@ -530,9 +585,9 @@ class Watcher:
                 if self._current is None and self.config.once and not (self._pending or self._folders):
                     return
             self._show_status()
-            timeout = min(next_scan, self._wake_at if self._current is None else next_scan)
+            wake = min(next_scan, self._wake_at) if self._current is None else next_scan
             try:
-                self._handle(*self._events.get(timeout=max(0.005, timeout - time.monotonic())))
+                self._handle(*self._events.get(timeout=max(0.005, wake - time.monotonic())))
                 while True:
                     self._handle(*self._events.get_nowait())
             except queue.Empty:
@@ -614,11 +669,16 @@ class Watcher:
             parts = Path(path).relative_to(self.inbox).parts
         except ValueError:
             return
-        if len(parts) == 1 and (self.inbox / parts[0]).is_dir():
+        if len(parts) > 2 or not parts or parts[0] in self._reserved or parts[0].startswith("."):
+            return
+        if len(parts) == 2:
+            if parts[0] in self._style_names:
+                self._observe("/".join(parts))
+        elif (self.inbox / parts[0]).is_dir():
             if parts[0] in self._style_names or self._refresh_style_names(parts[0]):
                 self._scan()  # a style folder appeared (perhaps full of files)
-        elif len(parts) == 1 or (len(parts) == 2 and parts[0] in self._watched):
-            self._observe("/".join(parts))
+        else:
+            self._observe(parts[0])
 
     def _observe(self, rel: str) -> None:
         """Note a file's size and mtime; a change restarts its settle time."""
@@ -683,9 +743,12 @@ class Watcher:
                 self._pending.pop(rel, None)
                 return False
         except OSError as err:
-            self.console.say(f"nst: cannot take {rel} yet ({err.strerror}); trying again later.")
+            if rel not in self._warned:
+                self._warned.add(rel)
+                self.console.say(f"nst: cannot take {rel} yet ({err.strerror}); trying again later.")
             self._observe_later(rel)
             return False
+        self._warned.discard(rel)
         self._pending.pop(rel, None)
         self._claim_sidecar(self.area.folder, rel)
         return True
@@ -730,21 +793,24 @@ class Watcher:
             except Exception as err:  # bad sidecar or style: the file fails, the watcher goes on
                 if not is_bad_input(err):
                     raise
-                self._finish(folder, {"file": rel, "style": "-", "error": self._sentence(err, folder, rel)}, started)
+                error = self._sentence(err, folder, rel)
+                self._finish(folder, {"file": rel, "style": "-", "error": error}, started)
                 return
             staged = folder / (_RESULT + spec.output.suffix)
             if staged.exists():  # computed before a crash or stop: publish it
                 self._publish(folder, rel, spec, started)
                 return
-            listener = self.console.progress_listener(rel, lambda: len(self._pending))
-            job = self.runner.submit(
-                str(folder / rel), styles, str(staged), overwrite=True,
-                settings=spec.settings, engine=spec.engine, listeners=[listener],
-                on_done=lambda job: self._events.put(("done", job)),
-            )
+            saved = checkpoint.path_for(staged)
+            common = {"overwrite": True, "on_done": lambda job: self._events.put(("done", job)),
+                      "listeners": [self.console.progress_listener(rel, lambda: len(self._pending))]}
+            if saved.exists():  # stopped or crashed with a checkpoint: go on from there
+                job = self.runner.resume(str(saved), str(staged), **common)
+            else:
+                job = self.runner.submit(str(folder / rel), styles, str(staged),
+                                         settings=spec.settings, engine=spec.engine, **common)
             self._current = _Running(folder, rel, spec, job, started)
         except OSError as err:
-            self._stuck(rel, err)
+            self._stuck(folder, rel, err)
 
     def _complete(self, job: Job) -> None:
         run, self._current = self._current, None
@@ -752,13 +818,21 @@ class Watcher:
         try:
             if job.state == DONE:
                 self._publish(run.folder, run.rel, run.spec, run.started)
+            elif job.state == CANCELLED and checkpoint.path_for(job.output).exists():
+                self._log("stopped", run.rel, run.spec.label, time.monotonic() - run.started,
+                          "checkpointed: the next watcher to start goes on from there")
+                self._leave(run.folder)
             elif job.state == CANCELLED:
                 self._put_back(run.folder, run.rel)
+            elif job.checkpoint is not None and job.bad_input:  # e.g. from an older version
+                Path(job.checkpoint).unlink(missing_ok=True)
+                self._begin(run.folder, run.rel)  # start afresh
             else:
-                error = self._sentence(job.error, run.folder, run.rel)
-                self._finish(run.folder, {"file": run.rel, "style": run.spec.label, "error": error}, run.started)
+                record = {"file": run.rel, "style": run.spec.label,
+                          "error": self._sentence(job.error, run.folder, run.rel)}
+                self._finish(run.folder, record, run.started)
         except OSError as err:
-            self._stuck(run.rel, err)
+            self._stuck(run.folder, run.rel, err)
         if run.folder != self.area.folder:
             self._folders.append(run.folder)  # checked once more, then removed when empty
 
@@ -838,13 +912,23 @@ class Watcher:
                 move(sidecar, self.inbox / (rel + SIDECAR))
             move(folder / rel, home)
         except FileExistsError:
-            self._log("stopped", rel, "-", 0, "a new file has its name: it stays in the work area for the next start")
+            self._log("stopped", rel, "-", 0,
+                      "a new file has its name: it stays in the work area for the next start")
+            self._leave(folder)
             return
         _clean(folder, keep=folder == self.area.folder)
         self._log("stopped", rel, "-", 0, "put back into the inbox")
 
-    def _stuck(self, rel: str, err: OSError) -> None:
+    def _stuck(self, folder: Path, rel: str, err: OSError) -> None:
+        """A file or disk error: the job stays in the work area and is tried again later."""
         self._log("error", rel, "-", 0, f"{err}; it stays in the work area and is tried again later")
+        self._leave(folder)
+
+    def _leave(self, folder: Path) -> None:
+        """A job stays in its work folder; one folder holds one job, so new claims need a new one."""
+        if folder == self.area.folder and not self._stopping:
+            with contextlib.suppress(OSError):
+                self.area.set_aside()
 
     # -- what a file asks for
 
@@ -858,9 +942,11 @@ class Watcher:
         engine = options.pop("engine", c.engine)
         if style is None:
             top = rel.split("/")[0] if "/" in rel else None
-            style = top if top is not None else c.style
+            style = top if top is not None else self._default_style
         if style is None:
-            raise RequestError(f"{rel} has no style; put it in a style subfolder or name one in {rel}{SIDECAR}.")
+            raise RequestError(
+                f"{rel} has no style; put it in a style subfolder or name one in {rel}{SIDECAR}."
+            )
         settings = c.settings
         if options:
             try:
@@ -894,8 +980,10 @@ class Watcher:
         path = Path(value).expanduser()
         path = path if path.is_absolute() else base / path
         if not path.is_file():
-            where = f" nor a style in {self.config.styles_dir}" if self.config.styles_dir else ""
-            raise RequestError(f"the style {value!r} is neither an image file{where}; check the name.")
+            if self.config.styles_dir is None:
+                raise RequestError(f"the style {value!r} is not a file; check the path.")
+            raise RequestError(f"the style {value!r} is neither a file nor a style in "
+                               f"{self.config.styles_dir}; check the name.")
         return path
 
     def _style_image(self, path: Path) -> Image.Image:
@@ -931,7 +1019,7 @@ class Watcher:
         if self._current is None:
             waiting = len(self._pending)
             self.console.status(f"watching {self.inbox.name}: {waiting} waiting, "
-                                f"{self.done} done, {self.failed} failed")
+                                f"{self.done} done, {self.failed} failed", force=True)
 
 
 def _read_sidecar(path: Path, name: str) -> dict[str, Any]:
@@ -942,7 +1030,8 @@ def _read_sidecar(path: Path, name: str) -> dict[str, Any]:
         raise RequestError(f"{name} is not UTF-8 text; save it again as UTF-8 JSON.") from None
     except ValueError as err:
         where = f" at line {err.lineno}" if hasattr(err, "lineno") else ""
-        raise RequestError(f"{name} is not valid JSON ({getattr(err, 'msg', err)}{where}); fix it and drop both files again.") from None
+        raise RequestError(f"{name} is not valid JSON ({getattr(err, 'msg', err)}{where}); "
+                           "fix it and drop both files again.") from None
     if not isinstance(data, dict):
         raise RequestError(f'{name} must hold a JSON object such as {{"style": "wave", "size": 256}}.')
     return {str(k).replace("-", "_"): v for k, v in data.items()}
@@ -990,7 +1079,8 @@ class _Console:
             self._draw()
 
     def status(self, text: str, *, force: bool = False) -> None:
-        if not self.live or (not force and time.monotonic() - self._shown < 0.1):
+        """Show `text` as the status line; unforced updates come at most ten times a second."""
+        if not self.live or text == self._status or (not force and time.monotonic() - self._shown < 0.1):
             return
         with self._lock:
             self._status = text
@@ -1025,21 +1115,23 @@ class _Console:
 # --------------------------------------------------------------------------- command line
 
 
-def add_arguments(parser: argparse.ArgumentParser, add_engine_options: Callable[[argparse.ArgumentParser], None]) -> None:
+def add_arguments(parser: argparse.ArgumentParser,
+                  add_engine_options: Callable[[argparse.ArgumentParser], None]) -> None:
     """The options of `nst watch`."""
-    parser.add_argument("inbox", help="the folder to watch")
-    parser.add_argument("--style", help="style image for files without a sidecar style or style subfolder: "
-                        "a path, or a name in --styles-dir")
-    parser.add_argument("--styles-dir", type=Path, help="folder of style images; INBOX/<name>/ "
+    parser.add_argument("inbox", metavar="INBOX", help="the folder to watch")
+    parser.add_argument("--style", help="style image for files without a sidecar style or "
+                        "style subfolder: a path, or a name in --styles-dir")
+    parser.add_argument("--styles-dir", type=Path, metavar="DIR", help="folder of style images; INBOX/<name>/ "
                         "and sidecars' \"style\" pick them by name")
-    parser.add_argument("--out", type=Path, help="where results go (default INBOX/out)")
-    parser.add_argument("--output-name", dest="name", default=DEFAULT_NAME,
+    parser.add_argument("--out", type=Path, metavar="DIR", help="where results go (default INBOX/out)")
+    parser.add_argument("--output-name", dest="name", default=DEFAULT_NAME, metavar="TEMPLATE",
                         help="result file name, {stem} and {style} filled in (default %(default)s)")
-    parser.add_argument("--settle", type=float, default=2.0, help="take a file once its size and time "
+    parser.add_argument("--settle", type=float, default=2.0, metavar="SECONDS", help="take a file once its size and time "
                         "have not changed for this many seconds (default %(default)s)")
     parser.add_argument("--polling", action="store_true",
                         help="poll instead of OS events (network shares where inotify sees nothing)")
-    parser.add_argument("--poll-interval", type=float, default=1.0, help="seconds between polls (default %(default)s)")
+    parser.add_argument("--poll-interval", type=float, default=1.0, metavar="SECONDS",
+                        help="seconds between polls (default %(default)s)")
     parser.add_argument("--once", action="store_true",
                         help="process what is in INBOX now, then exit (0 only if nothing failed)")
     add_engine_options(parser)
@@ -1079,14 +1171,17 @@ def _stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
         yield
         return
     received: list[int] = []
+    clear = b"\r\x1b[K" if os.isatty(2) else b""  # over the status line
 
     def handle(signum: int, frame: Any) -> None:
         received.append(signum)  # (os.write: print is not safe inside a signal handler)
         if len(received) == 1:
-            os.write(2, b"nst: stopping; the running job is put back (once more to stop at once).\n")
+            os.write(2, clear + b"nst: stopping; the running job is put back or checkpointed "
+                     b"(once more to stop at once).\n")
             stop()
         else:
-            os.write(2, b"nst: stopped at once; the claimed file is resumed at the next start.\n")
+            os.write(2, clear + b"nst: stopped at once; the claimed file is resumed at the "
+                     b"next start.\n")
             os._exit(130)
 
     previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -1101,7 +1196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """`python -m nst_plugin.watch INBOX ...`, the same as `nst watch INBOX ...`."""
     from .cli import add_engine_options, settings_from
 
-    parser = argparse.ArgumentParser(prog="nst watch", description="Stylize every image dropped into INBOX.")
+    parser = argparse.ArgumentParser(prog="nst watch",
+                                     description="Stylize every image dropped into INBOX.")
     add_arguments(parser, add_engine_options)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     return command(parser.parse_args(argv), settings_from)
