@@ -113,7 +113,7 @@ def engine(content_path: Path, style_path: Path, size: int, iterations: int, w: 
                 stamps.append(time.perf_counter())
 
         nst_plugin.stylize(content_path, style_path, size=size, iterations=iterations,
-                           weights=w, on_progress=on_event)
+                           weights=w, scales=1, on_progress=on_event)
     finally:
         net.value_and_grad = inner
     # stamps[0] marks the stage's start and stamps[1] the first iteration's end: the
@@ -138,8 +138,7 @@ def main() -> None:
     args = parser.parse_args()
 
     s = Settings(weights=args.weights)
-    layers = list(dict.fromkeys(s.content_layers + s.style_layers))
-    arrays = weights.load(args.weights, network.conv_layers_up_to(layers))
+    arrays = weights.load(args.weights, [name for name, _, _ in weights.CONV_LAYERS])
     content, style = square("wave.jpg", args.size), square("starry_night.jpg", args.size)
     x = content.copy()
 

@@ -16,14 +16,22 @@ def device() -> str:
     return gpus[0].name.replace("/device:", "") if gpus else "CPU"
 
 
+def _any_size(value: Any) -> tf.TensorSpec:
+    """The spec of `value` with the height and width of image-like tensors left open."""
+    shape = list(np.shape(value))
+    if len(shape) == 4:
+        shape[1] = shape[2] = None
+    return tf.TensorSpec(shape, tf.float32)
+
+
 def value_and_grad(model, loss_fn: Callable[..., Any], xla: bool = False) -> Callable[..., tuple]:
     """Compile `loss_fn(features, image, targets) -> (total, terms)` around `model`.
 
     Returns f(image: float32 ndarray (1, h, w, 3), targets) -> (total, terms, gradient) as
-    numpy. Compiled once per model (with XLA when `xla`); new image sizes retrace once each.
+    numpy. Traced once, on the first call, for images and feature maps of any size, so jobs
+    of other sizes and tiles reuse the same graph (with XLA when `xla`).
     """
 
-    @tf.function(reduce_retracing=True, jit_compile=xla)
     def step(image, targets):
         with tf.GradientTape() as tape:
             tape.watch(image)
@@ -33,8 +41,14 @@ def value_and_grad(model, loss_fn: Callable[..., Any], xla: bool = False) -> Cal
             total, terms = loss_fn(features, image, targets)
         return total, terms, tape.gradient(total, image)
 
+    compiled = None
+
     def call(image: np.ndarray, targets: dict) -> tuple[float, np.ndarray, np.ndarray]:
-        total, terms, grad = step(tf.constant(image), targets)
+        nonlocal compiled
+        if compiled is None:
+            spec = tf.nest.map_structure(_any_size, (image, targets))
+            compiled = tf.function(step, input_signature=spec, jit_compile=xla)
+        total, terms, grad = compiled(image, targets)
         return float(total), terms.numpy(), grad.numpy()
 
     return call
@@ -48,4 +62,4 @@ def forward(model) -> Callable[[np.ndarray], list]:
         out = model(image, training=False)
         return list(out) if isinstance(out, (list, tuple)) else [out]
 
-    return lambda image: run(tf.constant(image))
+    return run
