@@ -11,7 +11,8 @@ Prints, for a square image of --size pixels on this machine:
   implementations grew from: content, style and result passed together through a VGG19
   feature extractor that outputs every layer (so all 16 convolutions run) at every step,
   loss and input gradient included;
-- import: wall time of `import nst_plugin` in a fresh interpreter.
+- import: wall time of `import nst_plugin` in a fresh interpreter;
+- one loss evaluation with each --precision and --xla setting.
 Random weights time the same as ImageNet weights: the arithmetic is identical.
 """
 
@@ -122,6 +123,19 @@ def engine(content_path: Path, style_path: Path, size: int, iterations: int, w: 
     return span / (len(stamps) - 2), span / max(evaluations - 2, 1)
 
 
+def variants(content, style, w: str, repeats: int) -> list[tuple[str, float]]:
+    """One loss evaluation (value and image gradient) per precision and XLA setting."""
+    rows = []
+    for precision in ("float32", "mixed"):
+        for xla in (False, True):
+            s = Settings(weights=w, precision=precision, xla=xla)
+            net = transfer.get_network(s)
+            targets = transfer.make_targets(net, content, [style], [1.0], s)
+            rows.append((f"{precision}{' + XLA' if xla else ''}",
+                         timed(lambda: net.value_and_grad(content, targets), repeats)))
+    return rows
+
+
 def import_time(repeats: int = 5) -> float:
     code = "import time; t = time.perf_counter(); import nst_plugin; print(time.perf_counter() - t)"
     runs = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -132,7 +146,7 @@ def import_time(repeats: int = 5) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--iterations", type=int, default=10)
+    parser.add_argument("--iterations", type=int, default=12)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--weights", default="random")
     args = parser.parse_args()
@@ -166,6 +180,9 @@ def main() -> None:
     print(f"{'three images per step':<28}{t_three * 1000:9.0f} ms   "
           f"{t_three / t_iter:.2f}x the engine's iteration")
     print(f"{'import nst_plugin':<28}{import_time() * 1000:9.0f} ms")
+    print("one loss evaluation by setting (--precision, --xla):")
+    for name, seconds in variants(content, style, args.weights, args.repeats):
+        print(f"  {name:<26}{seconds * 1000:9.0f} ms   {seconds / t_bare:.2f}x bare float32")
 
 
 if __name__ == "__main__":

@@ -30,20 +30,25 @@ def lbfgs(
 
     shape = x0.shape
     losses: list[float] = []
-    x = x0.ravel().astype(np.float64)
+    # L-BFGS's first step has length 1 in its variables. Optimising x / sqrt(n) makes that
+    # a change of about one grey level per pixel instead of a vanishing one; later steps do
+    # not depend on the scale.
+    scale = float(np.sqrt(x0.size))
+    x = x0.ravel().astype(np.float64) / scale
     stopped = False
 
     def value(flat: np.ndarray) -> tuple[float, np.ndarray]:
         check()
-        loss, grad = fun(flat.reshape(shape).astype(np.float32))
+        loss, grad = fun((flat * scale).reshape(shape).astype(np.float32))
         if not losses:
             losses.append(loss)
-        return loss, grad.ravel().astype(np.float64)
+        return loss, grad.ravel().astype(np.float64) * scale
 
     def callback(intermediate_result) -> None:
         nonlocal stopped
         losses.append(float(intermediate_result.fun))
-        if on_iteration(len(losses) - 1, losses[-1], intermediate_result.x.reshape(shape)):
+        image = (intermediate_result.x * scale).reshape(shape).astype(np.float32)
+        if on_iteration(len(losses) - 1, losses[-1], image):
             stopped = True
             raise StopIteration  # scipy ends the run and returns this iterate
 
@@ -51,7 +56,7 @@ def lbfgs(
     while len(losses) <= iterations and not stopped:
         start = losses[-1] if losses else None
         result = minimize(
-            value, x, jac=True, method="L-BFGS-B", bounds=Bounds(0.0, 255.0),
+            value, x, jac=True, method="L-BFGS-B", bounds=Bounds(0.0, 255.0 / scale),
             callback=callback,
             # Run the whole budget: the user asked for these iterations, not convergence.
             options={"maxiter": iterations - max(0, len(losses) - 1), "maxfun": iterations * 20,
@@ -63,10 +68,11 @@ def lbfgs(
         stalls = 0 if improved else stalls + 1
         if stalls >= 2 and not stopped and len(losses) <= iterations:
             done = max(0, len(losses) - 1)
-            rest, more = adam(fun, x.reshape(shape).astype(np.float32), iterations - done,
+            start_x = (x * scale).reshape(shape).astype(np.float32)
+            rest, more = adam(fun, start_x, iterations - done,
                               lambda k, loss, xi: on_iteration(done + k, loss, xi), check)
             return rest, losses + more[1:]
-    return x.astype(np.float32).reshape(shape), losses
+    return (x * scale).astype(np.float32).reshape(shape), losses
 
 
 def adam(
