@@ -82,7 +82,7 @@ class Reporter:
         """Hand the engine's current state to whoever saves intermediates and checkpoints.
 
         `state` holds "image" (float32 RGB, 0..255, at the current scale) and where the run
-        is ("scale", "scale_step"), enough to resume.
+        is ("scale", "tile", "tile_step"), enough to resume.
         """
         if self.on_snapshot is not None:
             self.on_snapshot(step, state)

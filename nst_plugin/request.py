@@ -165,7 +165,7 @@ class StylizeRequest:
     settings: Settings = field(default_factory=Settings)
     engine: str = "vgg19"
     job_id: str = "job"
-    resume: dict[str, Any] | None = None  # {"scale", "scale_step", "image"} from a checkpoint
+    resume: dict[str, Any] | None = None  # {"scale", "tile", "tile_step", "image"} from a checkpoint
 
     def style_weights(self) -> list[float]:
         """Blend weights for the styles, summing to 1."""

@@ -45,7 +45,7 @@ class FastEngine:
         reporter.stage("optimizing", 2)
         width, height = request.content.size
         reporter.snapshot(1, {"image": np.zeros((1, height, width, 3), np.float32), "scale": 0,
-                              "scale_step": 1})
+                              "tile_step": 1})
         while True:
             reporter.check_cancel()
             if time.monotonic() - start >= delay:
@@ -229,7 +229,7 @@ def test_resume_a_checkpointed_job(plugin, images, tmp_path):
         second = runner.resume(str(saved))  # writes to the run's own output
         assert second.wait(10)
     assert (first.state, second.state) == (CANCELLED, DONE)
-    assert fast.resumed and fast.resumed[0]["scale_step"] == 1
+    assert fast.resumed and fast.resumed[0]["tile_step"] == 1
     assert second.result.output == str(out) and out.exists() and not saved.exists()
 
 

@@ -259,7 +259,7 @@ def run(request: StylizeRequest, reporter: Reporter) -> Result:
         start_tile = start_step = 0
         if scale == resume.get("scale", -1):
             x = resize_array(np.asarray(resume["image"], np.float32), size)
-            start_tile, start_step = resume.get("tile", 0), resume.get("scale_step", 0)
+            start_tile, start_step = resume.get("tile", 0), resume.get("tile_step", 0)
             step += start_tile * iterations + start_step
         elif x is None:
             rng = np.random.default_rng(s.seed)
@@ -298,7 +298,7 @@ def run(request: StylizeRequest, reporter: Reporter) -> Result:
                 reporter.progress(at, total, loss, preview, eta=budget.eta())
                 if (s.save_every and at % s.save_every == 0) or (
                         s.checkpoint_every and at % s.checkpoint_every == 0):
-                    reporter.snapshot(at, {"scale": scale, "tile": t, "scale_step": done + k,
+                    reporter.snapshot(at, {"scale": scale, "tile": t, "tile_step": done + k,
                                            "image": whole(xt)})
                 reporter.check_cancel()
                 return budget.over(scale)
