@@ -33,7 +33,6 @@ transfer = load_engine()
 from nst_plugin.engine import losses  # noqa: E402
 
 EXAMPLES = ROOT / "nst_plugin" / "examples"
-SHARED = ROOT.parent / "shared" / "images"
 
 
 def distances(net, x, content_features, style_grams) -> tuple[float, float]:

@@ -143,3 +143,18 @@ def test_bad_settings_fail_before_work(images):
     with pytest.raises(nst_plugin.RequestError, match="layer"):
         nst_plugin.stylize(images["content"], images["style"], content_layers=("relu9_9",),
                            **FAST)
+
+
+def test_a_real_photo_from_the_shared_folder(tmp_path):
+    """A full-size JPEG photo (not shipped: its licence is unknown) through the whole path."""
+    from conftest import SHARED_IMAGES
+
+    photo, painting = SHARED_IMAGES / "tubingen.jpg", SHARED_IMAGES / "shipwreck.jpg"
+    if not photo.exists():
+        pytest.skip(f"{photo} is not here (the shared image folder sits beside the repository)")
+    out = tmp_path / "tubingen.png"
+    r = nst_plugin.stylize(photo, painting, out, iterations=3, **FAST)
+    src = Image.open(photo)
+    assert Image.open(out).size == r.image.size and max(r.image.size) == 48
+    assert r.width / r.height == pytest.approx(src.width / src.height, rel=0.05)
+    assert r.loss_end < r.loss_start
