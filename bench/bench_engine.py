@@ -62,8 +62,9 @@ def timed(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def bare(model, x: np.ndarray, repeats: int) -> float:
-    @tf.function(reduce_retracing=True)
+def bare(model, x: np.ndarray):
+    """A callable: gradient of the summed output of `model` with respect to the input."""
+    @tf.function
     def step(image):
         with tf.GradientTape() as tape:
             tape.watch(image)
@@ -71,15 +72,16 @@ def bare(model, x: np.ndarray, repeats: int) -> float:
         return tape.gradient(out, image)
 
     image = tf.constant(x)
-    return timed(lambda: step(image).numpy(), repeats)
+    return lambda: step(image).numpy()
 
 
-def three_per_step(model, content, style, x, s: Settings, repeats: int) -> float:
+def three_per_step(model, content, style, x, s: Settings):
+    """A callable: one step of the Keras example's way (see the module docstring)."""
     names = [name for name, _, _ in weights.CONV_LAYERS]
     content_at = [names.index(n) for n in s.content_layers]
     style_at = [names.index(n) for n in s.style_layers]
 
-    @tf.function(reduce_retracing=True)
+    @tf.function
     def step(c, st, image):
         with tf.GradientTape() as tape:
             tape.watch(image)
@@ -93,7 +95,14 @@ def three_per_step(model, content, style, x, s: Settings, repeats: int) -> float
         return total, tape.gradient(total, image)
 
     c, st, image = (tf.constant(a) for a in (content, style, x))
-    return timed(lambda: step(c, st, image)[1].numpy(), repeats)
+    return lambda: step(c, st, image)[1].numpy()
+
+
+def evaluation(s: Settings, content, style):
+    """A callable: one engine loss evaluation (value and image gradient) with settings `s`."""
+    net = transfer.get_network(s)
+    targets = transfer.make_targets(net, content, [style], [1.0], s)
+    return lambda: net.value_and_grad(content, targets)
 
 
 def engine(content_path: Path, style_path: Path, size: int, iterations: int, w: str):
@@ -123,19 +132,6 @@ def engine(content_path: Path, style_path: Path, size: int, iterations: int, w: 
     return span / (len(stamps) - 2), span / max(evaluations - 2, 1)
 
 
-def variants(content, style, w: str, repeats: int) -> list[tuple[str, float]]:
-    """One loss evaluation (value and image gradient) per precision and XLA setting."""
-    rows = []
-    for precision in ("float32", "mixed"):
-        for xla in (False, True):
-            s = Settings(weights=w, precision=precision, xla=xla)
-            net = transfer.get_network(s)
-            targets = transfer.make_targets(net, content, [style], [1.0], s)
-            rows.append((f"{precision}{' + XLA' if xla else ''}",
-                         timed(lambda: net.value_and_grad(content, targets), repeats)))
-    return rows
-
-
 def import_time(repeats: int = 5) -> float:
     code = "import time; t = time.perf_counter(); import nst_plugin; print(time.perf_counter() - t)"
     runs = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -147,7 +143,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--iterations", type=int, default=12)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="alternating rounds of each measurement (this VM is noisy)")
     parser.add_argument("--weights", default="random")
     args = parser.parse_args()
 
@@ -155,34 +152,47 @@ def main() -> None:
     arrays = weights.load(args.weights, [name for name, _, _ in weights.CONV_LAYERS])
     content, style = square("wave.jpg", args.size), square("starry_night.jpg", args.size)
     x = content.copy()
-
-    deepest = network.build(["block5_conv1"], arrays)
     every_layer = network.build([name for name, _, _ in weights.CONV_LAYERS], arrays)
-    t_bare = bare(deepest, x, args.repeats)
-    t_three = three_per_step(every_layer, content, style, x, s, args.repeats)
+    calls = {
+        "bare": bare(network.build(["block5_conv1"], arrays), x),
+        "three": three_per_step(every_layer, content, style, x, s),
+    }
+    for precision in ("float32", "mixed"):
+        for xla in (False, True):
+            name = f"{precision}{' + XLA' if xla else ''}"
+            calls[name] = evaluation(s.replace(precision=precision, xla=xla), content, style)
+    transfer._CACHE_SIZE = len(calls)  # keep every variant's network for the rounds
 
+    rows: dict[str, list[float]] = {name: [] for name in [*calls, "iteration"]}
     with tempfile.TemporaryDirectory() as tmp:
         paths = [Path(tmp, "content.png"), Path(tmp, "style.png")]
         for path, arr in zip(paths, (content, style)):
             Image.fromarray(arr[0].astype(np.uint8)).save(path)
-        t_iter, t_eval = engine(paths[0], paths[1], args.size, args.iterations, args.weights)
+        for _ in range(args.rounds):  # alternate, so drifts in machine speed hit all alike
+            for name, call in calls.items():
+                rows[name].append(timed(call, 3))
+            rows["iteration"].append(
+                engine(paths[0], paths[1], args.size, args.iterations, args.weights)[0])
+    m = {k: statistics.median(v) for k, v in rows.items()}
 
-    print(f"machine: {platform.machine()}, {platform.processor() or '?'}, "
-          f"{os.cpu_count()} cores; TensorFlow {tf.__version__}; "
+    def ratio(a: str, b: str) -> float:
+        return statistics.median([p / q for p, q in zip(rows[a], rows[b])])
+
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; TensorFlow {tf.__version__}; "
           f"device {transfer.backend_module().device()}; weights {args.weights}")
-    print(f"size {args.size}x{args.size}, engine iterations {args.iterations}, "
-          f"median of {args.repeats}")
-    print(f"{'bare forward+backward':<28}{t_bare * 1000:9.0f} ms")
-    print(f"{'engine per L-BFGS iteration':<28}{t_iter * 1000:9.0f} ms   "
-          f"{t_iter / t_bare:.2f}x bare")
-    print(f"{'engine per loss evaluation':<28}{t_eval * 1000:9.0f} ms   "
-          f"{t_eval / t_bare:.2f}x bare")
-    print(f"{'three images per step':<28}{t_three * 1000:9.0f} ms   "
-          f"{t_three / t_iter:.2f}x the engine's iteration")
-    print(f"{'import nst_plugin':<28}{import_time() * 1000:9.0f} ms")
+    print(f"size {args.size}x{args.size}; medians of {args.rounds} alternating rounds "
+          f"(ratios: median of the per-round ratios)")
+    print(f"{'bare forward+backward':<30}{m['bare'] * 1000:8.0f} ms")
+    print(f"{'engine, one loss evaluation':<30}{m['float32'] * 1000:8.0f} ms   "
+          f"{ratio('float32', 'bare'):.2f}x bare")
+    print(f"{'engine, one L-BFGS iteration':<30}{m['iteration'] * 1000:8.0f} ms   "
+          f"{ratio('iteration', 'bare'):.2f}x bare")
+    print(f"{'three images per step':<30}{m['three'] * 1000:8.0f} ms   "
+          f"{ratio('three', 'iteration'):.2f}x the engine's iteration")
+    print(f"{'import nst_plugin':<30}{import_time() * 1000:8.0f} ms")
     print("one loss evaluation by setting (--precision, --xla):")
-    for name, seconds in variants(content, style, args.weights, args.repeats):
-        print(f"  {name:<26}{seconds * 1000:9.0f} ms   {seconds / t_bare:.2f}x bare float32")
+    for name in ("float32", "float32 + XLA", "mixed", "mixed + XLA"):
+        print(f"  {name:<28}{m[name] * 1000:8.0f} ms   {ratio(name, 'bare'):.2f}x bare float32")
 
 
 if __name__ == "__main__":
