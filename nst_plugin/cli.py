@@ -188,10 +188,8 @@ def _run_job(args: argparse.Namespace, content: Any, styles: list[Any]) -> int:
         if bar is not None:
             pm.unregister(bar)
             bar.close()
-    summary = result.to_dict()
-    summary["weights"] = settings.weights
     if args.json:
-        print(json.dumps(summary))
+        print(json.dumps(result.to_dict()))
     elif not args.quiet:
         print(f"nst: wrote {result.output} ({result.width}x{result.height}, "
               f"{result.iterations} iterations, {result.seconds:.1f} s, "

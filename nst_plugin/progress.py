@@ -21,7 +21,7 @@ class ProgressEvent:
     """One step of one job, as every `nst_progress` implementation receives it."""
 
     job_id: str
-    stage: str  # "loading", "preparing", "optimizing", "saving", "done", "cancelled"
+    stage: str  # "loading", "preparing", "downloading", "optimizing", "saving", "done"
     step: int
     total: int
     loss: float | None

@@ -192,7 +192,7 @@ class Result:
     backend: str
     device: str
     output: str | None = None
-    cancelled: bool = False
+    weights: str | None = None  # which weights the engine used, e.g. "imagenet", "random"
 
     @property
     def width(self) -> int:
@@ -223,5 +223,5 @@ class Result:
             "engine": self.engine,
             "backend": self.backend,
             "device": self.device,
-            "cancelled": self.cancelled,
+            "weights": self.weights,
         }

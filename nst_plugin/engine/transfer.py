@@ -36,6 +36,7 @@ class Network:
     forward: Callable[[np.ndarray], list]
     value_and_grad: Callable[..., tuple[float, np.ndarray, np.ndarray]]
     backend: Any
+    weights: str
 
 
 _networks: dict[tuple, Network] = {}
@@ -88,7 +89,8 @@ def get_network(settings: Settings, reporter: Reporter | None = None) -> Network
         if len(_networks) >= _CACHE_SIZE:
             _networks.pop(next(iter(_networks)))
         _networks[key] = Network(content, style, forward,
-                                 backend.value_and_grad(model, loss_fn, xla=s.xla), backend)
+                                 backend.value_and_grad(model, loss_fn, xla=s.xla), backend,
+                                 source.label)
     return _networks[key]
 
 
@@ -265,8 +267,10 @@ def run(request: StylizeRequest, reporter: Reporter) -> Result:
             rng = np.random.default_rng(s.seed)
             x = (rng.uniform(0, 255, content.shape).astype(np.float32) if s.init == "noise"
                  else content.copy())
-        else:
-            x = resize_array(x, size)
+        else:  # upsample, then put back the content detail the coarser scale could not hold
+            coarse = (x.shape[2], x.shape[1])
+            detail = content - resize_array(resize_array(content, coarse), size)
+            x = np.clip(resize_array(x, size) + detail, 0, 255)
         reporter.stage("optimizing", total, step)
         for t, box in enumerate(boxes):
             if t < start_tile:
@@ -323,4 +327,5 @@ def run(request: StylizeRequest, reporter: Reporter) -> Result:
         engine="vgg19",
         backend=net.backend.NAME,
         device=net.backend.device(),
+        weights=net.weights,
     )
