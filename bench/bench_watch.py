@@ -203,7 +203,7 @@ def main() -> int:
         root = Path(tmp)
         style = root / "style.png"
         Image.new("RGB", (32, 32), (20, 40, 200)).save(style)
-        for observer in args.observers.split(","):
+        for observer in filter(None, args.observers.split(",")):
             b = burst(root, style, engine, observer, args.files, args.settle)
             print(f"{observer:8} burst:   {b['wall_ms']:.1f} ms wall, {b['cpu_ms']:.1f} ms CPU per file "
                   f"(engine stub {b['engine_ms']:.3f} ms), {b['done']} done")
