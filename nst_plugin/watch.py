@@ -133,10 +133,9 @@ def move_free(src: Path, dst: Path) -> Path:
 
 def _same_file(a: Path, b: Path) -> bool:
     try:
-        sa, sb = os.lstat(a), os.lstat(b)
+        return os.path.samestat(os.lstat(a), os.lstat(b))
     except OSError:
         return False
-    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -333,10 +332,9 @@ def _pid_alive(pid: str) -> bool:
 
 def _same_inode(fd: int, path: Path) -> bool:
     try:
-        a, b = os.fstat(fd), os.stat(path)
+        return os.path.samestat(os.fstat(fd), os.stat(path))
     except OSError:
         return False
-    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
 # --------------------------------------------------------------------------- the watcher

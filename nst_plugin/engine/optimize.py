@@ -63,8 +63,7 @@ def lbfgs(
                      "ftol": 0.0, "gtol": 0.0},
         )
         x = result.x
-        improved = start is None and len(losses) > 1 and losses[-1] < losses[0]
-        improved = improved or (start is not None and losses[-1] < start)
+        improved = losses[-1] < (losses[0] if start is None else start)
         stalls = 0 if improved else stalls + 1
         if stalls >= 2 and not stopped and len(losses) <= iterations:
             done = max(0, len(losses) - 1)
