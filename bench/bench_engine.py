@@ -41,7 +41,7 @@ transfer = load_engine()
 import tensorflow as tf  # noqa: E402
 
 from nst_plugin.engine import losses, network, weights  # noqa: E402
-from nst_plugin.request import Settings  # noqa: E402
+from nst_plugin import Settings  # noqa: E402
 
 EXAMPLES = ROOT / "nst_plugin" / "examples"
 

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from nst_plugin import Reporter  # noqa: E402
 from nst_plugin.engine import load_engine  # noqa: E402
-from nst_plugin.request import Settings, StylizeRequest  # noqa: E402
+from nst_plugin import Settings, StylizeRequest  # noqa: E402
 
 transfer = load_engine()
 from nst_plugin.engine import losses  # noqa: E402

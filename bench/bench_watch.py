@@ -167,7 +167,7 @@ def real_engine(root: Path, files: int) -> dict:
         source = EXAMPLES / ("wave.jpg" if i % 2 else "starry_night.jpg")
         (inbox / f"r{i}.jpg").write_bytes(source.read_bytes())
     log = io.StringIO()
-    from nst_plugin.request import Settings
+    from nst_plugin import Settings
 
     config = WatchConfig(inbox=inbox, style=str(EXAMPLES / "starry_night.jpg"), once=True, settle=0.1,
                          settings=Settings(weights="random", size=64, iterations=5))

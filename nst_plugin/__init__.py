@@ -8,15 +8,22 @@ Importing this package is cheap: no TensorFlow, no numpy, no Pillow until a job 
 
 from __future__ import annotations
 
-from .api import resume, stylize
+from .engines import Engine
+from .errors import Cancelled, ImageError, RequestError, UserError, WeightsError
 from .hookspecs import hookimpl
-from .progress import Cancelled, ProgressEvent, Reporter
-from .request import RequestError, Result, Settings, StylizeRequest
+from .options import Settings
+from .pipeline import resume, stylize
+from .progress import ProgressEvent, Reporter
+from .request import Result, StylizeRequest
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Cancelled",
+    "Engine",
+    "ImageError",
+    "UserError",
+    "WeightsError",
     "ProgressEvent",
     "Reporter",
     "RequestError",

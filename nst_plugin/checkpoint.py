@@ -11,7 +11,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .request import RequestError, Settings
+from .errors import RequestError
+from .fsutil import atomic_file
+from .options import Settings
 
 SUFFIX = ".nst-checkpoint.npz"
 VERSION = 1
@@ -37,13 +39,8 @@ def save(path: Path, *, content, alpha, styles, settings: Settings, output: str 
         arrays["alpha"] = np.asarray(alpha)
     for i, style in enumerate(styles):
         arrays[f"style_{i}"] = np.asarray(style)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_file(path) as f:
+        np.savez(f, **arrays)
 
 
 def load(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -9,7 +9,8 @@ Hosts that run many jobs (the hot folder, the local service for the editors) sha
 
 One runner is one device: its jobs never overlap, and the engine (its network and the
 compiled loss) stays loaded in the process between them. Every job's progress goes to the
-`nst_progress` hook and to the job's listeners; `Job.cancel()` stops a queued or running job.
+`nst_progress` hook (unless the runner is made with `broadcast=False`) and to the job's
+listeners; `Job.cancel()` stops a queued or running job.
 """
 
 from __future__ import annotations
@@ -22,8 +23,11 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from .progress import Cancelled, ProgressEvent, Reporter
-from .request import RequestError, Result, Settings
+from .engines import DEFAULT_ENGINE
+from .errors import Cancelled, describe, is_user_error
+from .options import Settings, settings_with
+from .progress import ProgressEvent, Reporter
+from .request import Result
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
 
@@ -38,23 +42,22 @@ class Job:
     styles: list[Any]
     output: str | None = None
     settings: Settings | None = field(default_factory=Settings)  # None: from the checkpoint
-    engine: str = "vgg19"
+    engine: str = DEFAULT_ENGINE
     overwrite: bool = False
     checkpoint: str | None = None  # resume this checkpoint (inputs and settings come from it)
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
-    hook: bool = True  # send progress to the nst_progress plugins (False: listeners only)
     state: str = QUEUED
     result: Result | None = None
     error: Exception | None = None
     submitted: float = field(default_factory=time.time)
     started: float | None = None
     finished: float | None = None
-    reporter: Reporter = field(init=False, repr=False)
+    reporter: Reporter = field(default_factory=Reporter, repr=False)
     on_done: list[JobCallback] = field(default_factory=list, repr=False)
     _finished: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.reporter = Reporter(self.id, hook=self.hook)
+        self.reporter.job_id = self.id
 
     @property
     def is_finished(self) -> bool:
@@ -70,14 +73,14 @@ class Job:
     @property
     def bad_input(self) -> bool:
         """True when the job failed because of its input or settings, not the engine."""
-        return self.error is not None and is_bad_input(self.error)
+        return self.error is not None and is_user_error(self.error)
 
     @property
     def message(self) -> str:
         """One sentence: what went wrong ("" for a job that did not fail)."""
         if self.state == CANCELLED:
-            return "the job was cancelled."
-        return describe_error(self.error) if self.error is not None else ""
+            return describe(Cancelled())
+        return describe(self.error) if self.error is not None else ""
 
     def cancel(self) -> None:
         """Stop the job: a queued job never starts, a running one stops within one iteration."""
@@ -88,31 +91,20 @@ class Job:
         return self._finished.wait(timeout)
 
 
-def is_bad_input(err: BaseException) -> bool:
-    """True for errors the user fixes (settings, images, weights), False for engine failures."""
-    from .engine.weights import WeightsError
-    from .imageio import ImageError
-
-    return isinstance(err, (RequestError, ImageError, WeightsError))
-
-
-def describe_error(err: BaseException) -> str:
-    """The error as one sentence, ready for a log line or an error file."""
-    text = " ".join(str(err).split())
-    if not is_bad_input(err):
-        text = f"the engine failed ({type(err).__name__}: {text or 'no details'})"
-    return text if text.endswith((".", "!", "?")) else text + "."
-
-
 class JobRunner:
     """Runs submitted jobs in order, one at a time, on one worker thread.
 
     `on_finished` is called (in the worker thread) with every job that is done, failed or
-    cancelled, after the job's own `on_done` callbacks.
+    cancelled, after the job's own `on_done` callbacks. With `broadcast` (the default) every
+    job's progress also goes to the `nst_progress` plugins.
     """
 
-    def __init__(self, *, on_finished: JobCallback | None = None, name: str = "nst-jobs") -> None:
+    def __init__(self, *, on_finished: JobCallback | None = None, name: str = "nst-jobs",
+                 broadcast: bool = True) -> None:
+        from .pipeline import broadcast as to_plugins
+
         self.on_finished = on_finished
+        self._listeners: list[Callable[[ProgressEvent], Any]] = [to_plugins] if broadcast else []
         self._name = name
         self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._active: dict[str, Job] = {}  # queued and running jobs, in submission order
@@ -127,24 +119,18 @@ class JobRunner:
         output: str | None = None,
         *,
         settings: Settings | None = None,
-        engine: str = "vgg19",
+        engine: str = DEFAULT_ENGINE,
         overwrite: bool = False,
         listeners: Sequence[Callable[[ProgressEvent], Any]] = (),
         on_done: JobCallback | None = None,
-        hook: bool = True,
         **options: Any,
     ) -> Job:
         """Queue a job (the arguments are those of `nst_plugin.stylize`) and return it."""
-        if isinstance(styles, (str, bytes)) or not isinstance(styles, Sequence):
-            styles = [styles]
-        settings = settings or Settings()
-        if options:
-            try:
-                settings = settings.replace(**options)
-            except TypeError as err:
-                raise RequestError(f"unknown option ({err}).") from None
-        job = Job(content, list(styles), output, settings, engine, overwrite, hook=hook)
-        return self._queue_job(job, listeners, on_done)
+        from .pipeline import as_list
+
+        job = Job(content, as_list(styles), output, settings_with(settings, options), engine,
+                  overwrite)
+        return self._queue_job(job, [*self._listeners, *listeners], on_done)
 
     def resume(
         self,
@@ -154,11 +140,10 @@ class JobRunner:
         overwrite: bool = False,
         listeners: Sequence[Callable[[ProgressEvent], Any]] = (),
         on_done: JobCallback | None = None,
-        hook: bool = True,
     ) -> Job:
         """Queue the rest of a checkpointed run (see `nst_plugin.resume`) and return its job."""
-        job = Job(None, [], output, None, overwrite=overwrite, checkpoint=checkpoint, hook=hook)
-        return self._queue_job(job, listeners, on_done)
+        job = Job(None, [], output, None, overwrite=overwrite, checkpoint=checkpoint)
+        return self._queue_job(job, [*self._listeners, *listeners], on_done)
 
     def _queue_job(self, job: Job, listeners: Sequence[Callable], on_done: JobCallback | None) -> Job:
         job.reporter.listeners.extend(listeners)
@@ -193,8 +178,8 @@ class JobRunner:
         from PIL import Image
 
         tiny = Image.new("RGB", (16, 16), (128, 128, 128))
-        settings = (settings or Settings()).replace(size=16, iterations=1)
-        job = self.submit(tiny, [tiny], settings=settings, engine=engine, hook=False)
+        settings = settings_with(settings, {"size": 16, "iterations": 1})
+        job = self._queue_job(Job(tiny, [tiny], None, settings, engine), [], None)
         job.wait()
         if job.error is not None:
             raise job.error
@@ -222,7 +207,7 @@ class JobRunner:
             self._run(job)
 
     def _run(self, job: Job) -> None:
-        from . import resume, stylize
+        from .pipeline import resume, stylize
 
         try:
             job.reporter.check_cancel()  # cancelled while queued: never starts

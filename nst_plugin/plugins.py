@@ -16,7 +16,13 @@ from . import hookspecs
 ENTRY_POINT_GROUP = "nst_plugin"
 
 # Built-in behaviour, registered like any plugin so a third-party plugin can replace it.
-DEFAULT_PLUGINS = ("nst_plugin.engine",)
+DEFAULT_PLUGINS = (
+    "nst_plugin.engine",
+    "nst_plugin.cli.stylize",
+    "nst_plugin.cli.watch",
+    "nst_plugin.cli.weights",
+    "nst_plugin.cli.list_plugins",
+)
 
 _pm: pluggy.PluginManager | None = None
 _distributions: dict[str, dict[str, str]] = {}  # plugin name -> {"distribution", "version"}

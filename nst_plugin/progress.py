@@ -8,12 +8,10 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
+from .errors import Cancelled
+
 if TYPE_CHECKING:
     from PIL import Image
-
-
-class Cancelled(Exception):
-    """The user asked the job to stop."""
 
 
 @dataclass(frozen=True)
@@ -31,9 +29,9 @@ class ProgressEvent:
 
 
 class Reporter:
-    """Sends a job's progress to the `nst_progress` hook and to listeners, and carries cancel.
+    """Sends a job's progress to its listeners and carries cancel.
 
-    `hook=False` keeps events away from the plugins (listeners still get them).
+    Its creator decides where events go: `nst_plugin.stylize` adds the `nst_progress` hook.
     """
 
     def __init__(
@@ -42,12 +40,10 @@ class Reporter:
         *,
         listeners: list[Callable[[ProgressEvent], Any]] | None = None,
         cancel_event: threading.Event | None = None,
-        hook: bool = True,
     ) -> None:
         self.job_id = job_id or uuid.uuid4().hex[:8]
         self.listeners = list(listeners or [])
         self.on_snapshot: Callable[[int, dict[str, Any]], Any] | None = None
-        self.hook = hook
         self.cancel_event = cancel_event or threading.Event()
         self.started = time.monotonic()
         self._step_started: tuple[float, int] | None = None
@@ -104,9 +100,5 @@ class Reporter:
         return time.monotonic() - self.started
 
     def _send(self, event: ProgressEvent) -> None:
-        if self.hook:
-            from .plugins import get_plugin_manager
-
-            get_plugin_manager().hook.nst_progress(event=event)
         for listener in self.listeners:
             listener(event)

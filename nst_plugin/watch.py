@@ -41,8 +41,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence, TextIO
 
 from . import checkpoint
-from .jobs import CANCELLED, DONE, Job, JobRunner, describe_error, is_bad_input
-from .request import RequestError, Settings
+from .errors import RequestError
+from .errors import describe as describe_error
+from .errors import is_user_error as is_bad_input
+from .jobs import CANCELLED, DONE, Job, JobRunner
+from .options import Settings
 
 try:
     import fcntl
@@ -471,7 +474,7 @@ class Watcher:
 
     def _check_setup(self) -> None:
         c = self.config
-        from .imageio import SUPPORTED_OUTPUT, ImageError
+        from .images import SUPPORTED_OUTPUT, ImageError
 
         if c.settle < 0 or c.poll_interval <= 0:
             raise RequestError("--settle must not be negative and --poll-interval must be positive.")
@@ -986,7 +989,7 @@ class Watcher:
 
     def _style_image(self, path: Path) -> Image.Image:
         """A style image, decoded once and kept until its file changes."""
-        from .imageio import ImageError, load_image
+        from .images import ImageError, load_image
 
         try:
             st = path.stat()
@@ -1137,11 +1140,11 @@ def add_arguments(parser: argparse.ArgumentParser,
 
 def add_cli(subparsers: Any, add_engine_options: Callable[[argparse.ArgumentParser], None],
             settings_from: Callable[[argparse.Namespace], Settings]) -> argparse.ArgumentParser:
-    """Add `nst watch` to the `nst` command; its handler is `args.func(args) -> exit code`."""
+    """Add `nst watch` to the `nst` command; its handler is `args.run(args) -> exit code`."""
     parser = subparsers.add_parser("watch", help="a hot folder: stylize every image dropped into INBOX",
                                    description="Stylize every image dropped into INBOX, exactly once.")
     add_arguments(parser, add_engine_options)
-    parser.set_defaults(func=lambda args: command(args, settings_from))
+    parser.set_defaults(run=lambda args: command(args, settings_from))
     return parser
 
 
@@ -1192,7 +1195,7 @@ def _stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m nst_plugin.watch INBOX ...`, the same as `nst watch INBOX ...`."""
-    from .cli import add_engine_options, settings_from
+    from .cli.engine_flags import add_engine_options, settings_from
 
     parser = argparse.ArgumentParser(prog="nst watch",
                                      description="Stylize every image dropped into INBOX.")

@@ -1,4 +1,5 @@
-"""Shared fixtures: an isolated Keras cache, small example images, plugin registration."""
+"""Shared fixtures: an isolated Keras cache, small example images, plugin registration, the fake
+engine. The suite runs with no third-party plugins: only nst-plugin's own are loaded."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from PIL import Image
 EXAMPLES = Path(__file__).resolve().parent.parent / "nst_plugin" / "examples"
 SHARED_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "images"
 
+from fake_engine import FakeEngine
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ["NST_PLUGINS"] = ""  # no third-party plugin takes part in a test
 
 
 @pytest.fixture(autouse=True)
@@ -19,7 +23,7 @@ def _isolated_weights(tmp_path_factory, monkeypatch):
     """No test reads or writes the real ~/.keras, and none depends on NST_WEIGHTS."""
     monkeypatch.setenv("KERAS_HOME", str(tmp_path_factory.mktemp("keras_home")))
     monkeypatch.delenv("NST_WEIGHTS", raising=False)
-    monkeypatch.delenv("NST_PLUGINS", raising=False)
+    monkeypatch.setenv("NST_PLUGINS", "")
     monkeypatch.delenv("NST_TRACE_PLUGINS", raising=False)
 
 
@@ -52,3 +56,15 @@ def register():
     yield add
     for plugin in added:
         pm.unregister(plugin)
+
+
+@pytest.fixture
+def fake_engine(register):
+    """Register a FakeEngine (keyword arguments as FakeEngine's) for one test; return it."""
+    return lambda **kw: register(FakeEngine(**kw))
+
+
+@pytest.fixture
+def fake(fake_engine):
+    """The engine "fake", registered for one test, answering at once."""
+    return fake_engine()

@@ -9,7 +9,7 @@ from PIL import Image
 import nst_plugin
 from nst_plugin import Cancelled, Reporter, checkpoint
 from nst_plugin.engine import colors, load_engine
-from nst_plugin.request import Settings
+from nst_plugin import Settings
 
 transfer = load_engine()
 FAST = dict(size=48, weights="random", scales=1)

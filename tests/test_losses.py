@@ -65,7 +65,7 @@ def test_image_gradient_matches_finite_differences(images):
     """The backend's gradient of the full loss, along random directions, at 32 px."""
     from PIL import Image
 
-    from nst_plugin.request import Settings
+    from nst_plugin import Settings
 
     s = Settings(size=32, weights="random", tv_weight=1.0)
     net = transfer.get_network(s)

@@ -10,58 +10,36 @@ import textwrap
 import pytest
 
 import nst_plugin
-from nst_plugin import hookspecs, plugins
-from nst_plugin.request import Result
-
-
-class FastEngine:
-    """An engine plugin that answers instantly: returns the content image unchanged."""
-
-    def __init__(self, name="fast"):
-        self.name = name
-        self.calls = 0
-
-    @nst_plugin.hookimpl(tryfirst=True)
-    def nst_stylize(self, request, reporter):
-        if request.engine != self.name:
-            return None
-        self.calls += 1
-        reporter.progress(1, 1, 0.5)
-        return Result(image=request.content, iterations=1, seconds=0.0, losses=[1.0, 0.5],
-                      engine=self.name, backend="none", device="CPU")
-
-    @nst_plugin.hookimpl
-    def nst_engines(self):
-        return [{"name": self.name, "description": "test engine"}]
+from nst_plugin import engines, hookspecs, plugins
 
 
 def test_every_hook_is_documented():
     specs = [name for name in dir(hookspecs) if name.startswith("nst_")]
-    assert set(specs) == {"nst_stylize", "nst_progress", "nst_engines"}
+    assert set(specs) == {"nst_register_engines", "nst_register_commands", "nst_progress"}
     for name in specs:
         doc = getattr(hookspecs, name).__doc__ or ""
         assert "call" in doc.lower(), f"{name} must say who calls it"
 
 
-def test_replacement_engine_answers(images, register, tmp_path):
-    engine = register(FastEngine())
+def test_nst_register_engines_adds_an_engine(images, fake, tmp_path):
     events = []
     out = tmp_path / "out.png"
-    r = nst_plugin.stylize(images["content"], images["style"], out, engine="fast",
+    r = nst_plugin.stylize(images["content"], images["style"], out, engine="fake",
                            on_progress=events.append)
-    assert engine.calls == 1 and r.engine == "fast" and out.exists()
+    assert len(fake.calls) == 1 and r.engine == "fake" and out.exists()
     assert [e.stage for e in events][-2:] == ["saving", "done"]
 
 
-def test_plugin_can_replace_the_builtin_engine(images, register):
-    engine = register(FastEngine(name="vgg19"))
+def test_plugin_can_replace_the_builtin_engine(images, fake_engine):
+    engine = fake_engine(name="vgg19")
     r = nst_plugin.stylize(images["content"], images["style"], weights="random")
-    assert engine.calls == 1 and r.backend == "none"
+    assert len(engine.calls) == 1 and r.backend == "none"
 
 
-def test_unknown_engine_is_a_clear_error(images):
-    with pytest.raises(nst_plugin.RequestError, match="no engine named 'nope'"):
+def test_unknown_engine_is_one_sentence_listing_the_installed(images, fake):
+    with pytest.raises(nst_plugin.RequestError, match="no engine named 'nope'") as err:
         nst_plugin.stylize(images["content"], images["style"], engine="nope")
+    assert str(err.value).endswith("the installed engines are: fake, vgg19.")
 
 
 def _install_dist(root, name, module_source, entry_name=None):
@@ -77,8 +55,8 @@ GOOD = """
     import nst_plugin
 
     @nst_plugin.hookimpl
-    def nst_engines():
-        return [{"name": "good", "description": "from an entry point"}]
+    def nst_register_engines(register):
+        register(nst_plugin.Engine("good", "from an entry point", print, ("size",)))
 """
 
 
@@ -91,15 +69,15 @@ def dists(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_entry_points_load_and_broken_only_warns(dists):
+def test_entry_points_load_and_broken_only_warns(dists, monkeypatch):
+    monkeypatch.delenv("NST_PLUGINS")
     with pytest.warns(RuntimeWarning, match="plugin 'broken'.*missing dependency xyz"):
         pm = plugins.make_plugin_manager()
     names = [p["name"] for p in plugins.describe(pm)]
     assert "good" in names and "broken" not in names and "nst_plugin.engine" in names
     good = next(p for p in plugins.describe(pm) if p["name"] == "good")
-    assert good["distribution"] == "nst_good_plugin" and good["hooks"] == ["nst_engines"]
-    engines = [e["name"] for group in pm.hook.nst_engines() for e in group]
-    assert set(engines) == {"vgg19", "good"}
+    assert good["distribution"] == "nst_good_plugin" and good["hooks"] == ["nst_register_engines"]
+    assert set(engines.installed(pm)) == {"vgg19", "good"}
 
 
 @pytest.mark.parametrize("allow, expected", [("", set()), ("good", {"good"})])
@@ -114,8 +92,8 @@ def test_allowlist(dists, monkeypatch, recwarn, allow, expected):
 def test_tracing_goes_to_stderr(monkeypatch, capsys):
     monkeypatch.setenv("NST_TRACE_PLUGINS", "1")
     pm = plugins.make_plugin_manager(load_entry_points=False)
-    pm.hook.nst_engines()
-    assert "nst_engines" in capsys.readouterr().err
+    engines.installed(pm)
+    assert "nst_register_engines" in capsys.readouterr().err
 
 
 def test_import_is_cheap():
@@ -131,5 +109,7 @@ def test_nst_plugins_prints_json():
                          capture_output=True, text=True, check=True)
     data = json.loads(out.stdout)
     builtin = next(p for p in data["plugins"] if p["name"] == "nst_plugin.engine")
-    assert builtin["hooks"] == ["nst_engines", "nst_stylize"]
-    assert data["engines"][0]["name"] == "vgg19"
+    assert builtin["hooks"] == ["nst_register_engines"]
+    vgg19 = next(e for e in data["engines"] if e["name"] == "vgg19")
+    assert set(vgg19["options"]["properties"]) >= {"size", "strength", "preserve_colors"}
+    assert "weights" not in vgg19["options"]["properties"]  # a file on the engine's machine

@@ -1,6 +1,6 @@
 """Tests for nst_plugin.watch: real watchdog observers (inotify and polling) on temporary folders.
 
-The watcher's logic runs with the fast engine plugin from test_jobs; one test runs the real
+The watcher's logic runs with the fake engine (tests/fake_engine.py); one test runs the real
 VGG19 engine on tiny images; the stress test kills a watcher process with SIGKILL mid-job.
 """
 
@@ -22,7 +22,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from nst_plugin import Settings, cli
+from nst_plugin import Settings
+from nst_plugin.cli import engine_flags
+from nst_plugin.cli.stylize import EXAMPLES
 from nst_plugin.watch import (
     WORK_DIR,
     WatchConfig,
@@ -35,13 +37,8 @@ from nst_plugin.watch import (
     numbered,
 )
 
-try:
-    from test_jobs import FastEngine, fast, plugin  # noqa: F401 - fixtures
-except ImportError:  # tests/ became a package
-    from tests.test_jobs import FastEngine, fast, plugin  # noqa: F401
 
 TESTS = Path(__file__).parent
-EXAMPLES = Path(cli.__file__).parent / "examples"
 OBSERVERS = ["inotify", "polling"]
 
 
@@ -96,7 +93,7 @@ def inbox(tmp_path) -> Path:
 def config(inbox: Path, styles: Path, observer: str = "inotify", **kw) -> WatchConfig:
     kw.setdefault("style", "wave")
     kw.setdefault("settle", 0.2)
-    return WatchConfig(inbox=inbox, styles_dir=styles, engine="fast",
+    return WatchConfig(inbox=inbox, styles_dir=styles, engine="fake",
                        polling=observer == "polling", poll_interval=0.1, rescan=3600, **kw)
 
 
@@ -136,9 +133,9 @@ def watchers():
         running.stop()
 
 
-def jobs_run(fast: FastEngine) -> list:
-    """The settings of every job the fast engine ran, leaving out the watcher's warm-up."""
-    return [settings for *_, settings in fast.calls if settings.size != 16]
+def jobs_run(fake) -> list:
+    """The settings of every job the fake engine ran, leaving out the watcher's warm-up."""
+    return [settings for *_, settings in fake.calls if settings.size != 16]
 
 
 def run_once(cfg: WatchConfig) -> tuple[int, list[str]]:
@@ -181,7 +178,7 @@ def test_move_never_replaces_and_completes_a_half_done_move(tmp_path):
 
 
 @pytest.mark.parametrize("observer", OBSERVERS)
-def test_backlog_then_new_files(fast, watchers, inbox, styles, tmp_path, observer):
+def test_backlog_then_new_files(fake, watchers, inbox, styles, tmp_path, observer):
     png(inbox / "backlog.png", (10, 200, 10))
     running = watchers(config(inbox, styles, observer))
     wait_for(lambda: (inbox / "done/backlog.png").exists(), what="the backlog")
@@ -203,14 +200,14 @@ def test_backlog_then_new_files(fast, watchers, inbox, styles, tmp_path, observe
     assert files(inbox / "out") == ["backlog-wave.png", "download-wave.png", "dropped-wave.png", "moved-wave.png"]
     assert sorted(os.listdir(inbox)) == [".hidden.png", "done", "later.png~", "out"]
     with Image.open(inbox / "out/moved-wave.png") as result:
-        assert result.getpixel((0, 0)) == (1, 2, 3)  # the fast engine returns the content
+        assert result.getpixel((0, 0)) == (1, 2, 3)  # the fake engine returns the content
     lines = running.lines()
     assert len(lines) == 4 and all(" done " in line and "style=wave" in line for line in lines)
     assert any(line.endswith("-> out/moved-wave.png") for line in lines)
 
 
 @pytest.mark.parametrize("observer", OBSERVERS)
-def test_a_slowly_written_file_is_taken_only_when_complete(fast, watchers, inbox, styles, observer):
+def test_a_slowly_written_file_is_taken_only_when_complete(fake, watchers, inbox, styles, observer):
     watchers(config(inbox, styles, observer, settle=0.5))
     data = png_bytes((90, 90, 90), (64, 64))
     with open(inbox / "slow.png", "wb") as fh:
@@ -223,16 +220,16 @@ def test_a_slowly_written_file_is_taken_only_when_complete(fast, watchers, inbox
     assert not (inbox / "failed").exists()
 
 
-def test_a_sidecar_being_written_is_waited_for(fast, watchers, inbox, styles):
+def test_a_sidecar_being_written_is_waited_for(fake, watchers, inbox, styles):
     watchers(config(inbox, styles, settle=0.4))
     png(inbox / "photo.png")
     time.sleep(0.3)
     (inbox / "photo.png.json").write_text('{"size": 48}')
     wait_for(lambda: (inbox / "done/photo.png.json").exists(), what="photo with sidecar")
-    assert jobs_run(fast)[-1].size == 48
+    assert jobs_run(fake)[-1].size == 48
 
 
-def test_results_and_originals_never_overwrite(fast, inbox, styles):
+def test_results_and_originals_never_overwrite(fake, inbox, styles):
     png(inbox / "out/photo-wave.png", (1, 1, 1))
     png(inbox / "done/photo.png", (2, 2, 2))
     png(inbox / "photo.png", (3, 3, 3))
@@ -244,7 +241,7 @@ def test_results_and_originals_never_overwrite(fast, inbox, styles):
     assert lines[0].endswith("-> out/photo-wave-2.png")
 
 
-def test_failures_go_to_failed_with_one_sentence_each(fast, inbox, styles):
+def test_failures_go_to_failed_with_one_sentence_each(fake, inbox, styles):
     (inbox / "empty.jpg").write_bytes(b"")
     (inbox / "notes.txt").write_text("not an image")
     (inbox / "cut.png").write_bytes(png_bytes((5, 5, 5), (64, 64))[:80])
@@ -272,14 +269,14 @@ def test_failures_go_to_failed_with_one_sentence_each(fast, inbox, styles):
     assert errors["notes.txt"].startswith("notes.txt is not an image")
     assert errors["cut.png"].startswith("cut.png is not an image")
     assert errors["badjson.png"].startswith("badjson.png.json is not valid JSON")
-    assert errors["unknown.png"].startswith("unknown.png.json: unknown setting 'sharpness'")
+    assert errors["unknown.png"].startswith("unknown.png.json: unknown option 'sharpness'")
     assert errors["badvalue.png"].startswith("unknown.png.json".replace("unknown", "badvalue") + ": iterations")
     assert "'nonesuch' is neither a file nor a style in" in errors["nostyle.png"]
     assert "must hold a JSON object" in errors["notobject.png"]
     assert len(lines) == len(names) and all(" failed " in line for line in lines)
 
 
-def test_styles_from_sidecars_and_subfolders(fast, inbox, styles):
+def test_styles_from_sidecars_and_subfolders(fake, inbox, styles):
     png(inbox / "plain.png")
     png(inbox / "sized.png")
     (inbox / "sized.png.json").write_text('{"size": 32, "style": "dots", "content-weight": 2, "strength": 0.8}')
@@ -292,12 +289,12 @@ def test_styles_from_sidecars_and_subfolders(fast, inbox, styles):
     assert files(inbox / "out") == ["in-folder-dots.png", "pathstyle-wave.png", "plain-wave.png", "sized-dots.png"]
     assert files(inbox / "done") == ["dots/in-folder.png", "pathstyle.png", "pathstyle.png.json",
                                      "plain.png", "sized.png", "sized.png.json"]
-    sized = [s for s in jobs_run(fast) if s.size == 32]
+    sized = [s for s in jobs_run(fake) if s.size == 32]
     assert len(sized) == 1 and (sized[0].content_weight, sized[0].strength) == (2, 0.8)
     assert (inbox / "unknown-folder" / "ignored.png").exists()
 
 
-def test_setup_errors_exit_2(fast, inbox, styles, tmp_path):
+def test_setup_errors_exit_2(fake, inbox, styles, tmp_path):
     assert run_once(config(inbox, styles, style="nonesuch"))[0] == 2
     assert run_once(config(inbox, styles, out=inbox))[0] == 2
     assert run_once(config(tmp_path / "missing", styles))[0] == 2
@@ -309,8 +306,8 @@ def test_setup_errors_exit_2(fast, inbox, styles, tmp_path):
     assert files(inbox) == ["photo.png"]
 
 
-def test_two_watchers_never_take_the_same_file(plugin, inbox, styles):
-    fast = plugin(FastEngine(delay=0.002))
+def test_two_watchers_never_take_the_same_file(fake_engine, inbox, styles):
+    fake = fake_engine(delay=0.002)
     first, second = Running(config(inbox, styles)), Running(config(inbox, styles, "polling"))
     try:
         for i in range(40):
@@ -320,13 +317,13 @@ def test_two_watchers_never_take_the_same_file(plugin, inbox, styles):
         codes = first.stop(), second.stop()
     assert codes == (0, 0)
     assert first.watcher.done + second.watcher.done == 40
-    assert len(jobs_run(fast)) == 40
+    assert len(jobs_run(fake)) == 40
     assert len(files(inbox / "out")) == 40
     assert sorted(os.listdir(inbox)) == ["done", "out"]
 
 
-def test_stop_puts_the_running_job_back(plugin, watchers, inbox, styles):
-    plugin(FastEngine(slow_width=77))
+def test_stop_puts_the_running_job_back(fake_engine, watchers, inbox, styles):
+    fake_engine(slow_width=77)
     running = watchers(config(inbox, styles))
     png(inbox / "big.png", size=(77, 10))
     (inbox / "big.png.json").write_text('{"size": 64}')
@@ -337,8 +334,8 @@ def test_stop_puts_the_running_job_back(plugin, watchers, inbox, styles):
     assert "stopped big.png" in running.lines()[-1] and "put back" in running.lines()[-1]
 
 
-def test_stop_with_a_checkpoint_keeps_the_job_for_the_next_start(plugin, inbox, styles):
-    slow = plugin(FastEngine(slow_width=77))
+def test_stop_with_a_checkpoint_keeps_the_job_for_the_next_start(fake_engine, inbox, styles):
+    slow = fake_engine(slow_width=77)
     cfg = config(inbox, styles)
     cfg.settings = Settings(checkpoint_every=1)
     running = Running(cfg)
@@ -366,7 +363,7 @@ def dead_folder(inbox: Path, name="otherhost.999.abc", *, lock: str | None = Non
     return folder
 
 
-def test_a_dead_watchers_claim_is_processed_once(fast, inbox, styles):
+def test_a_dead_watchers_claim_is_processed_once(fake, inbox, styles):
     folder = dead_folder(inbox, lock="thishost 1\n")
     png(folder / "photo.png", (7, 7, 7))
     (inbox / "photo.png.json").write_text('{"size": 40}')  # crashed between the two renames
@@ -377,11 +374,11 @@ def test_a_dead_watchers_claim_is_processed_once(fast, inbox, styles):
     assert code == 0
     assert files(inbox) == ["done/dots/sub.png", "done/photo.png", "done/photo.png.json",
                             "out/photo-wave.png", "out/sub-dots.png"]
-    assert sorted(s.size for s in jobs_run(fast)) == [40, 512]
+    assert sorted(s.size for s in jobs_run(fake)) == [40, 512]
     assert len(lines) == 2
 
 
-def test_a_crash_after_publishing_makes_no_second_output(fast, inbox, styles):
+def test_a_crash_after_publishing_makes_no_second_output(fake, inbox, styles):
     folder = dead_folder(inbox)
     png(folder / "photo.png")
     staged = png(folder / ".nst-result.png", (9, 9, 9))
@@ -391,22 +388,22 @@ def test_a_crash_after_publishing_makes_no_second_output(fast, inbox, styles):
               "output": str(inbox / "out/photo-wave.png")}
     (folder / ".nst-job.json").write_text(json.dumps(record))
     code, lines = run_once(config(inbox, styles))
-    assert code == 0 and not jobs_run(fast)  # nothing computed again
+    assert code == 0 and not jobs_run(fake)  # nothing computed again
     assert files(inbox) == ["done/photo.png", "out/photo-wave.png"]
     assert lines[0].endswith("-> out/photo-wave.png")
 
 
-def test_a_crash_before_publishing_publishes_the_staged_result(fast, inbox, styles):
+def test_a_crash_before_publishing_publishes_the_staged_result(fake, inbox, styles):
     folder = dead_folder(inbox)
     png(folder / "photo.png")
     png(folder / ".nst-result.png", (9, 9, 9))
     png(folder / ".x.png.1234.tmp")  # a half-written temporary file of ours
     code, _ = run_once(config(inbox, styles))
-    assert code == 0 and not jobs_run(fast)
+    assert code == 0 and not jobs_run(fake)
     assert files(inbox) == ["done/photo.png", "out/photo-wave.png"]
 
 
-def test_a_crash_while_moving_a_failed_file_finishes_the_move(fast, inbox, styles):
+def test_a_crash_while_moving_a_failed_file_finishes_the_move(fake, inbox, styles):
     folder = dead_folder(inbox)
     (inbox / "failed").mkdir()
     (inbox / "failed/bad.png").write_text("x")  # moved already; its sidecar was not
@@ -419,7 +416,7 @@ def test_a_crash_while_moving_a_failed_file_finishes_the_move(fast, inbox, style
     assert files(inbox) == ["failed/bad.png", "failed/bad.png.json"]
 
 
-def test_a_live_watchers_claim_is_left_alone(fast, inbox, styles):
+def test_a_live_watchers_claim_is_left_alone(fake, inbox, styles):
     folder = dead_folder(inbox, "thishost.1.live")
     png(folder / "busy.png")
     lock = inbox / WORK_DIR / "thishost.1.live.lock"
@@ -431,10 +428,10 @@ def test_a_live_watchers_claim_is_left_alone(fast, inbox, styles):
     (inbox / WORK_DIR / "other.2.x.lock").write_text("otherhost 2\n")  # fresh heartbeat
     assert run_once(config(inbox, styles))[0] == 0
     assert (folder / "busy.png").exists() and (inbox / WORK_DIR / "other.2.x").is_dir()
-    assert not jobs_run(fast)
+    assert not jobs_run(fake)
 
 
-def test_without_file_locks_the_pid_and_heartbeat_decide(fast, inbox, styles, monkeypatch):
+def test_without_file_locks_the_pid_and_heartbeat_decide(fake, inbox, styles, monkeypatch):
     from nst_plugin.watch import WorkArea
 
     def no_locks(fd, op):
@@ -456,17 +453,17 @@ def test_without_file_locks_the_pid_and_heartbeat_decide(fast, inbox, styles, mo
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="nst")
-    add_cli(top.add_subparsers(dest="command"), cli.add_engine_options, cli.settings_from)
+    add_cli(top.add_subparsers(dest="command"), engine_flags.add_engine_options, engine_flags.settings_from)
     return top
 
 
-def test_cli_handler(fast, inbox, styles, capsys):
+def test_cli_handler(fake, inbox, styles, capsys):
     png(inbox / "photo.png")
-    args = parser().parse_args(["watch", str(inbox), "--style", str(styles / "wave.png"), "--engine", "fast",
+    args = parser().parse_args(["watch", str(inbox), "--style", str(styles / "wave.png"), "--engine", "fake",
                                 "--once", "--settle", "0.1", "--size", "64", "--out", str(inbox / "results")])
-    assert args.func(args) == 0
+    assert args.run(args) == 0
     assert files(inbox) == ["done/photo.png", "results/photo-wave.png"]
-    assert jobs_run(fast)[-1].size == 64
+    assert jobs_run(fake)[-1].size == 64
     assert "done    photo.png  style=wave" in capsys.readouterr().out
     assert main([str(inbox), "--style", "wave", "--size", "1"]) == 2
     assert main([str(inbox)]) == 2
@@ -499,9 +496,9 @@ def test_real_engine_on_the_example_images(inbox, monkeypatch, capsys):
 WATCH_SCRIPT = """
 import os, sys
 sys.path.insert(0, {tests!r})
-from test_jobs import FastEngine
+from fake_engine import FakeEngine
 from nst_plugin.plugins import get_plugin_manager
-get_plugin_manager().register(FastEngine(delay=0.003, slow_width=77 if os.environ.get("SLOW") else None))
+get_plugin_manager().register(FakeEngine(delay=0.003, slow_width=77 if os.environ.get("SLOW") else None))
 from nst_plugin.watch import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -634,7 +631,7 @@ def test_stress_200_files_and_a_sigkill(inbox, styles, tmp_path, observer):
     script.write_text(WATCH_SCRIPT.format(tests=str(TESTS)))
     (inbox / "wave").mkdir()
     (inbox / "wave" / ".keep").write_text("")  # hidden: never a job
-    args = [str(inbox), "--style", "wave", "--styles-dir", str(styles), "--engine", "fast", "--settle", "0.5"]
+    args = [str(inbox), "--style", "wave", "--styles-dir", str(styles), "--engine", "fake", "--settle", "0.5"]
     if observer == "polling":
         args += ["--polling", "--poll-interval", "0.2"]
 
@@ -673,7 +670,7 @@ def test_sigint_puts_the_running_job_back(inbox, styles, tmp_path):
     script = tmp_path / "watch.py"
     script.write_text(WATCH_SCRIPT.format(tests=str(TESTS)))
     proc = start_watch(script, [str(inbox), "--style", "wave", "--styles-dir", str(styles),
-                                "--engine", "fast", "--settle", "0.2"], slow=True)
+                                "--engine", "fake", "--settle", "0.2"], slow=True)
     wait_started(proc)
     png(inbox / "big.png", size=(77, 10))
     wait_for(lambda: list((inbox / WORK_DIR).glob("*/big.png")), what="the claim")

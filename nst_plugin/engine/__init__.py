@@ -10,7 +10,9 @@ import os
 import sys
 from typing import Iterator
 
+from ..engines import Engine
 from ..hookspecs import hookimpl
+from ..options import taken_by
 
 NAME = "vgg19"
 
@@ -49,23 +51,12 @@ def load_engine():
     return transfer
 
 
-@hookimpl
-def nst_stylize(request, reporter):
-    if request.engine != NAME:
-        return None
+def stylize(request, reporter):
+    """The engine's stylize function: load the heavy half on first use, then run."""
     return load_engine().run(request, reporter)
 
 
 @hookimpl
-def nst_engines():
-    return [
-        {
-            "name": NAME,
-            "description": "VGG19 optimization (Gatys et al. 2015) on Keras 3.",
-            "optimizers": ["lbfgs", "adam"],
-            "poolings": ["max", "avg"],
-            "inits": ["content", "noise"],
-            "backends": ["tensorflow", "jax"],
-            "weights": ["imagenet", "random", "PATH.h5"],
-        }
-    ]
+def nst_register_engines(register):
+    register(Engine(NAME, "VGG19 optimization (Gatys et al. 2015) on Keras 3, on the GPU "
+                          "when there is one.", stylize, taken_by(NAME)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .weights import CONV_LAYERS
+from .vgg_layers import CONV_LAYERS
 
 # Keras's Caffe-style preprocessing for VGG: BGR order, ImageNet mean subtracted.
 BGR_MEAN = (103.939, 116.779, 123.68)

@@ -15,9 +15,11 @@ from typing import Any, Callable
 import numpy as np
 from PIL import Image
 
-from ..imageio import from_array
+from ..errors import RequestError
+from ..images import from_array
+from ..options import Settings
 from ..progress import Reporter
-from ..request import RequestError, Result, Settings, StylizeRequest
+from ..request import Result, StylizeRequest
 from . import colors, losses, network, optimize, tiles, weights
 
 _BACKENDS = {"tensorflow": "backend_tensorflow", "jax": "backend_jax"}
@@ -101,12 +103,17 @@ def output_size(size: tuple[int, int], long_edge: int) -> tuple[int, int]:
     return max(1, round(w * scale)), max(1, round(h * scale))
 
 
+def at_least(size: tuple[int, int], side: int) -> tuple[int, int]:
+    """`size`, enlarged with its aspect ratio kept until its short side is at least `side`."""
+    w, h = size
+    if min(w, h) >= side:
+        return w, h
+    return output_size(size, -(-max(w, h) * side // min(w, h)))
+
+
 def style_size(size: tuple[int, int], long_edge: int) -> tuple[int, int]:
     """A style image's size: long edge `long_edge`, short side at least 2 * MIN_SIDE."""
-    w, h = output_size(size, long_edge)
-    if min(w, h) < 2 * MIN_SIDE:
-        w, h = output_size(size, round(max(w, h) * 2 * MIN_SIDE / min(w, h)))
-    return w, h
+    return at_least(output_size(size, long_edge), 2 * MIN_SIDE)
 
 
 def to_array(image: Image.Image, size: tuple[int, int]) -> np.ndarray:
@@ -132,11 +139,6 @@ def schedule(final: tuple[int, int], s: Settings) -> list[tuple[tuple[int, int],
     quarter of the target size). The iterations are spread evenly, the first scales
     taking the remainder.
     """
-    if min(final) < MIN_SIDE:
-        raise RequestError(
-            f"the output would be {final[0]}x{final[1]} pixels and the network needs at least "
-            f"{MIN_SIDE} on each side; ask for a larger --size."
-        )
     n = s.scales
     if n is None:
         n = 1
@@ -238,7 +240,7 @@ def run(request: StylizeRequest, reporter: Reporter) -> Result:
     reporter.stage("preparing")
     net = get_network(s, reporter)
     final = output_size(request.content.size, s.size)
-    plan = schedule(final, s)
+    plan = schedule(at_least(final, MIN_SIDE), s)  # below the network's minimum: enlarge the work
     if s.time_budget is not None:  # time, not iterations, ends each scale
         plan = [(size, 10**6) for size, _ in plan]
     budget = Budget(started, s.time_budget, plan)
@@ -317,6 +319,7 @@ def run(request: StylizeRequest, reporter: Reporter) -> Result:
                 x = xt
             else:
                 tiles.blend(x, xt, box, mask)
+    x = resize_array(x, final)
     if s.preserve_colors:
         x = colors.restore_colors(x, to_array(request.content, final))
     return Result(

@@ -9,15 +9,16 @@ one sentence naming the file and saying what to do.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import pathlib
-import secrets
 import warnings
 from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import ImageError, OutputExistsError
+from .fsutil import atomic_file
 
 try:
     from PIL import ImageCms
@@ -42,14 +43,6 @@ SUPPORTED_OUTPUT = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"}
 _NO_ALPHA_FORMATS = {"JPEG", "BMP"}
 _SAVE_OPTIONS = {"JPEG": {"quality": 95}, "WEBP": {"quality": 95}}
 _ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
-
-
-class ImageError(ValueError):
-    """An input or output image problem; str(err) is one sentence that names the file and says what to do."""
-
-
-class OutputExistsError(ImageError):
-    """The output file already exists and overwriting was not requested."""
 
 
 @dataclass
@@ -272,38 +265,18 @@ def save_image(
     out = check_output(path, overwrite=overwrite)
     fmt = _format(out)
     prepared = _prepare(image, fmt)
-    tmp = out.parent / f".{out.name}.{secrets.token_hex(4)}.tmp"
     try:
-        with open(tmp, "xb") as fh:
+        with atomic_file(out, overwrite=overwrite) as fh:
             prepared.save(fh, format=fmt, **_SAVE_OPTIONS.get(fmt, {}))
-        if overwrite:
-            os.replace(tmp, out)
-        else:
-            _link_into_place(tmp, out)
-    except ImageError:
-        raise
+    except FileExistsError:
+        raise _exists(out) from None
     except (OSError, ValueError) as err:
         reason = getattr(err, "strerror", None) or " ".join(str(err).split()).rstrip(".")
         raise ImageError(
             f"{out} could not be written ({reason}); "
             "check the image size, the free disk space and the folder permissions."
         ) from None
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)  # gone already after a successful os.replace
     return out
-
-
-def _link_into_place(tmp: pathlib.Path, out: pathlib.Path) -> None:
-    """Move without overwriting: os.link fails atomically if ``out`` appeared meanwhile."""
-    try:
-        os.link(tmp, out)
-    except FileExistsError:
-        raise _exists(out) from None
-    except OSError:  # file system without hard links (e.g. FAT): best effort
-        if out.exists():
-            raise _exists(out) from None
-        os.replace(tmp, out)
 
 
 def _exists(out: pathlib.Path) -> OutputExistsError:

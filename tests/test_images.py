@@ -1,4 +1,4 @@
-"""Tests for nst_plugin.imageio: real files in tmp_path, no mocks."""
+"""Tests for nst_plugin.images: real files in tmp_path, no mocks."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageCms
 
-from nst_plugin import imageio
-from nst_plugin.imageio import (
+from nst_plugin import fsutil
+from nst_plugin import images as imageio
+from nst_plugin.images import (
     MAX_PIXELS,
     SUPPORTED_OUTPUT,
     ImageError,
@@ -432,8 +433,8 @@ def test_link_into_place_refuses_a_file_that_appeared_meanwhile(tmp_path):
     out, tmp = tmp_path / "out.png", tmp_path / ".out.png.x.tmp"
     out.write_bytes(b"someone else")
     tmp.write_bytes(b"ours")
-    with pytest.raises(OutputExistsError):
-        imageio._link_into_place(tmp, out)
+    with pytest.raises(FileExistsError):
+        fsutil.link_into_place(tmp, out)
     assert out.read_bytes() == b"someone else"
 
 

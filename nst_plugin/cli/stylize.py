@@ -1,0 +1,107 @@
+"""`nst stylize` and `nst demo`: one job in this process, with a progress bar."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import Cancelled, UserError, describe
+from ..hookspecs import hookimpl
+from .engine_flags import add_engine_options, settings_from
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+DEMO_CONTENT = EXAMPLES / "wave.jpg"
+DEMO_STYLE = EXAMPLES / "starry_night.jpg"
+
+
+def add_run_flags(p: argparse.ArgumentParser) -> None:
+    """--overwrite, --quiet and --json: how a command that writes one result behaves."""
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+
+
+@hookimpl
+def nst_register_commands(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "stylize", help="stylize a photo with one or more paintings",
+        usage="nst stylize CONTENT STYLE [STYLE ...] -o OUT [options]\n"
+              "       nst stylize --resume CHECKPOINT [-o OUT]")
+    p.add_argument("images", nargs="*", metavar="IMAGE",
+                   help="the photo, then one or more style images (any format Pillow reads)")
+    p.add_argument("-o", "--output", help="output file; format from extension")
+    p.add_argument("--resume", metavar="CHECKPOINT",
+                   help="continue a run from its checkpoint (its settings and inputs are used)")
+    add_run_flags(p)
+    add_engine_options(p)
+    p.set_defaults(run=cmd_stylize)
+
+    p = subparsers.add_parser("demo", help="stylize the bundled example (a Hokusai with a Van Gogh)")
+    p.add_argument("-o", "--output", default="nst-demo.png")
+    add_run_flags(p)
+    add_engine_options(p)
+    p.set_defaults(run=cmd_demo, size=256, iterations=100)
+
+
+def cmd_stylize(args: argparse.Namespace) -> int:
+    if args.resume:
+        return run_job(args, None, [])
+    if len(args.images) < 2:
+        raise UserError("give the content image and at least one style image, "
+                        "e.g. nst stylize photo.jpg painting.jpg -o out.png.")
+    if not args.output:
+        raise UserError("give the output file with -o OUT (e.g. -o out.png).")
+    return run_job(args, args.images[0], args.images[1:])
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    if not args.quiet:
+        print(f"nst: stylizing {DEMO_CONTENT.name} with {DEMO_STYLE.name} "
+              f"at {args.size} px, {args.iterations} iterations -> {args.output}",
+              file=sys.stderr)
+    return run_job(args, str(DEMO_CONTENT), [str(DEMO_STYLE)])
+
+
+def run_job(args: argparse.Namespace, content: Any, styles: list[Any]) -> int:
+    """Run one job with a progress bar; print the summary. Engine failures exit 1."""
+    from ..pipeline import resume, stylize
+    from ..plugins import get_plugin_manager
+
+    pm = get_plugin_manager()
+    bar = None
+    try:
+        settings = settings_from(args)
+        if not args.quiet:
+            from ..progressbar import ProgressBar
+
+            bar = ProgressBar()
+            pm.register(bar, name="nst.cli.progressbar")
+        if args.command == "stylize" and args.resume:
+            result = resume(args.resume, args.output, overwrite=args.overwrite)
+        else:
+            result = stylize(content, styles, args.output, overwrite=args.overwrite,
+                             engine=args.engine, settings=settings)
+    except (UserError, KeyboardInterrupt):
+        raise
+    except Cancelled:
+        raise KeyboardInterrupt from None
+    except Exception as err:  # engine failure: one line, the details only on request
+        if os.environ.get("NST_DEBUG") == "1":
+            raise
+        print(f"nst: {describe(err)[:-1]} (set NST_DEBUG=1 for the traceback).", file=sys.stderr)
+        return 1
+    finally:
+        if bar is not None:
+            pm.unregister(bar)
+            bar.close()
+    if args.json:
+        print(json.dumps(result.to_dict()))
+    elif not args.quiet:
+        print(f"nst: wrote {result.output} ({result.width}x{result.height}, "
+              f"{result.iterations} iterations, {result.seconds:.1f} s, "
+              f"loss {result.loss_start:.4g} -> {result.loss_end:.4g})", file=sys.stderr)
+    return 0

@@ -1,0 +1,52 @@
+"""Engines as the core knows them: registered by plugins, looked up by name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+import pluggy
+
+from .errors import RequestError
+from .plugins import get_plugin_manager
+
+if TYPE_CHECKING:
+    from .progress import Reporter
+    from .request import Result, StylizeRequest
+
+DEFAULT_ENGINE = "vgg19"
+
+
+@dataclass(frozen=True)
+class Engine:
+    """An engine: its name (what a request names), a one-line description, the stylize
+    function `stylize(request, reporter) -> Result`, and the schema options it takes."""
+
+    name: str
+    description: str
+    stylize: Callable[[StylizeRequest, Reporter], Result]
+    options: tuple[str, ...] = ()
+
+    def describe(self) -> dict[str, Any]:
+        """Name, description and the JSON schema of its options (for hosts and the service)."""
+        from .options import json_schema
+
+        return {"name": self.name, "description": self.description,
+                "options": json_schema(self.options)}
+
+
+def installed(pm: pluggy.PluginManager | None = None) -> dict[str, Engine]:
+    """Every registered engine by name; a later-registered plugin's engine wins a name."""
+    found: dict[str, Engine] = {}
+    (pm or get_plugin_manager()).hook.nst_register_engines(register=lambda e: found.setdefault(e.name, e))
+    return found
+
+
+def get(name: str, pm: pluggy.PluginManager | None = None) -> Engine:
+    """The engine called `name`; an unknown name is one sentence listing the installed ones."""
+    engines = installed(pm)
+    if name not in engines:
+        names = ", ".join(sorted(engines)) or "none"
+        raise RequestError(f"no engine named {name!r} is installed; the installed engines are: "
+                           f"{names}.")
+    return engines[name]

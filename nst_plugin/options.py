@@ -1,0 +1,333 @@
+"""The one declaration of every stylize option, and what is derived from it.
+
+Each `Option` says its type, default, range or choices, a one-line help, whether editor
+dialogs show it (`basic`) and which engines take it. From `OPTIONS` come `Settings` (with its
+validation), the command-line flags (`cli/engine_flags.py`), the JSON schema the service
+serves and the editor dialogs build their controls from (`json_schema`), and the README's
+option table (`markdown_table`, checked by a test).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from .errors import RequestError
+
+BASIC, ADVANCED = "basic", "advanced"
+VGG19 = ("vgg19",)
+STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One stylize option. `kind` is bool, int, float, str or tuple (a list of `item`)."""
+
+    name: str
+    kind: type
+    default: Any
+    help: str
+    example: str = ""
+    group: str = ADVANCED
+    engines: tuple[str, ...] = VGG19
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False
+    exclusive_maximum: bool = False
+    choices: tuple[str, ...] = ()
+    optional: bool = False  # None is allowed and means what `default_text` says
+    default_text: str | None = None
+    item: type = float
+    metavar: str | None = None
+    on_server: bool = False  # names or writes files where the engine runs: never from remote clients
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def label(self) -> str:
+        return self.name.replace("_", "-")
+
+    def shown_default(self) -> str:
+        if self.default_text is not None:
+            return self.default_text
+        if isinstance(self.default, tuple):
+            return ",".join(str(v) for v in self.default)
+        return "off" if self.default is False else str(self.default)
+
+
+def _o(name: str, kind: type, default: Any, help: str, example: str, **kw: Any) -> Option:
+    return Option(name, kind, default, help, example, **kw)
+
+
+OPTIONS: tuple[Option, ...] = (
+    _o("size", int, 512, "long edge of the output in pixels; the aspect ratio is kept",
+       "--size 1024", group=BASIC, minimum=16, maximum=16384, metavar="N"),
+    _o("iterations", int, 300, "optimizer iterations, spread over the scales",
+       "--iterations 500", group=BASIC, minimum=1, metavar="N"),
+    _o("time_budget", float, None, "stop after this many seconds with the best result reached; "
+       "iterations no longer limit", "--time-budget 60", optional=True, default_text="none",
+       minimum=0, exclusive_minimum=True, metavar="S"),
+    _o("scales", int, None, "coarse-to-fine scales, each starting from the previous result",
+       "--scales 1", optional=True, minimum=1, maximum=8, metavar="N",
+       default_text="automatic: from a quarter of the size, at most 3; 1 = off"),
+    _o("strength", float, None, "one knob for the balance: 0 gives the content back, 0.5 the "
+       "weights as set, 1 the strongest style", "--strength 0.8", group=BASIC, optional=True,
+       minimum=0, maximum=1, metavar="0..1", default_text="the weights as set"),
+    _o("content_weight", float, 1.0, "how closely the result follows the photo's content; "
+       "relative to its target, so it holds at any size", "--content-weight 2", minimum=0),
+    _o("style_weight", float, 10.0, "how strongly the result takes the painting's style",
+       "--style-weight 30", minimum=0),
+    _o("tv_weight", float, 0.1, "smoothness (total variation) of the result", "--tv-weight 0",
+       minimum=0),
+    _o("style_blend", tuple, None, "weights of several style images, one per image",
+       "a.jpg b.jpg --style-blend 0.7,0.3", optional=True, default_text="equal", minimum=0,
+       metavar="W1,W2"),
+    _o("style_scale", float, 1.0, "style image size relative to the output: smaller gives "
+       "bigger brush strokes", "--style-scale 0.5", group=BASIC, minimum=0.05, maximum=8),
+    _o("style_loss", str, "gram", "match Gram matrices, or feature means and covariances",
+       "--style-loss meancov", choices=("gram", "meancov")),
+    _o("preserve_colors", bool, False, "stylize the luminance only and keep the photo's colours "
+       "(Gatys et al. 2017)", "--preserve-colors", group=BASIC),
+    _o("match_colors", bool, False, "recolour the style images to the photo's colour "
+       "statistics first (Gatys et al. 2017)", "--match-colors"),
+    _o("optimizer", str, "lbfgs", "L-BFGS (scipy's L-BFGS-B, pixels kept in 0..255) or Adam",
+       "--optimizer adam", choices=("lbfgs", "adam")),
+    _o("learning_rate", float, 5.0, "Adam's step in pixel units", "--learning-rate 2",
+       minimum=0, exclusive_minimum=True),
+    _o("average", float, 0.9, "Adam returns the moving average of its iterates with this "
+       "decay; 0 gives the last iterate", "--average 0", minimum=0, maximum=1,
+       exclusive_maximum=True, metavar="D"),
+    _o("init", str, "content", "start from the photo or from noise", "--init noise",
+       choices=("content", "noise")),
+    _o("pooling", str, "max", "VGG19 pooling", "--pooling avg", choices=("max", "avg")),
+    _o("content_layers", tuple, ("block4_conv2",), "VGG19 layers whose features the result "
+       "keeps from the photo", "--content-layers block5_conv2", item=str, metavar="L1,L2"),
+    _o("style_layers", tuple, STYLE_LAYERS, "VGG19 layers whose statistics the result takes "
+       "from the paintings", "--style-layers block1_conv1,block2_conv1", item=str,
+       metavar="L1,L2"),
+    _o("tile_size", int, 1024, "scales larger than this many pixels run in overlapping, "
+       "feather-blended tiles, so memory stays bounded", "--size 4096 --tile-size 768",
+       minimum=32, metavar="N"),
+    _o("tile_overlap", int, 64, "pixels that neighbouring tiles share (below half the tile "
+       "size)", "--tile-overlap 96", minimum=0, metavar="N"),
+    _o("precision", str, "float32", "mixed runs the network in bfloat16 with float32 losses "
+       "(for GPUs and CPUs with AMX)", "--precision mixed", choices=("float32", "mixed")),
+    _o("xla", bool, False, "compile the loss and gradient with XLA", "--xla"),
+    _o("seed", int, None, "makes a run repeatable on the same machine", "--seed 1",
+       optional=True, default_text="none", metavar="N"),
+    _o("preview_every", int, 10, "send a small preview image with every Nth progress event; "
+       "0 sends none", "--preview-every 5", minimum=0, metavar="N"),
+    _o("save_every", int, 0, "write numbered intermediates OUT-00010.png every N iterations",
+       "--save-every 25", minimum=0, metavar="N", on_server=True),
+    _o("checkpoint_every", int, 0, "keep OUT.nst-checkpoint.npz beside the output every N "
+       "iterations; it goes when the run completes", "--checkpoint-every 20", minimum=0,
+       metavar="N", on_server=True),
+    _o("weights", str, None, "network weights: imagenet, a PATH.h5 in Keras's layout, or "
+       "random (tests only)", "--weights vgg19.h5", optional=True, on_server=True,
+       default_text="imagenet, or $NST_WEIGHTS", metavar="W"),
+)
+
+BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}
+
+
+def taken_by(engine: str) -> tuple[str, ...]:
+    """The names of the options the schema marks for `engine`."""
+    return tuple(o.name for o in OPTIONS if engine in o.engines)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+_KIND_WORDS = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
+
+
+def _scalar(option: Option, kind: type, value: Any) -> Any:
+    """`value` as `kind`, from Python values, JSON or command-line text."""
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+    elif kind is int and not isinstance(value, bool):
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            return int(value)
+    elif kind is float and not isinstance(value, bool):
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif kind is str and isinstance(value, str):
+        return value
+    what = _KIND_WORDS[kind] if option.kind is not tuple else f"a list of {_KIND_WORDS[kind]}s"
+    raise RequestError(f"{option.label} must be {what}, got {value!r}.")
+
+
+def _check_range(option: Option, value: Any) -> None:
+    lo, hi = option.minimum, option.maximum
+    low_ok = lo is None or (value > lo if option.exclusive_minimum else value >= lo)
+    high_ok = hi is None or (value < hi if option.exclusive_maximum else value <= hi)
+    if low_ok and high_ok:
+        return
+    if lo is not None and hi is not None:
+        below = "below" if option.exclusive_maximum else "at most"
+        rule = (f"between {lo:g} and {hi:g}" if not option.exclusive_maximum
+                else f"at least {lo:g} and {below} {hi:g}")
+    elif lo == 0:
+        rule = "positive" if option.exclusive_minimum else "at least 0 (not negative)"
+    else:
+        rule = f"{'above' if option.exclusive_minimum else 'at least'} {lo:g}"
+    raise RequestError(f"{option.label} must be {rule}, got {value}.")
+
+
+def coerce(option: Option, value: Any) -> Any:
+    """One option's value in its type (a list from "a,b" text too); ranges are not checked."""
+    if option.kind is not tuple:
+        return _scalar(option, option.kind, value)
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, (list, tuple)):
+        raise RequestError(f"{option.label} must be a list, got {value!r}.")
+    return tuple(_scalar(option, option.item, v) for v in value)
+
+
+def check(option: Option, value: Any) -> Any:
+    """Validate one option's value; return it in its canonical type. Raises RequestError."""
+    if value is None:
+        if option.optional:
+            return None
+        raise RequestError(f"{option.label} needs a value (default {option.shown_default()}).")
+    value = coerce(option, value)
+    if option.kind is tuple:
+        if option.item is not str:
+            for v in value:
+                _check_range(option, v)
+        return value
+    if option.choices and value not in option.choices:
+        raise RequestError(
+            f"{option.label} must be one of {', '.join(option.choices)}, got {value!r}."
+        )
+    if option.kind in (int, float):
+        _check_range(option, value)
+    return value
+
+
+# --------------------------------------------------------------------------- settings
+
+
+class _SettingsBase:
+    """Methods of `Settings`; its fields come from OPTIONS."""
+
+    def __post_init__(self) -> None:
+        for option in OPTIONS:
+            setattr(self, option.name, check(option, getattr(self, option.name)))
+        if self.weights is None:
+            self.weights = os.environ.get("NST_WEIGHTS") or "imagenet"
+        if not self.tile_overlap < self.tile_size // 2:
+            raise RequestError("tile-overlap must be below half of tile-size.")
+        if not self.style_layers and not self.content_layers:
+            raise RequestError("at least one content or style layer is needed.")
+
+    def loss_weights(self) -> tuple[float, float, float]:
+        """(content, style, tv) weights, with `strength` applied when it is set.
+
+        strength s in 0..1 scales content by 2(1 - s), style by 2s and smoothness by
+        min(1, 2s): 0 gives back the content, 0.5 the weights as set, 1 style alone.
+        """
+        cw, sw, tw = self.content_weight, self.style_weight, self.tv_weight
+        if self.strength is None:
+            return cw, sw, tw
+        s = self.strength
+        return cw * 2 * (1 - s), sw * 2 * s, tw * min(1.0, 2 * s)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values."""
+        return {k: list(v) if isinstance(v, tuple) else v
+                for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Settings:
+        """Settings from JSON-like data; an unknown key is an error naming the known ones."""
+        unknown = sorted(set(data) - set(BY_NAME))
+        if unknown:
+            raise RequestError(
+                f"unknown option {unknown[0]!r}; the options are {', '.join(BY_NAME)}."
+            )
+        return cls(**data)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some options changed (validated again)."""
+        return type(self).from_dict({**dataclasses.asdict(self), **changes})
+
+
+Settings = dataclasses.make_dataclass(
+    "Settings",
+    [(o.name, Any, dataclasses.field(default=o.default)) for o in OPTIONS],
+    bases=(_SettingsBase,),
+    namespace={"__doc__": "Every option of a stylize job, validated; see `OPTIONS`.",
+               "__module__": __name__},
+)
+
+
+# --------------------------------------------------------------------------- derived views
+
+
+def json_schema(names: Iterable[str] | None = None) -> dict[str, Any]:
+    """A JSON schema (draft 2020-12) of the options, for the service and the editor dialogs.
+
+    Each property carries `x-group` ("basic": shown in editor dialogs) and `x-engines`.
+    Options that name files on the engine's machine are left out: clients never send them.
+    """
+    wanted = set(BY_NAME if names is None else names)
+    props: dict[str, Any] = {}
+    for o in OPTIONS:
+        if o.name not in wanted or o.on_server:
+            continue
+        types = {bool: "boolean", int: "integer", float: "number", str: "string", tuple: "array"}
+        prop: dict[str, Any] = {"type": types[o.kind], "description": o.help,
+                                "x-group": o.group, "x-engines": list(o.engines)}
+        if o.kind is tuple:
+            prop["items"] = {"type": types[o.item]}
+        if o.optional:
+            prop["type"] = [prop["type"], "null"]
+        prop["default"] = list(o.default) if isinstance(o.default, tuple) else o.default
+        if o.choices:
+            prop["enum"] = list(o.choices) + ([None] if o.optional else [])
+        bounds = prop["items"] if o.kind is tuple else prop
+        if o.minimum is not None:
+            bounds["exclusiveMinimum" if o.exclusive_minimum else "minimum"] = o.minimum
+        if o.maximum is not None:
+            bounds["exclusiveMaximum" if o.exclusive_maximum else "maximum"] = o.maximum
+        props[o.name] = prop
+    return {"type": "object", "properties": props, "additionalProperties": False}
+
+
+def markdown_table() -> str:
+    """The README's option table, one row per option."""
+    rows = ["| option | meaning (default) | example |", "|---|---|---|"]
+    for o in OPTIONS:
+        flag = o.flag if o.kind is bool else f"{o.flag} {o.metavar or _metavar(o)}"
+        choices = f" ({' or '.join(o.choices)})" if o.choices else ""
+        rows.append(f"| `{flag}` | {o.help}{choices} ({o.shown_default()}) | `{o.example}` |")
+    return "\n".join(rows)
+
+
+def _metavar(option: Option) -> str:
+    return "|".join(option.choices) if option.choices else option.name.upper()
+
+
+def settings_with(settings: Settings | None, options: dict[str, Any]) -> Settings:
+    """`settings` (or the defaults) with keyword `options` applied, validated."""
+    if settings is None:
+        return Settings.from_dict(options)
+    return settings.replace(**options) if options else settings
