@@ -51,11 +51,19 @@ class Option:
     def label(self) -> str:
         return self.name.replace("_", "-")
 
+    @property
+    def shown_metavar(self) -> str:
+        if self.metavar:
+            return self.metavar
+        return "|".join(self.choices) if self.choices else {float: "X"}.get(self.kind, "N")
+
     def shown_default(self) -> str:
         if self.default_text is not None:
             return self.default_text
         if isinstance(self.default, tuple):
             return ",".join(str(v) for v in self.default)
+        if isinstance(self.default, float):
+            return f"{self.default:g}"
         return "off" if self.default is False else str(self.default)
 
 
@@ -316,14 +324,10 @@ def markdown_table() -> str:
     """The README's option table, one row per option."""
     rows = ["| option | meaning (default) | example |", "|---|---|---|"]
     for o in OPTIONS:
-        flag = o.flag if o.kind is bool else f"{o.flag} {o.metavar or _metavar(o)}"
-        choices = f" ({' or '.join(o.choices)})" if o.choices else ""
-        rows.append(f"| `{flag}` | {o.help}{choices} ({o.shown_default()}) | `{o.example}` |")
+        flag = o.flag if o.kind is bool else f"{o.flag} {o.shown_metavar}"
+        flag = flag.replace("|", "\\|")  # a pipe would end the table cell
+        rows.append(f"| `{flag}` | {o.help} ({o.shown_default()}) | `{o.example}` |")
     return "\n".join(rows)
-
-
-def _metavar(option: Option) -> str:
-    return "|".join(option.choices) if option.choices else option.name.upper()
 
 
 def settings_with(settings: Settings | None, options: dict[str, Any]) -> Settings:

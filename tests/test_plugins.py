@@ -113,3 +113,52 @@ def test_nst_plugins_prints_json():
     vgg19 = next(e for e in data["engines"] if e["name"] == "vgg19")
     assert set(vgg19["options"]["properties"]) >= {"size", "strength", "preserve_colors"}
     assert "weights" not in vgg19["options"]["properties"]  # a file on the engine's machine
+
+
+class _EventLog:
+    def __init__(self):
+        self.events = []
+
+    @nst_plugin.hookimpl
+    def nst_progress(self, event):
+        self.events.append(event)
+
+
+def test_nst_progress_hears_every_job_started_through_stylize(images, fake, register):
+    log = register(_EventLog())
+    nst_plugin.stylize(images["content"], images["style"], engine="fake")
+    stages = [e.stage for e in log.events]
+    assert stages[0] == "loading" and stages[-1] == "done" and "optimizing" in stages
+    assert any(e.preview is not None for e in log.events)  # the fake engine sends one
+
+
+def test_nst_register_commands_adds_a_command(register, capsys):
+    from nst_plugin import cli
+
+    class Hello:
+        @nst_plugin.hookimpl
+        def nst_register_commands(self, subparsers):
+            p = subparsers.add_parser("hello", help="say hello")
+            p.add_argument("name")
+            p.set_defaults(run=lambda args: print(f"hello {args.name}") or 3)
+
+    register(Hello())
+    assert cli.main(["hello", "world"]) == 3
+    assert capsys.readouterr().out == "hello world\n"
+    assert "hello" in cli.build_parser().format_help()
+
+
+def test_a_command_raising_user_error_exits_with_its_code(register, capsys):
+    from nst_plugin import cli
+
+    class Picky:
+        @nst_plugin.hookimpl
+        def nst_register_commands(self, subparsers):
+            def run(args):
+                raise nst_plugin.UserError("the answer must be 42; run it again with 42.")
+
+            subparsers.add_parser("picky").set_defaults(run=run)
+
+    register(Picky())
+    assert cli.main(["picky"]) == 2
+    assert capsys.readouterr().err == "nst: error: the answer must be 42; run it again with 42.\n"

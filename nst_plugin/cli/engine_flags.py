@@ -32,7 +32,7 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
         if o.kind is bool:
             group.add_argument(o.flag, action="store_true", default=None, help=text)
         else:
-            group.add_argument(o.flag, type=_parse(o), default=None, metavar=o.metavar,
+            group.add_argument(o.flag, type=_parse(o), default=None, metavar=o.shown_metavar,
                                choices=o.choices or None, help=text)
 
 
