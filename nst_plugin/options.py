@@ -141,6 +141,13 @@ OPTIONS: tuple[Option, ...] = (
 
 BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}
 
+# The editors' "quality" choice: a few options, the same in every host (the service serves it).
+PRESETS: dict[str, dict[str, Any]] = {
+    "draft": {"iterations": 60, "scales": 1},
+    "good": {"iterations": 200},
+    "best": {"iterations": 500},
+}
+
 
 def taken_by(engine: str) -> tuple[str, ...]:
     """The names of the options the schema marks for `engine`."""
