@@ -18,6 +18,7 @@ from .errors import RequestError
 
 BASIC, ADVANCED = "basic", "advanced"
 VGG19 = ("vgg19",)
+BOTH = ("vgg19", "fast")
 STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
 
 
@@ -73,7 +74,7 @@ def _o(name: str, kind: type, default: Any, help: str, example: str, **kw: Any) 
 
 OPTIONS: tuple[Option, ...] = (
     _o("size", int, 512, "long edge of the output in pixels; the aspect ratio is kept",
-       "--size 1024", group=BASIC, minimum=16, maximum=16384, metavar="N"),
+       "--size 1024", group=BASIC, minimum=16, maximum=16384, metavar="N", engines=BOTH),
     _o("iterations", int, 300, "optimizer iterations, spread over the scales",
        "--iterations 500", group=BASIC, minimum=1, metavar="N"),
     _o("time_budget", float, None, "stop after this many seconds with the best result reached; "
@@ -84,7 +85,7 @@ OPTIONS: tuple[Option, ...] = (
        default_text="automatic: from a quarter of the size, at most 3; 1 = off"),
     _o("strength", float, None, "one knob for the balance: 0 gives the content back, 0.5 the "
        "weights as set, 1 the strongest style", "--strength 0.8", group=BASIC, optional=True,
-       minimum=0, maximum=1, metavar="0..1", default_text="the weights as set"),
+       minimum=0, maximum=1, metavar="0..1", default_text="the weights as set", engines=BOTH),
     _o("content_weight", float, 1.0, "how closely the result follows the photo's content; "
        "relative to its target, so it holds at any size", "--content-weight 2", minimum=0),
     _o("style_weight", float, 10.0, "how strongly the result takes the painting's style",
@@ -93,13 +94,13 @@ OPTIONS: tuple[Option, ...] = (
        minimum=0),
     _o("style_blend", tuple, None, "weights of several style images, one per image",
        "a.jpg b.jpg --style-blend 0.7,0.3", optional=True, default_text="equal", minimum=0,
-       metavar="W1,W2"),
+       metavar="W1,W2", engines=BOTH),
     _o("style_scale", float, 1.0, "style image size relative to the output: smaller gives "
-       "bigger brush strokes", "--style-scale 0.5", group=BASIC, minimum=0.05, maximum=8),
+       "bigger brush strokes", "--style-scale 0.5", group=BASIC, minimum=0.05, maximum=8, engines=BOTH),
     _o("style_loss", str, "gram", "match Gram matrices, or feature means and covariances",
        "--style-loss meancov", choices=("gram", "meancov")),
     _o("preserve_colors", bool, False, "stylize the luminance only and keep the photo's colours "
-       "(Gatys et al. 2017)", "--preserve-colors", group=BASIC),
+       "(Gatys et al. 2017)", "--preserve-colors", group=BASIC, engines=BOTH),
     _o("match_colors", bool, False, "recolour the style images to the photo's colour "
        "statistics first (Gatys et al. 2017)", "--match-colors"),
     _o("optimizer", str, "lbfgs", "L-BFGS (scipy's L-BFGS-B, pixels kept in 0..255) or Adam",
@@ -109,8 +110,8 @@ OPTIONS: tuple[Option, ...] = (
     _o("average", float, 0.9, "Adam returns the moving average of its iterates with this "
        "decay; 0 gives the last iterate", "--average 0", minimum=0, maximum=1,
        exclusive_maximum=True, metavar="D"),
-    _o("init", str, "content", "start from the photo or from noise", "--init noise",
-       choices=("content", "noise")),
+    _o("init", str, "content", "start from the photo, from noise, or from the fast engine's "
+       "result", "--init fast", choices=("content", "noise", "fast")),
     _o("pooling", str, "max", "VGG19 pooling", "--pooling avg", choices=("max", "avg")),
     _o("content_layers", tuple, ("block4_conv2",), "VGG19 layers whose features the result "
        "keeps from the photo", "--content-layers block5_conv2", item=str, metavar="L1,L2"),
@@ -121,14 +122,14 @@ OPTIONS: tuple[Option, ...] = (
        "feather-blended tiles, so memory stays bounded", "--size 4096 --tile-size 768",
        minimum=32, metavar="N"),
     _o("tile_overlap", int, 64, "pixels that neighbouring tiles share (below half the tile "
-       "size)", "--tile-overlap 96", minimum=0, metavar="N"),
+       "size)", "--tile-overlap 96", minimum=0, metavar="N", engines=BOTH),
     _o("precision", str, "float32", "mixed runs the network in bfloat16 with float32 losses "
        "(for GPUs and CPUs with AMX)", "--precision mixed", choices=("float32", "mixed")),
     _o("xla", bool, False, "compile the loss and gradient with XLA", "--xla"),
     _o("seed", int, None, "makes a run repeatable on the same machine", "--seed 1",
        optional=True, default_text="none", metavar="N"),
     _o("preview_every", int, 10, "send a small preview image with every Nth progress event; "
-       "0 sends none", "--preview-every 5", minimum=0, metavar="N"),
+       "0 sends none", "--preview-every 5", minimum=0, metavar="N", engines=BOTH),
     _o("save_every", int, 0, "write numbered intermediates OUT-00010.png every N iterations",
        "--save-every 25", minimum=0, metavar="N", on_server=True),
     _o("checkpoint_every", int, 0, "keep OUT.nst-checkpoint.npz beside the output every N "

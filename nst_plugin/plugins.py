@@ -18,9 +18,11 @@ ENTRY_POINT_GROUP = "nst_plugin"
 # Built-in behaviour, registered like any plugin so a third-party plugin can replace it.
 DEFAULT_PLUGINS = (
     "nst_plugin.engine",
+    "nst_plugin.fast",
     "nst_plugin.cli.stylize",
     "nst_plugin.cli.watch",
     "nst_plugin.cli.weights",
+    "nst_plugin.cli.models",
     "nst_plugin.cli.list_plugins",
 )
 

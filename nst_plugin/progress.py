@@ -19,7 +19,7 @@ class ProgressEvent:
     """One step of one job, as every `nst_progress` implementation receives it."""
 
     job_id: str
-    stage: str  # "loading", "preparing", "downloading", "optimizing", "saving", "done"
+    stage: str  # "loading", "preparing", "downloading", "optimizing", "stylizing", "saving", "done"
     step: int
     total: int
     loss: float | None

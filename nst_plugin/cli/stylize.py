@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..engines import DEFAULT_ENGINE
 from ..errors import Cancelled, UserError, describe
 from ..hookspecs import hookimpl
 from .engine_flags import add_engine_options, settings_from
@@ -44,7 +45,7 @@ def nst_register_commands(subparsers: Any) -> None:
     p.add_argument("-o", "--output", default="nst-demo.png")
     add_run_flags(p)
     add_engine_options(p)
-    p.set_defaults(run=cmd_demo, size=256, iterations=100)
+    p.set_defaults(run=cmd_demo, size=256, iterations=100, engine=None)  # None: see cmd_demo
 
 
 def cmd_stylize(args: argparse.Namespace) -> int:
@@ -59,11 +60,30 @@ def cmd_stylize(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    if args.engine is None:  # not chosen: VGG19, or the fast engine when its weights are missing
+        args.engine = "fast" if _imagenet_missing() and _fast_ready() else DEFAULT_ENGINE
+        if args.engine == "fast":
+            print("nst: the VGG19 ImageNet weights are not on this machine, so the demo runs the "
+                  "fast engine (Magenta's arbitrary stylization); `nst weights download` or "
+                  "`nst weights import FILE` enables the VGG19 engine.", file=sys.stderr)
     if not args.quiet:
         print(f"nst: stylizing {DEMO_CONTENT.name} with {DEMO_STYLE.name} "
-              f"at {args.size} px, {args.iterations} iterations -> {args.output}",
+              f"at {args.size} px on the {args.engine} engine -> {args.output}",
               file=sys.stderr)
     return run_job(args, str(DEMO_CONTENT), [str(DEMO_STYLE)])
+
+
+def _imagenet_missing() -> bool:
+    from ..engine.weights_fetch import keras_cache_path
+
+    return (os.environ.get("NST_WEIGHTS") or "imagenet") == "imagenet" and \
+        not keras_cache_path().is_file()
+
+
+def _fast_ready() -> bool:
+    from ..fast import models
+
+    return models.status()["ready"]
 
 
 def run_job(args: argparse.Namespace, content: Any, styles: list[Any]) -> int:
@@ -101,7 +121,7 @@ def run_job(args: argparse.Namespace, content: Any, styles: list[Any]) -> int:
     if args.json:
         print(json.dumps(result.to_dict()))
     elif not args.quiet:
-        print(f"nst: wrote {result.output} ({result.width}x{result.height}, "
-              f"{result.iterations} iterations, {result.seconds:.1f} s, "
-              f"loss {result.loss_start:.4g} -> {result.loss_end:.4g})", file=sys.stderr)
+        loss = f", loss {result.loss_start:.4g} -> {result.loss_end:.4g}" if result.losses else ""
+        print(f"nst: wrote {result.output} ({result.width}x{result.height}, {result.engine}, "
+              f"{result.iterations} iterations, {result.seconds:.1f} s{loss})", file=sys.stderr)
     return 0

@@ -215,6 +215,21 @@ def prepare_images(request: StylizeRequest, size: tuple[int, int]):
     return content, styles
 
 
+def starting_image(request: StylizeRequest, content: np.ndarray, size: tuple[int, int]):
+    """Where the optimization starts: the photo, noise, or the fast engine's result."""
+    s = request.settings
+    if s.init == "noise":
+        return np.random.default_rng(s.seed).uniform(0, 255, content.shape).astype(np.float32)
+    if s.init != "fast":
+        return content.copy()
+    from .. import engines
+
+    quick = StylizeRequest(request.content, request.styles,
+                           s.replace(size=max(size), init="content"), "fast", request.job_id)
+    x = to_array(engines.get("fast").stylize(quick, Reporter()).image, size)
+    return colors.luminance_only(x, x)[0] if s.preserve_colors else x
+
+
 class Budget:
     """Deadlines per scale for --time-budget: each scale's share follows its pixel count."""
 
@@ -266,9 +281,7 @@ def run(request: StylizeRequest, reporter: Reporter) -> Result:
             start_tile, start_step = resume.get("tile", 0), resume.get("tile_step", 0)
             step += start_tile * iterations + start_step
         elif x is None:
-            rng = np.random.default_rng(s.seed)
-            x = (rng.uniform(0, 255, content.shape).astype(np.float32) if s.init == "noise"
-                 else content.copy())
+            x = starting_image(request, content, size)
         else:  # upsample, then put back the content detail the coarser scale could not hold
             coarse = (x.shape[2], x.shape[1])
             detail = content - resize_array(resize_array(content, coarse), size)

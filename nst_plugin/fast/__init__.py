@@ -1,0 +1,26 @@
+"""The fast engine: Magenta's arbitrary image stylization (Ghiasi et al. 2017), one forward
+pass, at any output size through overlapping tiles. Registered as a default plugin.
+
+Importing this module is cheap: onnxruntime and numpy load on the first job.
+"""
+
+from __future__ import annotations
+
+from ..engines import Engine
+from ..hookspecs import hookimpl
+from ..options import taken_by
+
+NAME = "fast"
+
+
+def stylize(request, reporter):
+    """The engine's stylize function: load the model on first use, then run."""
+    from . import transfer
+
+    return transfer.run(request, reporter)
+
+
+@hookimpl
+def nst_register_engines(register):
+    register(Engine(NAME, "Magenta's arbitrary stylization (Ghiasi et al. 2017): one pass, "
+                          "in seconds, for previews and quick results.", stylize, taken_by(NAME)))
