@@ -31,9 +31,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from nst_plugin import Result, hookimpl
+from nst_plugin import Engine, Result, hookimpl
 from nst_plugin.plugins import get_plugin_manager
-from nst_plugin.watch import WatchConfig, Watcher
+from nst_plugin.hotfolder import WatchConfig, Watcher
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "nst_plugin" / "examples"
 
@@ -49,9 +49,10 @@ class StampEngine:
         self.engine_seconds = 0.0
 
     @hookimpl
-    def nst_stylize(self, request, reporter):
-        if request.engine != "fast":
-            return None
+    def nst_register_engines(self, register):
+        register(Engine("fast", "benchmark stand-in: returns the content at once", self.stylize))
+
+    def stylize(self, request, reporter):
         t0 = time.time()
         r, g, b = request.content.getpixel((0, 0))
         if b == 7:
@@ -82,15 +83,15 @@ def start_watcher(inbox: Path, style: Path, observer: str,
 def timed_claims(watcher: Watcher, settle: float) -> dict[str, float]:
     """Record, per file, how long after its settle timer ran out the watcher claimed it."""
     delays: dict[str, float] = {}
-    claim = watcher._claim
+    claim = watcher.inbox.claim
 
-    def measured(rel: str) -> bool:
-        seen = watcher._pending.get(rel)
+    def measured(rel: str, folder: Path) -> bool:
+        seen = watcher.inbox.pending.get(rel)
         if seen is not None:
             delays[rel] = time.monotonic() - (seen[1] + settle)
-        return claim(rel)
+        return claim(rel, folder)
 
-    watcher._claim = measured
+    watcher.inbox.claim = measured
     return delays
 
 

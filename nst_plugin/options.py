@@ -281,7 +281,7 @@ class _SettingsBase:
             )
         return cls(**data)
 
-    def replace(self, **changes: Any) -> Settings:
+    def replace(self, /, **changes: Any) -> Settings:
         """A copy with some options changed (validated again)."""
         return type(self).from_dict({**dataclasses.asdict(self), **changes})
 

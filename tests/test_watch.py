@@ -1,4 +1,4 @@
-"""Tests for nst_plugin.watch: real watchdog observers (inotify and polling) on temporary folders.
+"""Tests for nst_plugin.hotfolder and `nst watch`: real watchdog observers (inotify and polling) on temporary folders.
 
 The watcher's logic runs with the fake engine (tests/fake_engine.py); one test runs the real
 VGG19 engine on tiny images; the stress test kills a watcher process with SIGKILL mid-job.
@@ -23,19 +23,11 @@ import pytest
 from PIL import Image
 
 from nst_plugin import Settings
-from nst_plugin.cli import engine_flags
 from nst_plugin.cli.stylize import EXAMPLES
-from nst_plugin.watch import (
-    WORK_DIR,
-    WatchConfig,
-    Watcher,
-    add_cli,
-    is_job_name,
-    main,
-    move,
-    move_free,
-    numbered,
-)
+from nst_plugin.cli.watch import main, nst_register_commands
+from nst_plugin.fsutil import move, move_free, numbered
+from nst_plugin.hotfolder import WORK_DIR, CommitRecord, WatchConfig, Watcher, WorkArea, is_job_name
+from nst_plugin.hotfolder.status import Console
 
 
 TESTS = Path(__file__).parent
@@ -172,6 +164,65 @@ def test_move_never_replaces_and_completes_a_half_done_move(tmp_path):
     os.link(b, a)  # a crash between link and unlink leaves both names
     move(a, b)
     assert not a.exists() and b.read_text() == "b"
+
+
+def test_commit_record_round_trip_and_the_old_format(tmp_path):
+    record = CommitRecord("wave/photo.png", "wave", want=tmp_path / "out/photo-wave.png",
+                          output=tmp_path / "out/photo-wave-2.png")
+    assert record.published and not record.failed
+    record.write(tmp_path)
+    assert CommitRecord.read(tmp_path) == record
+    assert json.loads((tmp_path / ".nst-job.json").read_text()) == {
+        "file": "wave/photo.png", "style": "wave", "want": str(tmp_path / "out/photo-wave.png"),
+        "output": str(tmp_path / "out/photo-wave-2.png")}  # no keys for empty fields
+    old = {"file": "bad.png", "style": "-", "error": "bad.png.json is not valid JSON.",
+           "dest": str(tmp_path / "failed/bad.png")}  # as the single-module watcher wrote it
+    (tmp_path / ".nst-job.json").write_text(json.dumps(old))
+    read = CommitRecord.read(tmp_path)
+    assert read == CommitRecord("bad.png", "-", error=old["error"], dest=tmp_path / "failed/bad.png")
+    assert read.failed and not read.published and json.loads(read.to_json()) == old
+    for text in ("{", "[1]", '{"style": "wave"}'):  # unreadable: as if there were none
+        (tmp_path / ".nst-job.json").write_text(text)
+        assert CommitRecord.read(tmp_path) is None
+    CommitRecord.remove(tmp_path)
+    assert CommitRecord.read(tmp_path) is None and not list(tmp_path.iterdir())
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_status_line_only_on_a_terminal(tmp_path):
+    out, err = io.StringIO(), FakeTerminal()
+    console = Console(out, err, tmp_path)
+    console.idle(3, 1, 0)
+    console.status("photo.png: optimizing 1/2 eta 3s (2 waiting)", force=True)
+    console.log("done", "photo.png", "wave", 1.25, "-> out/photo-wave.png")
+    console.say("a message")
+    console.close()
+    assert out.getvalue().endswith(" done    photo.png  style=wave  1.2s  -> out/photo-wave.png\n")
+    drawn = err.getvalue()
+    assert f"watching {tmp_path.name}: 3 waiting, 1 done, 0 failed" in drawn
+    assert drawn.count("photo.png: optimizing 1/2 eta 3s (2 waiting)") == 3  # after the log and message
+    assert "\x1b[2Ka message\n" in drawn  # the line is blanked before a message
+    assert drawn.endswith("\x1b[2K") and "\x1b[?25h" in drawn  # gone at the end, cursor shown
+
+    plain = io.StringIO()
+    console = Console(io.StringIO(), plain, tmp_path)
+    console.status("photo.png: optimizing", force=True)
+    console.say("a message")
+    console.close()
+    assert plain.getvalue() == "a message\n"
+
+
+def test_a_watcher_on_a_terminal_logs_as_without_one(fake, inbox, styles):
+    png(inbox / "photo.png")
+    cfg, log, err = config(inbox, styles), io.StringIO(), FakeTerminal()
+    cfg.once = True
+    assert Watcher(cfg, out=log, err=err).run() == 0
+    assert log.getvalue().count("\n") == 1 and " done    photo.png  style=wave" in log.getvalue()
+    assert "nst watch: once:" in err.getvalue() and "watching inbox: 1 waiting" in err.getvalue()
 
 
 # --------------------------------------------------------------------------- watching
@@ -432,8 +483,6 @@ def test_a_live_watchers_claim_is_left_alone(fake, inbox, styles):
 
 
 def test_without_file_locks_the_pid_and_heartbeat_decide(fake, inbox, styles, monkeypatch):
-    from nst_plugin.watch import WorkArea
-
     def no_locks(fd, op):
         raise OSError(37, "No locks available")  # ENOLCK, as on some network shares
 
@@ -453,7 +502,7 @@ def test_without_file_locks_the_pid_and_heartbeat_decide(fake, inbox, styles, mo
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="nst")
-    add_cli(top.add_subparsers(dest="command"), engine_flags.add_engine_options, engine_flags.settings_from)
+    nst_register_commands(top.add_subparsers(dest="command"))
     return top
 
 
@@ -499,7 +548,7 @@ sys.path.insert(0, {tests!r})
 from fake_engine import FakeEngine
 from nst_plugin.plugins import get_plugin_manager
 get_plugin_manager().register(FakeEngine(delay=0.003, slow_width=77 if os.environ.get("SLOW") else None))
-from nst_plugin.watch import main
+from nst_plugin.cli.watch import main
 sys.exit(main(sys.argv[1:]))
 """
 
