@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -57,8 +58,8 @@ def _run_group(argv, *, env=None, stdin_data: bytes | None = None, timeout: floa
         proc.communicate()
         raise
     finally:
-        # Children that outlive the leader (Xvfb, GIMP's plug-ins) go too.
-        _kill_group(proc, grace=0)
+        # Children that outlive the leader (GIMP's plug-ins, helpers) go too.
+        _kill_group(proc)
     dec = lambda b: b.decode("utf-8", "replace") if isinstance(b, bytes) else (b or "")
     return proc.returncode, dec(out), dec(err), timed_out
 
@@ -72,6 +73,7 @@ def _kill_group(proc: subprocess.Popen, grace: float = 3.0) -> None:
             return
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
+            proc.poll()  # reap the leader: a zombie still counts as a member of the group
             try:
                 os.killpg(pgid, 0)
             except ProcessLookupError:
@@ -87,14 +89,14 @@ DRIVER_NAME = "nst_test_driver"
 
 
 def krita_available() -> bool:
-    return bool(shutil.which("krita") and shutil.which("xvfb-run"))
+    return krita_missing_reason() is None
 
 
 def krita_missing_reason() -> str | None:
     if not shutil.which("krita"):
         return "Krita not installed: run .ci/install-editors"
-    if not shutil.which("xvfb-run"):
-        return "xvfb-run not installed: run .ci/install-editors"
+    if not shutil.which("Xvfb"):
+        return "Xvfb not installed: run .ci/install-editors"
     return None
 
 
@@ -105,6 +107,7 @@ def krita_env(home: Path | str) -> dict:
            if not k.startswith(("XDG_", "QT_", "KDE_", "PYTHON", "VIRTUAL_ENV", "DISPLAY"))}
     env.update(HOME=str(home), XDG_DATA_HOME=str(home / ".local/share"),
                XDG_CONFIG_HOME=str(home / ".config"), XDG_CACHE_HOME=str(home / ".cache"),
+               XDG_RUNTIME_DIR=str(home / ".runtime"),
                QT_LOGGING_RULES="*.debug=false;*.info=false", LANG="C.UTF-8")
     # Krita's embedded Python is Debian's 3.11: keep a virtual environment off PATH.
     env["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -296,8 +299,9 @@ def run_krita(home: Path | str, driver_code: str, *, timeout: float = 90,
     if reason:
         raise EditorError(reason)
     home = Path(home)
-    for d in (".local/share", ".config", ".cache"):
+    for d in (".local/share", ".config", ".cache", ".runtime"):
         (home / d).mkdir(parents=True, exist_ok=True)
+    (home / ".runtime").chmod(0o700)
     run_dir = Path(tempfile.mkdtemp(prefix="krita-run-"))
     outcome_path = run_dir / "outcome.json"
     pkg = write_krita_plugin(home, DRIVER_NAME,
@@ -311,16 +315,23 @@ def run_krita(home: Path | str, driver_code: str, *, timeout: float = 90,
         enable_krita_plugin(home, name)
     env = krita_env(home)
     env.update(extra_env or {})
-    w, h = KRITA_SCREEN
-    argv = ["xvfb-run", "-a", "-s", f"-screen 0 {w}x{h}x24 -nolisten tcp",
-            "krita", "--nosplash", *args]
     t0 = time.monotonic()
     try:
-        with open(run_dir / "stderr.txt", "w+b") as errf:
-            rc, out, _, timed_out = _run_group(argv, env=env, timeout=timeout,
-                                               stdout=subprocess.DEVNULL, stderr=errf)
-            errf.seek(0)
-            err = errf.read().decode("utf-8", "replace")
+        # Like `xvfb-run -a -s "-screen 0 1600x1000x24 -nolisten tcp" krita --nosplash`, but
+        # with our own Xvfb: xvfb-run does not wait for Xvfb to end, so a killed run left
+        # /tmp/.X<n>-lock and /tmp/xvfb-run.* behind.
+        for attempt in range(2):
+            with Xvfb(*KRITA_SCREEN) as xvfb, open(run_dir / "stderr.txt", "w+b") as errf:
+                env["DISPLAY"] = display = xvfb.display
+                rc, out, _, timed_out = _run_group(["krita", "--nosplash", *args], env=env,
+                                                   timeout=timeout, stdout=subprocess.DEVNULL,
+                                                   stderr=errf)
+                errf.seek(0)
+                err = errf.read().decode("utf-8", "replace")
+            # Once more on a new display if this one went away under Krita (a concurrent
+            # Xvfb of the same number shutting down), never after Krita got to its window.
+            if outcome_path.exists() or timed_out or "could not connect to display" not in err:
+                break
         seconds = round(time.monotonic() - t0, 2)
         if timed_out:
             raise EditorError(f"Krita did not finish within {timeout} s; stderr tail:\n"
@@ -333,6 +344,7 @@ def run_krita(home: Path | str, driver_code: str, *, timeout: float = 90,
         shutil.rmtree(run_dir, ignore_errors=True)
     outcome["stderr"] = err
     outcome["seconds"] = seconds
+    outcome["display"] = display
     if check and not outcome["ok"]:
         raise EditorError("drive() raised inside Krita:\n" + outcome["traceback"]
                           + "\nstderr tail:\n" + _tail(err, 20))
@@ -459,6 +471,15 @@ class Xvfb:
         self.display = None
 
     def __enter__(self):
+        for attempt in range(3):
+            self._start()
+            if self.answers():
+                return self
+            self.__exit__(None, None, None)
+            time.sleep(0.5)
+        raise EditorError("Xvfb started but its display does not answer")
+
+    def _start(self):
         if not shutil.which("Xvfb"):
             raise EditorError("Xvfb not installed: run .ci/install-editors")
         r, w = os.pipe()
@@ -469,18 +490,42 @@ class Xvfb:
             stderr=subprocess.DEVNULL, start_new_session=True)
         os.close(w)
         data = b""
-        with os.fdopen(r, "rb") as f:
-            deadline = time.monotonic() + 20
-            while not data.endswith(b"\n") and time.monotonic() < deadline:
-                chunk = f.read(1)
+        deadline = time.monotonic() + 20
+        try:
+            while not data.endswith(b"\n"):
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([r], [], [], left)[0]:
+                    break
+                chunk = os.read(r, 64)
                 if not chunk:
                     break
                 data += chunk
+        finally:
+            os.close(r)
         if not data.strip():
             self.__exit__(None, None, None)
             raise EditorError("Xvfb did not start")
         self.display = f":{data.decode().strip()}"
         return self
+
+    def answers(self) -> bool:
+        """Both of the display's sockets (file and abstract) accept an X11 connection.
+
+        Catches a start next to a dying server: when another Xvfb of the same number is
+        still going away, its abstract socket can be the one a client reaches."""
+        import socket
+        n = self.display.lstrip(":")
+        for address in (f"/tmp/.X11-unix/X{n}", f"\0/tmp/.X11-unix/X{n}"):
+            try:
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                    s.settimeout(5)
+                    s.connect(address)
+                    s.sendall(b"l\0\x0b\0\0\0\0\0\0\0\0\0")  # setup, protocol 11.0, no auth
+                    if s.recv(1) != b"\x01":
+                        return False
+            except OSError:
+                return False
+        return True
 
     def screenshot(self, path: Path | str) -> Path:
         """The whole screen as PNG via ImageMagick's ``import -window root``."""
@@ -590,6 +635,11 @@ def count_color(path: Path | str, rgb: tuple[int, int, int], fuzz_percent: float
     return int(float(out.strip()))
 
 
+def x_server_locks() -> set[str]:
+    """The X servers' lock files in /tmp (a killed Xvfb leaves its own behind)."""
+    return {p.name for p in Path("/tmp").glob(".X*-lock")}
+
+
 def processes_where(predicate) -> list[int]:
     """Pids of live processes for which ``predicate(pid)`` is true (errors count as false)."""
     pids = []
@@ -604,7 +654,7 @@ def processes_where(predicate) -> list[int]:
 
 
 def processes_with_home(home: Path | str) -> list[int]:
-    """Processes whose environment has HOME=<home> (Krita, xvfb-run, Xvfb of one run)."""
+    """Processes whose environment has HOME=<home> (Krita and what it starts)."""
     needle = b"\0HOME=" + str(home).encode() + b"\0"
 
     def has_home(pid: int) -> bool:

@@ -112,6 +112,7 @@ def _krita_probe(home: Path) -> None:
 
 
 def test_krita_full_window_loads_enabled_plugin(krita_home, shots_dir):
+    locks = editors.x_server_locks()
     _krita_probe(krita_home)
     shot = shots_dir / "krita-harness.png"
     code = f"SHOT = {str(shot)!r}\n" + KRITA_DRIVE
@@ -130,6 +131,7 @@ def test_krita_full_window_loads_enabled_plugin(krita_home, shots_dir):
         # The 64x48 magenta canvas shows on screen (whatever the zoom).
         assert editors.count_color(shot, (255, 0, 255)) > 500
     assert editors.processes_with_home(krita_home) == []
+    assert editors.x_server_locks() == locks
 
 
 def test_krita_plugin_not_enabled_is_not_loaded(krita_home):
@@ -149,10 +151,12 @@ def test_krita_drive_errors_and_timeouts(krita_home):
     assert not outcome["ok"] and "ValueError: boom 42" in outcome["traceback"]
     assert outcome["result"] == {"before": 1}
 
+    locks = editors.x_server_locks()
     hang = "import time\ndef drive(result):\n    time.sleep(600)\n"
     with pytest.raises(editors.EditorError, match="did not finish within"):
-        editors.run_krita(krita_home, hang, timeout=20)
+        editors.run_krita(krita_home, hang, timeout=10)
     assert editors.processes_with_home(krita_home) == []
+    assert editors.x_server_locks() == locks
 
 
 def test_kritarc_set_keeps_other_lines(tmp_path):
@@ -281,7 +285,7 @@ def test_gimp_batch_script_errors_and_timeouts(gimp_root, run_gimp_batch):
     assert rc == 64 and "before" in out
     assert "RuntimeError: bad 17" in err and "/tmp/nst-batch-" in err
     with pytest.raises(editors.EditorError, match="did not finish within"):
-        run_gimp_batch("import time\ntime.sleep(600)\n", timeout=8)
+        run_gimp_batch("import time\ntime.sleep(600)\n", timeout=6)
     assert editors.processes_in_root(gimp_root) == []
     assert editors.mounts_under(gimp_root) == []
     assert not list((gimp_root / "tmp").glob("nst-batch-*"))
@@ -351,7 +355,9 @@ def test_gimp_gui_screenshot(gimp_root, shots_dir):
     if not shutil.which("Xvfb") or not shutil.which("import"):
         pytest.skip("Xvfb and ImageMagick needed: run .ci/install-editors")
     shot = shots_dir / "gimp-harness.png"
+    locks = editors.x_server_locks()
     editors.run_gimp_gui_screenshot(gimp_root, GIMP_GUI, shot)
+    assert editors.x_server_locks() == locks
     assert editors.png_size(shot) == (1600, 1000)
     # The 320x240 red image shows at 100 % in the canvas.
     assert editors.count_color(shot, (255, 0, 0)) >= 0.95 * 320 * 240
