@@ -24,6 +24,8 @@ DEFAULT_PLUGINS = (
     "nst_plugin.cli.weights",
     "nst_plugin.cli.models",
     "nst_plugin.cli.list_plugins",
+    "nst_plugin.cli.serve",
+    "nst_plugin.cli.install_host",
 )
 
 _pm: pluggy.PluginManager | None = None

@@ -1,0 +1,111 @@
+"""`nst serve`: the engine as a local HTTP service for the editor plug-ins (docs/SERVICE.md).
+
+    nst serve [--port N] [--weights W] [--preload]   run it (until Ctrl+C or --stop)
+    nst serve --status [--json]                      the running service's address and state
+    nst serve --stop                                 stop the running service
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..hookspecs import hookimpl
+
+
+HELP = "run the engine as a local service for the Krita and GIMP plug-ins"
+DESCRIPTION = ("Run the engine as a local HTTP service (one job at a time, the engine kept "
+               "loaded). The plug-ins find it through its discovery file.")
+
+
+@hookimpl
+def nst_register_commands(subparsers: Any) -> None:
+    p = subparsers.add_parser("serve", help=HELP, description=DESCRIPTION)
+    add_flags(p)
+    p.set_defaults(run=cmd_serve)
+
+
+def add_flags(p: argparse.ArgumentParser) -> None:
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--status", action="store_true",
+                       help="print the running service's address and state; exit 1 if none runs")
+    which.add_argument("--stop", action="store_true", help="stop the running service")
+    p.add_argument("--json", action="store_true", help="with --status: one JSON object")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default %(default)s; others need --allow-remote)")
+    p.add_argument("--port", type=int, default=0, help="port (default 0: any free port)")
+    p.add_argument("--allow-remote", action="store_true",
+                   help="allow a --host other machines reach; prints the address and token "
+                        "to enter in the editor")
+    p.add_argument("--weights", default=None,
+                   help="network weights for every job: imagenet, a PATH.h5 or random "
+                        "(default $NST_WEIGHTS, else imagenet)")
+    p.add_argument("--styles-dir", type=Path, default=None,
+                   help="the folder of the user's styles (default "
+                        "$XDG_DATA_HOME/nst-plugin/styles)")
+    p.add_argument("--max-body-mb", type=int, default=256,
+                   help="largest request body in MB (default %(default)s)")
+    p.add_argument("--max-pixels", type=int, default=None,
+                   help="largest image in pixels a client may send (default 89478485)")
+    p.add_argument("--preload", action="store_true",
+                   help="load the engine before listening, so the first job starts at once")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ..errors import UserError, describe
+
+    if args.status:
+        return show_status(args.json)
+    if args.stop:
+        return stop()
+    from ..service.config import ServiceConfig, is_loopback
+    from ..service.server import serve
+
+    if not is_loopback(args.host) and not args.allow_remote:
+        raise UserError(f"listening on {args.host} lets other machines reach the service; add "
+                        "--allow-remote to do that on purpose.")
+    if args.max_body_mb < 1 or (args.max_pixels is not None and args.max_pixels < 1):
+        raise UserError("--max-body-mb and --max-pixels must be positive.")
+    config = ServiceConfig(host=args.host, port=args.port, allow_remote=args.allow_remote,
+                           weights=args.weights, max_body=args.max_body_mb * 1024 * 1024,
+                           preload=args.preload)
+    if args.styles_dir is not None:
+        config.styles_dir = args.styles_dir.expanduser().resolve()
+    if args.max_pixels is not None:
+        config.max_pixels = args.max_pixels
+    try:
+        return serve(config)
+    except UserError:
+        raise
+    except Exception as err:  # e.g. the engine failed to load with --preload
+        print(f"nst: the service could not start: {describe(err)}", file=sys.stderr)
+        return 1
+
+
+def show_status(as_json: bool) -> int:
+    from ..service import discovery
+
+    state = discovery.running()
+    if state is None:
+        print("nst: no service is running; start one with `nst serve`.", file=sys.stderr)
+        return 1
+    print(json.dumps(state) if as_json else discovery.describe(state))
+    return 0
+
+
+def stop() -> int:
+    from ..service import discovery
+
+    try:
+        state = discovery.stop()
+    except TimeoutError as err:
+        print(f"nst: {err}; stop it with `kill -9`.", file=sys.stderr)
+        return 1
+    if state is None:
+        print("nst: no service is running.", file=sys.stderr)
+        return 1
+    print(f"nst: stopped the service at {state['url']} (pid {state['pid']}).")
+    return 0

@@ -1,0 +1,176 @@
+"""The FastAPI app of `nst serve` and its /v1 routes (docs/SERVICE.md describes each).
+
+`create_app(config)` builds it around one `JobTable` and one `StyleLibrary`; `Guard` checks
+every request first. Routes read their forms themselves, so every mistake in a request is a
+400 with one sentence (`{"error": ...}`), never FastAPI's validation format.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+
+from .. import __version__, engines
+from ..options import PRESETS
+from ..errors import UserError
+from ..jobs import DONE
+from .config import ServiceConfig
+from .events import EventStream
+from .jobtable import JobTable, ServiceJob, TableFull
+from .security import ApiError, Guard, sentence
+from .styles import StyleExists, StyleLibrary
+from .uploads import job_from_form, read_form, text_field
+
+log = logging.getLogger("nst_plugin.service")
+
+
+def error(status: int, message: str, **headers: str) -> JSONResponse:
+    return JSONResponse({"error": sentence(message)}, status_code=status,
+                        headers={"Cache-Control": "no-store", **headers})
+
+
+def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    if exc.status_code == 404:
+        message = f"there is no {request.method} {request.url.path} in the nst service's API"
+    elif exc.status_code == 405:
+        message = f"{request.method} is not allowed on {request.url.path}"
+    else:
+        message = str(exc.detail)
+    return error(exc.status_code, message)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, lambda r, e: error(e.status, e.message))
+    app.add_exception_handler(StyleExists, lambda r, e: error(409, str(e)))
+    app.add_exception_handler(UserError, lambda r, e: error(400, str(e)))
+    app.add_exception_handler(TableFull, lambda r, e: error(503, str(e), **{"Retry-After": "5"}))
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError,
+                              lambda r, e: error(400, "the request is malformed"))
+
+
+def create_app(config: ServiceConfig, table: JobTable | None = None) -> FastAPI:
+    """The app, with its job table in `app.state.table`. Needs `config.port` bound."""
+    table = table or JobTable(config)
+    library = StyleLibrary(config.styles_dir, max_pixels=config.max_pixels)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        table.attach(asyncio.get_running_loop())
+        yield
+        table.stop()
+
+    app = FastAPI(title="nst-plugin", version=__version__, lifespan=lifespan,
+                  openapi_url=None, docs_url=None, redoc_url=None)
+    app.state.table = table
+    app.state.library = library
+    _install_error_handlers(app)
+    app.add_middleware(Guard, token=config.token, allowed_hosts=config.allowed_hosts(),
+                       max_body=config.max_body, log_file=str(config.log_file))
+
+    def find(job_id: str) -> ServiceJob:
+        entry = table.get(job_id)
+        if entry is None:
+            raise ApiError(404, f"there is no job {job_id[:40]!r}; finished jobs are kept for "
+                           f"{config.keep_seconds / 60:g} minutes and none outlive a restart")
+        return entry
+
+    @app.get("/v1/health")
+    async def health():
+        return {"ok": True, "version": __version__}
+
+    @app.get("/v1/status")
+    async def status():
+        active = table.active()
+        running = [j.status() for j in active if j.state != "queued"]
+        return {"version": __version__, "pid": os.getpid(), "url": config.url,
+                "log": str(config.log_file), "state": "busy" if active else "idle",
+                "running": running[0] if running else None,
+                "queued": sum(1 for j in active if j.state == "queued")}
+
+    @app.get("/v1/engines")
+    async def list_engines():
+        found = engines.installed()
+        default = engines.DEFAULT_ENGINE if engines.DEFAULT_ENGINE in found else next(iter(found), None)
+        return {"default": default, "engines": [e.describe() for e in found.values()],
+                "presets": PRESETS}
+
+    @app.get("/v1/styles")
+    async def list_styles():
+        return {"styles": await run_in_threadpool(library.listing)}
+
+    @app.post("/v1/styles", status_code=201)
+    async def add_style(request: Request):
+        form = await read_form(request, max_files=1)
+        try:
+            name = text_field(form, "name")
+            image = form.get("image")
+            if not name or image is None or isinstance(image, str):
+                raise ApiError(400, "send the style's name as the text field name and its "
+                               "image as the file field image")
+            data = await image.read()
+        finally:
+            await form.close()  # uploads spool to temporary files
+        stored = await run_in_threadpool(library.add, name, data)
+        return {"name": stored, "source": "user"}
+
+    @app.get("/v1/jobs")
+    async def list_jobs():
+        table.prune()
+        return {"jobs": [j.status() for j in table.jobs.values()]}
+
+    @app.post("/v1/jobs", status_code=202)
+    async def submit(request: Request):
+        form = await read_form(request, max_files=config.max_styles + 2)
+        try:
+            sub = await job_from_form(form, config, library)
+        finally:
+            await form.close()
+        entry = table.submit(sub.content, sub.styles, sub.settings, sub.engine,
+                             sub.cancel_on_disconnect)
+        log.info("job %s queued (engine %s, size %s, %s iterations)", entry.id, sub.engine,
+                 sub.settings.size, sub.settings.iterations)
+        return JSONResponse({"id": entry.id, "state": entry.state}, status_code=202,
+                            headers={"Location": f"/v1/jobs/{entry.id}"})
+
+    @app.get("/v1/jobs/{job_id}")
+    async def job_status(job_id: str):
+        return find(job_id).status()
+
+    @app.get("/v1/jobs/{job_id}/events")
+    async def job_events(job_id: str):
+        return EventStream(table, find(job_id), on_dropped=_dropped)
+
+    def _dropped(entry: ServiceJob) -> None:
+        if entry.cancel_on_disconnect:
+            log.info("job %s cancelled: its client disconnected", entry.id)
+            table.cancel(entry)
+
+    @app.get("/v1/jobs/{job_id}/result")
+    async def job_result(job_id: str):
+        entry = find(job_id)
+        if entry.state != DONE or entry.result is None:
+            why = f": {entry.error}" if entry.error else ""
+            raise ApiError(409, f"job {entry.id} has no result, it is {entry.state}{why}")
+        return Response(entry.result, media_type="image/png",
+                        headers={"Cache-Control": "no-store"})
+
+    @app.delete("/v1/jobs/{job_id}")
+    async def cancel_job(job_id: str):
+        entry = find(job_id)
+        if entry.finished:
+            table.forget(entry)
+            return {**entry.status(), "forgotten": True}
+        log.info("job %s cancelled by its client", entry.id)
+        table.cancel(entry)
+        return entry.status()
+
+    return app

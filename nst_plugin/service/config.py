@@ -1,0 +1,102 @@
+"""The settings of one `nst serve` run, and the folders its files live in."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MAX_PIXELS = 89_478_485  # the same as images.MAX_PIXELS, without importing Pillow here
+
+
+def user_dir(variable: str, fallback: str, *, windows: str = "LOCALAPPDATA",
+             mac: str = "Library/Application Support") -> Path:
+    """A per-user folder: `$variable` when it is an absolute path (XDG), else the platform's.
+
+    `fallback` is the XDG default below the home folder (".local/share", ".config", ...).
+    """
+    value = os.environ.get(variable)
+    if value and os.path.isabs(value):
+        return Path(value)
+    home = Path.home()
+    if sys.platform.startswith("win"):
+        return Path(os.environ.get(windows) or home / "AppData" / "Local")
+    if sys.platform == "darwin":
+        return home / mac
+    return home / fallback
+
+
+def default_log_file() -> Path:
+    """$XDG_STATE_HOME/nst-plugin/serve.log (default ~/.local/state/nst-plugin/serve.log)."""
+    return user_dir("XDG_STATE_HOME", ".local/state", mac="Library/Logs") / "nst-plugin" / "serve.log"
+
+
+def default_styles_dir() -> Path:
+    """$XDG_DATA_HOME/nst-plugin/styles (default ~/.local/share/nst-plugin/styles)."""
+    return user_dir("XDG_DATA_HOME", ".local/share") / "nst-plugin" / "styles"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (an address or "localhost") is reachable only from this machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def is_wildcard(host: str) -> bool:
+    """Whether binding `host` listens on every interface (0.0.0.0, ::)."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_unspecified
+    except ValueError:
+        return host == ""
+
+
+@dataclass
+class ServiceConfig:
+    """What one service run uses; `port` is the bound port once the socket is open."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    allow_remote: bool = False
+    token: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+    weights: str | None = None  # the service's own: clients never choose files here
+    styles_dir: Path = field(default_factory=default_styles_dir)
+    log_file: Path = field(default_factory=default_log_file)
+    max_body: int = 256 * 1024 * 1024
+    max_pixels: int = MAX_PIXELS
+    max_styles: int = 8  # style images in one job
+    max_queued: int = 32  # queued and running jobs
+    keep_results: int = 32  # finished jobs kept for reconnecting clients
+    keep_seconds: float = 3600.0
+    keepalive: float = 15.0  # seconds between keep-alive comments of an event stream
+    preload: bool = False
+
+    def _url_host(self) -> str:
+        if is_wildcard(self.host):
+            return "127.0.0.1"  # the discovery file is for clients on this machine
+        return f"[{self.host}]" if ":" in self.host else self.host
+
+    @property
+    def url(self) -> str:
+        """The address local clients use."""
+        return f"http://{self._url_host()}:{self.port}"
+
+    def allowed_hosts(self) -> frozenset[str] | None:
+        """The Host header values a request may carry (None: any, for a wildcard bind).
+
+        Refusing other names stops DNS rebinding: a web page whose name resolves to
+        127.0.0.1 still sends its own name as Host.
+        """
+        if is_wildcard(self.host):
+            return None
+        names = {"127.0.0.1", "localhost", "[::1]", self._url_host().lower()}
+        allowed = {f"{name}:{self.port}" for name in names}
+        if self.port == 80:
+            allowed |= names
+        return frozenset(allowed)

@@ -1,0 +1,132 @@
+"""The discovery file the clients read (`client.service_file_path()`), and what `nst serve
+--status` and `--stop` do with it.
+
+The file is JSON {url, token, pid, version, log}, mode 0600, written in one step once the
+service listens and removed when it stops (only while it is still this service's file).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from .. import client
+from ..fsutil import atomic_file
+
+
+def path() -> Path:
+    return Path(client.service_file_path())
+
+
+def write(info: dict[str, Any]) -> Path:
+    """Write the discovery file atomically, readable by this user only."""
+    dest = path()
+    dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with atomic_file(dest) as fh:
+        os.fchmod(fh.fileno(), 0o600)
+        fh.write(json.dumps(info, indent=2).encode("utf-8"))
+    return dest
+
+
+def remove_if_ours(info: dict[str, Any]) -> bool:
+    """Remove the file if it still describes `info`'s service (a newer one may have replaced it)."""
+    current = client.read_service_file(str(path()))
+    if not current or current.get("token") != info.get("token") or current.get("pid") != info.get("pid"):
+        return False
+    try:
+        os.remove(path())
+    except OSError:
+        return False
+    return True
+
+
+def ask(info: dict[str, Any], route: str, timeout: float = 5.0) -> dict[str, Any] | None:
+    """GET /v1/<route> of the service `info` names; None when it does not answer with JSON."""
+    parts = urlsplit(info["url"])
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=timeout)
+    try:
+        conn.request("GET", f"/v1/{route}", headers={
+            "Authorization": f"Bearer {info.get('token') or ''}", "Accept": "application/json"})
+        resp = conn.getresponse()
+        answer = json.loads(resp.read().decode("utf-8")) if resp.status == 200 else None
+    except (OSError, ValueError, http.client.HTTPException):
+        return None
+    finally:
+        conn.close()
+    return answer if isinstance(answer, dict) else None
+
+
+def running() -> dict[str, Any] | None:
+    """The discovery info of the service that answers there, merged with its /v1/status.
+
+    A file whose service is gone is stale: it is removed when its process no longer exists.
+    """
+    info = client.read_service_file(str(path()))
+    if info is None:
+        return None
+    state = ask(info, "status")
+    if state is not None:
+        return {**info, **state, "token": info.get("token")}
+    if _gone(info.get("pid")):
+        remove_if_ours(info)
+    return None
+
+
+def describe(state: dict[str, Any]) -> str:
+    """One line for `nst serve --status`."""
+    running_job = state.get("running")
+    if running_job:
+        doing = (f"running job {running_job['id']} ({running_job.get('stage')}, step "
+                 f"{running_job.get('step')} of {running_job.get('total')})")
+    else:
+        doing = state.get("state", "idle")
+    queued = state.get("queued") or 0
+    waiting = f", {queued} queued" if queued else ""
+    return (f"nst: the service at {state['url']} (pid {state.get('pid')}, version "
+            f"{state.get('version')}) is {doing}{waiting}; log: {state.get('log')}")
+
+
+def stop(timeout: float = 30.0) -> dict[str, Any] | None:
+    """SIGTERM the running service (after it proved it is ours) and wait until it is gone.
+
+    Returns its discovery info, or None when none runs. Raises TimeoutError if it outlives
+    `timeout`.
+    """
+    state = running()
+    if state is None:
+        return None
+    pid = state.get("pid")
+    if not isinstance(pid, int) or pid <= 0 or pid == os.getpid():
+        raise TimeoutError(f"the service at {state['url']} did not tell its process id")
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _gone(pid):
+            return state
+        time.sleep(0.05)
+    raise TimeoutError(f"the service (pid {pid}) is still running {timeout:g} s after it was "
+                       "asked to stop")
+
+
+def _gone(pid: Any) -> bool:
+    """Whether process `pid` has exited (a zombie waiting for its parent counts as gone)."""
+    if not isinstance(pid, int) or pid <= 0 or sys.platform.startswith("win"):
+        return False  # cannot tell: os.kill(pid, 0) would end the process on Windows
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # e.g. another user's process
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]

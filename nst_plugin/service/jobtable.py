@@ -1,0 +1,211 @@
+"""The service's jobs: one JobRunner (one job at a time, the engine kept warm), each job's
+latest progress and preview bridged from the worker thread into asyncio, and finished
+results kept for reconnecting clients (at most `keep_results`, for `keep_seconds`).
+
+The worker thread never touches asyncio objects: it encodes previews and results as PNG
+itself and hands plain data to the event loop with `loop.call_soon_threadsafe`. There each
+job keeps a version counter and an `asyncio.Event` that is set and replaced on every
+change, so any number of event streams follow a job without per-stream queues, and a slow
+stream skips to the latest state instead of piling events up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import logging
+import math
+import time
+from typing import Any
+
+from ..errors import describe
+from ..jobs import CANCELLED, DONE, FAILED, QUEUED, RUNNING, Job, JobRunner
+from ..progress import ProgressEvent
+from .config import ServiceConfig
+
+FINAL = (DONE, FAILED, CANCELLED)
+log = logging.getLogger("nst_plugin.service")
+
+
+def png_bytes(image: Any, compress_level: int = 3) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format="PNG", compress_level=compress_level)
+    return out.getvalue()
+
+
+def _number(value: float | None) -> float | None:
+    """JSON has no NaN or infinity: those become null."""
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+class TableFull(Exception):
+    """Too many jobs are queued (answered with 503)."""
+
+
+class ServiceJob:
+    """One job as the service shows it; changed only in the event loop's thread."""
+
+    def __init__(self, job: Job, cancel_on_disconnect: bool) -> None:
+        self.job = job
+        self.id = job.id
+        self.cancel_on_disconnect = cancel_on_disconnect
+        self.state = QUEUED
+        self.progress: dict[str, Any] = {"stage": QUEUED, "step": 0, "total": 0, "loss": None,
+                                         "eta": None}
+        self.preview: str | None = None  # base64 PNG of the latest preview
+        self.preview_version = 0
+        self.version = 0  # counts changes: streams send what they have not seen
+        self.changed = asyncio.Event()
+        self.error: str | None = None
+        self.result: bytes | None = None
+        self.finished_at: float | None = None  # monotonic, for retention
+        self.finished_wall: float | None = None
+        self.streams = 0  # open event streams
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINAL
+
+    def status(self) -> dict[str, Any]:
+        job = self.job
+        return {"id": self.id, "state": self.state, **self.progress, "error": self.error,
+                "engine": job.engine, "submitted": job.submitted, "started": job.started,
+                "finished": (job.finished or self.finished_wall) if self.finished else None}
+
+    def touch(self) -> None:
+        """Wake every stream that follows this job."""
+        self.version += 1
+        woken, self.changed = self.changed, asyncio.Event()
+        woken.set()
+
+
+class JobTable:
+    """Queued, running and kept jobs by id. Call `attach(loop)` before the first submit."""
+
+    def __init__(self, config: ServiceConfig, runner: JobRunner | None = None) -> None:
+        self.config = config
+        self.runner = runner or JobRunner(name="nst-service")
+        self.jobs: dict[str, ServiceJob] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.closing: asyncio.Event | None = None
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.closing = asyncio.Event()
+
+    # -- in the event loop ------------------------------------------------------------
+
+    def submit(self, content: Any, styles: list[Any], settings: Any, engine: str,
+               cancel_on_disconnect: bool = False) -> ServiceJob:
+        self.prune()
+        active = sum(1 for j in self.jobs.values() if not j.finished)
+        if active >= self.config.max_queued:
+            raise TableFull(f"the service has {active} jobs waiting; try again when one has "
+                            "finished.")
+        job = self.runner.submit(content, styles, None, settings=settings, engine=engine,
+                                 listeners=[self._from_worker], on_done=self._done_in_worker)
+        entry = ServiceJob(job, cancel_on_disconnect)
+        self.jobs[job.id] = entry
+        return entry
+
+    def get(self, job_id: str) -> ServiceJob | None:
+        self.prune()
+        return self.jobs.get(job_id)
+
+    def active(self) -> list[ServiceJob]:
+        return [j for j in self.jobs.values() if not j.finished]
+
+    def cancel(self, entry: ServiceJob) -> None:
+        """Stop a job: a queued one is cancelled now, a running one within one iteration."""
+        entry.job.cancel()
+        if entry.state == QUEUED and not entry.finished:
+            # The runner skips it when its turn comes; clients hear of it now.
+            self._finish(entry.id, CANCELLED, None, None)
+
+    def forget(self, entry: ServiceJob) -> None:
+        self.jobs.pop(entry.id, None)
+
+    def prune(self) -> None:
+        """Drop finished jobs beyond the count limit and those older than the age limit."""
+        now = time.monotonic()
+        done = sorted((j for j in self.jobs.values() if j.finished_at is not None),
+                      key=lambda j: j.finished_at)
+        excess = len(done) - self.config.keep_results
+        for i, entry in enumerate(done):
+            if i < excess or now - entry.finished_at > self.config.keep_seconds:
+                self.jobs.pop(entry.id, None)
+
+    def stop(self) -> None:
+        """The service is stopping: every job fails with a sentence saying so (its streams
+        send that and end); a second later any stream still open is ended."""
+        for entry in self.active():
+            entry.job.cancel()
+            self._finish(entry.id, FAILED, "The nst service was stopped before the job "
+                         "finished; start it again and submit the job again.", None)
+        if self.closing is not None and not self.closing.is_set():
+            self.loop.call_later(1.0, self.closing.set)
+
+    def _publish(self, job_id: str, progress: dict[str, Any], preview: str | None) -> None:
+        entry = self.jobs.get(job_id)
+        if entry is None or entry.finished:
+            return
+        entry.state = RUNNING
+        entry.progress = progress
+        if preview is not None:
+            entry.preview = preview
+            entry.preview_version += 1
+        entry.touch()
+
+    def _finish(self, job_id: str, state: str, error: str | None, result: bytes | None) -> None:
+        entry = self.jobs.get(job_id)
+        if entry is None or entry.finished:
+            return
+        entry.state, entry.error, entry.result = state, error, result
+        entry.progress = {**entry.progress, "stage": state, "eta": None}
+        entry.finished_at, entry.finished_wall = time.monotonic(), time.time()
+        entry.touch()
+        self.prune()
+
+    def _call_in_loop(self, callback: Any, *args: Any) -> None:
+        try:
+            self.loop.call_soon_threadsafe(callback, *args)
+        except (RuntimeError, AttributeError):  # the loop is closed: the service is stopping
+            pass
+
+    # -- in the worker thread ---------------------------------------------------------
+
+    def _from_worker(self, event: ProgressEvent) -> None:
+        if event.stage in FINAL:
+            return  # the final event says it
+        progress = {"stage": event.stage, "step": event.step, "total": event.total,
+                    "loss": _number(event.loss), "eta": _number(event.eta)}
+        preview = None
+        if event.preview is not None:
+            try:
+                preview = base64.b64encode(png_bytes(event.preview, 1)).decode("ascii")
+            except Exception:  # a preview is a nicety: never the job's end
+                log.exception("preview of job %s not encoded", event.job_id)
+        self._call_in_loop(self._publish, event.job_id, progress, preview)
+
+    def _done_in_worker(self, job: Job) -> None:
+        state, result, error = job.state, None, job.error
+        if state == DONE:
+            try:
+                result = png_bytes(job.result.image)
+            except Exception as err:  # the job must still end, for its streams
+                log.exception("result of job %s not encoded", job.id)
+                state, error = FAILED, err
+        if state == FAILED:
+            text = describe(error)
+            error = text[0].upper() + text[1:]
+        self._call_in_loop(self._finish, job.id, state, error, result)
+
+    # -- anywhere ---------------------------------------------------------------------
+
+    def warm_up(self, settings: Any) -> None:
+        """Load the default engine now (blocking); raises what loading raised."""
+        self.runner.warm_up(settings=settings)
+
+    def close(self, timeout: float = 10.0) -> None:
+        self.runner.close(cancel=True, timeout=timeout)
