@@ -8,16 +8,12 @@ import sys
 from typing import Any
 
 from ..hookspecs import hookimpl
+from .weights import add_model_files_command
 
 
 @hookimpl
 def nst_register_commands(subparsers: Any) -> None:
-    p = subparsers.add_parser("models", help="show or import the fast engine's model files")
-    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    actions.add_parser("status", help="where the model files are and whether they check out")
-    imp = actions.add_parser("import", help="copy a model file into the cache (offline machines)")
-    imp.add_argument("file")
-    p.set_defaults(run=cmd_models)
+    add_model_files_command(subparsers, "models", "the fast engine's model files", cmd_models)
 
 
 def cmd_models(args: argparse.Namespace) -> int:

@@ -10,15 +10,23 @@ from typing import Any
 from ..hookspecs import hookimpl
 
 
+def add_model_files_command(subparsers: Any, name: str, what: str, run, *,
+                            download: str | None = None) -> None:
+    """`nst NAME status|[download|]import FILE` for an engine's model files (`what`)."""
+    p = subparsers.add_parser(name, help=f"show{', download' if download else ''} or import {what}")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    actions.add_parser("status", help=f"where {what} are and whether they check out")
+    if download:
+        actions.add_parser("download", help=download)
+    actions.add_parser("import", help="copy a file fetched elsewhere into the cache "
+                                      "(offline machines)").add_argument("file")
+    p.set_defaults(run=run)
+
+
 @hookimpl
 def nst_register_commands(subparsers: Any) -> None:
-    p = subparsers.add_parser("weights", help="show, download or import the VGG19 ImageNet weights")
-    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    actions.add_parser("status", help="where the weights are and whether they check out")
-    actions.add_parser("download", help="download Keras's VGG19 file into the Keras cache")
-    imp = actions.add_parser("import", help="copy a downloaded file into the Keras cache")
-    imp.add_argument("file")
-    p.set_defaults(run=cmd_weights)
+    add_model_files_command(subparsers, "weights", "the VGG19 ImageNet weights", cmd_weights,
+                            download="download Keras's VGG19 file into the Keras cache")
 
 
 def cmd_weights(args: argparse.Namespace) -> int:
