@@ -1,0 +1,323 @@
+#!/usr/bin/env python3
+"""GIMP 3 plug-in: Filters > Artistic > Neural Style Transfer... (PDB: plug-in-nst-stylize).
+
+Sends the active layer (or the bounds of the selection plus a margin) to the local nst
+service, shows its progress, and adds the result as a new layer above the source in one undo
+step; a selection becomes the new layer's mask. Installed by ``nst install-host gimp`` as
+``plug-ins/nst-stylize/`` with ``client.py`` (a copy of nst_plugin/client.py),
+``nst_gimp_logic.py`` and ``nst-host.json`` beside it. Standard library, GObject
+introspection and those files only.
+
+Cancelling the progress makes GIMP kill this process; the progress stream drops and the
+service cancels the job (it was submitted with cancel_on_disconnect).
+"""
+
+import os
+import sys
+import threading
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import gi  # noqa: E402
+
+gi.require_version("Gimp", "3.0")
+gi.require_version("GimpUi", "3.0")
+gi.require_version("Gegl", "0.4")
+from gi.repository import Gegl, GLib, GObject, Gimp, GimpUi  # noqa: E402
+
+import client  # noqa: E402
+import nst_gimp_logic as logic  # noqa: E402
+
+PROCEDURE = "plug-in-nst-stylize"
+PIXELS = "R'G'B'A u8"  # babl converts from and to grey, 16-bit and float layers
+RW = GObject.ParamFlags.READWRITE
+START_WAIT = 90  # seconds to wait for a service this plug-in starts (TensorFlow loads slowly)
+
+
+def connect_service():
+    """A client of the service named in nst-host.json, the discovery file, or started here."""
+    settings = client.load_host_config(HERE)
+    return client.connect(url=settings.get("url") or None, token=settings.get("token") or None,
+                          nst_command=settings.get("nst") or None, start=True, wait=START_WAIT)
+
+
+class Library(threading.Thread):
+    """Connects (starting the service if needed) and lists its styles, off the main thread,
+    while the dialog is open; only network here, the dialog is updated on the main thread."""
+
+    def __init__(self, when_done=None):
+        super().__init__(name="nst-library", daemon=True)
+        self.client = self.error = None
+        self.styles = []
+        self.when_done = when_done
+
+    def run(self):
+        try:
+            self.client = connect_service()
+            self.styles = self.client.styles()
+        except Exception as exc:  # noqa: BLE001 - shown in the dialog; OK tries again
+            self.error = exc
+        if self.when_done is not None:
+            GLib.idle_add(self.when_done)
+
+    def service(self):
+        """The connected client (waits for the thread); tries again when the thread could
+        not connect (the user may have started the service while the dialog was open)."""
+        self.join()
+        return self.client if self.client is not None else connect_service()
+
+
+# ------------------------------------------------------------------------------- the dialog
+
+
+def show_dialog(procedure, config):
+    """The procedure dialog; returns (ok, Library). The library combo fills in when the
+    service answers; picking a name or a file writes the ``style`` argument."""
+    GimpUi.init("nst-stylize")
+    gi.require_version("Gtk", "3.0")
+    from gi.repository import Gtk
+
+    dialog = GimpUi.ProcedureDialog.new(procedure, config, "Neural Style Transfer")
+    row = Gtk.Box(orientation=Gtk.Orientation.HORIZONTAL, spacing=6)
+    label = Gtk.Label.new_with_mnemonic("Style li_brary")
+    combo = Gtk.ComboBoxText()
+    combo.append("", "(looking for the nst service...)")
+    combo.set_active_id("")
+    combo.set_sensitive(False)
+    label.set_mnemonic_widget(combo)
+    row.pack_start(label, False, False, 0)
+    row.pack_start(combo, True, True, 0)
+    row.show_all()
+    state = {"open": True, "filling": False}
+
+    def library_done():
+        if not state["open"]:
+            return False
+        state["filling"] = True
+        combo.remove_all()
+        names = logic.style_names(library.styles)
+        if library.error is not None:
+            combo.append("", "(service not reachable: type a name or choose a file)")
+            combo.set_tooltip_text(logic.sentence(library.error))
+        elif not names:
+            combo.append("", "(the library is empty: choose a file)")
+        else:
+            combo.append("", "(pick a style)")
+            for name in names:
+                combo.append(name, name)
+        current = config.get_property("style")
+        combo.set_active_id(current if current in names else "")
+        combo.set_sensitive(bool(names))
+        state["filling"] = False
+        return False
+
+    def picked(widget):
+        name = widget.get_active_id()
+        if name and not state["filling"]:
+            config.set_property("style", name)
+
+    def file_chosen(cfg, _pspec):
+        chosen = cfg.get_property("style-file")
+        if chosen is not None and chosen.get_path():
+            cfg.set_property("style", chosen.get_path())
+
+    combo.connect("changed", picked)
+    config.connect("notify::style-file", file_chosen)
+    dialog.get_scale_entry("strength", 1.0)  # a slider rather than a bare spin button
+    box = dialog.fill_box("style-box", ["style", "style-file"])
+    box.pack_start(row, False, False, 0)
+    box.reorder_child(row, 0)
+    dialog.fill(["style-box", "strength", "quality", "size", "preserve-colors", "engine",
+                 "options"])
+    library = Library(library_done)
+    library.start()
+    ok = dialog.run()
+    state["open"] = False
+    dialog.destroy()
+    return ok, library
+
+
+# ------------------------------------------------------------------------------- the work
+
+
+def progress(event):
+    Gimp.progress_set_text(logic.progress_text(event))
+    fraction = logic.progress_fraction(event)
+    if fraction is not None:
+        Gimp.progress_update(fraction)
+
+
+def layer_anchor(drawable):
+    """The layer the result goes above (a mask's layer; None for a channel: top of image)."""
+    if drawable.is_layer():
+        return drawable
+    if drawable.is_layer_mask():
+        return Gimp.Layer.from_mask(drawable)
+    return None
+
+
+def add_result_layer(image, drawable, area, result, name, masked):
+    """The result as a new layer above ``drawable`` over ``area``, all in one undo group."""
+    width, height, rgba = result
+    x, y, w, h = area
+    _, ox, oy = drawable.get_offsets()
+    anchor = layer_anchor(drawable)
+    parent = anchor.get_parent() if anchor is not None else None
+    position = image.get_item_position(anchor) if anchor is not None else 0
+    grey = image.get_base_type() == Gimp.ImageBaseType.GRAY
+    kind = Gimp.ImageType.GRAYA_IMAGE if grey else Gimp.ImageType.RGBA_IMAGE
+    image.undo_group_start()
+    layer = None
+    try:
+        layer = Gimp.Layer.new(image, name, width, height, kind, 100.0, Gimp.LayerMode.NORMAL)
+        image.insert_layer(layer, parent, position)
+        buffer = layer.get_buffer()
+        buffer.set(Gegl.Rectangle.new(0, 0, width, height), PIXELS, rgba)
+        buffer.flush()
+        if (width, height) != (w, h):  # "size" asked for another resolution: fit the area
+            layer.scale(w, h, True)
+        layer.set_offsets(ox + x, oy + y)
+        if masked:
+            layer.add_mask(layer.create_mask(Gimp.AddMaskType.SELECTION))
+        layer.update(0, 0, w, h)
+    except Exception:
+        if layer is not None and layer.is_valid():
+            image.remove_layer(layer)
+        raise
+    finally:
+        image.undo_group_end()
+    return layer
+
+
+def stylize(image, drawables, config, library=None):
+    """Do the job; raises UserError / ServiceError (one sentence) on failure, image untouched."""
+    if len(drawables) != 1:
+        raise logic.UserError("Select exactly one layer to stylize.")
+    drawable = drawables[0]
+    strength = config.get_property("strength")
+    kind, style, label = logic.resolve_style(config.get_property("style"))
+    extra = config.get_property("options")
+    logic.parse_extra_options(extra)  # a typo fails before any work
+    masked = not Gimp.Selection.is_empty(image)
+    selection = None
+    if masked:
+        touches, sx, sy, sw, sh = drawable.mask_intersect()
+        selection = (sx, sy, sw, sh) if touches else (0, 0, 0, 0)
+    area = logic.processing_area(drawable.get_width(), drawable.get_height(), selection)
+
+    Gimp.progress_init("Neural style: reading the layer")
+    pixels = drawable.get_buffer().get(Gegl.Rectangle.new(*area), 1.0, PIXELS,
+                                       Gegl.AbyssPolicy.CLAMP)
+    content = client.encode_png(area[2], area[3], pixels, "RGBA")
+
+    Gimp.progress_set_text("Neural style: connecting to the nst service")
+    service = library.service() if library is not None else connect_service()
+    engines_info = service.engines()
+    if kind == "name":
+        logic.check_style_name(style, service.styles())
+    options = logic.build_options(
+        quality=config.get_property("quality"), strength=strength,
+        size=config.get_property("size"), area=area,
+        preserve_colors=config.get_property("preserve-colors"),
+        engine=(config.get_property("engine") or "").strip(), extra=extra,
+        engines_info=engines_info)
+    job = service.submit(content, styles=[style] if kind == "file" else None,
+                         style_name=style if kind == "name" else None, options=options,
+                         cancel_on_disconnect=True)
+    print("nst-stylize: job %s at %s" % (job, service.url), flush=True)
+    Gimp.progress_set_text("Neural style: job submitted, waiting for the device")
+    png = service.wait(job, on_event=progress)
+
+    Gimp.progress_set_text("Neural style: adding the layer")
+    width, height, mode, pixels = client.decode_png(png)
+    rgba = client.to_rgba(mode, pixels)
+    layer = add_result_layer(image, drawable, area, (width, height, rgba),
+                             logic.layer_name(label, strength), masked)
+    Gimp.progress_update(1.0)
+    Gimp.progress_end()
+    Gimp.displays_flush()
+    return layer
+
+
+def failure(procedure, message):
+    error = GLib.Error.new_literal(Gimp.PlugIn.error_quark(), message, 0)
+    return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, error)
+
+
+def run(procedure, run_mode, image, drawables, config, data):
+    library = None
+    if run_mode == Gimp.RunMode.INTERACTIVE:
+        ok, library = show_dialog(procedure, config)
+        if not ok:
+            return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+    try:
+        stylize(image, drawables, config, library)
+    except (logic.UserError, client.ServiceError) as exc:
+        return failure(procedure, logic.sentence(exc))
+    except Exception as exc:  # noqa: BLE001 - GIMP must get a status, never a traceback
+        traceback.print_exc()
+        return failure(procedure, "Neural style transfer failed unexpectedly (%s)."
+                       % logic.sentence(exc).rstrip("."))
+    finally:
+        try:
+            Gimp.progress_end()
+        except Exception:  # noqa: BLE001
+            pass
+    return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
+
+
+# ------------------------------------------------------------------------------- registration
+
+
+class NstStylize(Gimp.PlugIn):
+    def do_set_i18n(self, name):
+        return False
+
+    def do_query_procedures(self):
+        return [PROCEDURE]
+
+    def do_create_procedure(self, name):
+        procedure = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run, None)
+        procedure.set_image_types("RGB*, GRAY*")
+        procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
+        procedure.set_menu_label("Neural Style Transfer...")
+        procedure.add_menu_path("<Image>/Filters/Artistic")
+        procedure.set_documentation(
+            "Paint the layer in the style of a painting (neural style transfer)",
+            "Sends the layer, or the selection's bounds plus a margin, to the local nst "
+            "service and adds the stylized result as a new layer above it (one undo step); a "
+            "selection becomes the new layer's mask. 'style' is a name from the service's "
+            "style library or the path of an image file.", name)
+        procedure.set_attribution("nst-plugin", "nst-plugin authors", "2025")
+        procedure.add_string_argument(
+            "style", "St_yle", "A style library name, or the path of a style image file",
+            "", RW)
+        procedure.add_file_aux_argument(
+            "style-file", "Style _image file", "Choose an image file as the style",
+            Gimp.FileChooserAction.OPEN, True, None, RW)
+        procedure.add_double_argument(
+            "strength", "S_trength", "0 gives the layer back, 0.5 the weights as set, 1 the "
+            "strongest style", 0.0, 1.0, 0.5, RW)
+        procedure.add_int_argument(
+            "size", "Si_ze", "Long edge in pixels to stylize at; 0 = the processed area's "
+            "(the result is scaled to fit)", 0, 16384, 0, RW)
+        quality = Gimp.Choice.new()
+        for number, (nick, text) in enumerate(logic.QUALITIES):
+            quality.add(nick, number, text, "")
+        procedure.add_choice_argument(
+            "quality", "_Quality", "A preset of iterations: draft, good or best", quality,
+            "good", RW)
+        procedure.add_boolean_argument(
+            "preserve-colors", "_Preserve colors", "Stylize the luminance only and keep the "
+            "layer's colours", False, RW)
+        procedure.add_string_argument(
+            "engine", "_Engine", "Engine name; empty = the service's default", "", RW)
+        procedure.add_string_argument(
+            "options", "More optio_ns (JSON)", "A JSON object of any further option, e.g. "
+            '{"style_weight": 20, "seed": 1}', "{}", RW)
+        return procedure
+
+
+Gimp.main(NstStylize.__gtype__, sys.argv)
