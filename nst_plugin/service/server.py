@@ -8,6 +8,7 @@ streams end, jobs are cancelled, and the command exits 0.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import logging.handlers
 import os
@@ -77,6 +78,13 @@ def _server_class():
     return Server
 
 
+def _yield_cpu() -> None:
+    """Run below normal CPU priority: the editor the user is working in comes first."""
+    if hasattr(os, "nice"):
+        with contextlib.suppress(OSError):
+            os.nice(10)
+
+
 def serve(config: ServiceConfig, *, out=sys.stdout) -> int:
     """Run the service until it is stopped; 0 also when one is already running."""
     info = discovery.running()
@@ -85,6 +93,7 @@ def serve(config: ServiceConfig, *, out=sys.stdout) -> int:
               "`nst serve --stop` stops it.", file=out)
         return 0
     setup_log(config)
+    _yield_cpu()
     sock = bind(config.host, config.port)
     config.port = sock.getsockname()[1]
     import uvicorn

@@ -1,0 +1,35 @@
+"""Neural Style for Krita: a docker, an action and a Scripter API over the local nst service.
+
+Installed by ``nst install-host krita`` with a copy of the service client (``client.py``)
+and ``nst-host.json`` beside this file; see docs/KRITA.md. From Scripter:
+
+    import nst_krita
+    job = nst_krita.stylize(style="starry_night", strength=0.7)
+    layer = job.wait()
+
+Outside Krita (the logic tests) importing this package registers nothing.
+"""
+
+import sys
+import traceback
+
+try:
+    from krita import Extension as _Extension, Krita as _Krita  # noqa: F401 - only in Krita
+except ImportError:
+    _Krita = None
+
+
+def stylize(*args, **kwargs):
+    """See ``nst_krita.scripting.stylize``."""
+    from .scripting import stylize as _stylize
+
+    return _stylize(*args, **kwargs)
+
+
+if _Krita is not None:
+    try:
+        from .extension import register as _register
+
+        _register()
+    except Exception:  # noqa: BLE001 - a broken plug-in must not take Krita's start down
+        traceback.print_exc(file=sys.stderr)

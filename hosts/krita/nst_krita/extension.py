@@ -1,0 +1,60 @@
+"""Registration with Krita: the docker factory and the ``nst_krita_open`` action.
+
+The action (Tools > Scripts > Neural Style Transfer..., declared in ``nst_krita.action`` so
+users can give it a shortcut) shows and raises the docker in the active window.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+from krita import DockWidgetFactory, DockWidgetFactoryBase, Extension, Krita
+from PyQt5.QtWidgets import QDockWidget
+
+DOCKER_ID = "nst_krita_docker"
+ACTION_ID = "nst_krita_open"
+
+
+class NeuralStyleExtension(Extension):
+    def setup(self):
+        pass
+
+    def createActions(self, window):
+        action = window.createAction(ACTION_ID, "Neural Style Transfer...", "tools/scripts")
+        action.triggered.connect(open_docker)
+
+
+def find_docker(window=None):
+    """The Neural Style docker of ``window`` (default: the active one), or None."""
+    window = window or Krita.instance().activeWindow()
+    if window is None:
+        return None
+    from .docker import NeuralStyleDocker
+
+    for dock in window.qwindow().findChildren(QDockWidget):
+        if isinstance(dock, NeuralStyleDocker) or dock.objectName() == DOCKER_ID:
+            return dock
+    return None
+
+
+def open_docker():
+    """Show, raise and focus the docker."""
+    try:
+        dock = find_docker()
+        if dock is None:
+            return
+        dock.show()
+        dock.raise_()
+        dock.setFocus()
+    except Exception:  # noqa: BLE001 - never let an exception open Krita's modal dialog
+        traceback.print_exc(file=sys.stderr)
+
+
+def register():
+    from .docker import NeuralStyleDocker
+
+    app = Krita.instance()
+    app.addExtension(NeuralStyleExtension(app))
+    app.addDockWidgetFactory(
+        DockWidgetFactory(DOCKER_ID, DockWidgetFactoryBase.DockRight, NeuralStyleDocker))

@@ -1,0 +1,134 @@
+"""The Scripter API: ``nst_krita.stylize(...)`` returns a ``Job``; ``job.wait()`` the new layer.
+
+    import nst_krita
+    job = nst_krita.stylize(style="starry_night", strength=0.7)
+    layer = job.wait()          # Krita stays responsive while it waits
+
+Call from Krita's main thread (Scripter, a plug-in, an action).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from PyQt5.QtCore import QEventLoop, QTimer
+
+from . import layers, settings
+from .client import Cancelled, ServiceError
+from .jobs import RUNNING, StyleJob
+from .jobspec import PluginError, style_label
+
+
+class Job:
+    """A running stylize job. ``state``: running, done, failed or cancelled; ``error``: the
+    sentence when it failed or was cancelled; ``layer``: the new layer once done;
+    ``progress``: the latest progress event (stage, step, total, loss, eta)."""
+
+    def __init__(self, job: StyleJob):
+        self._job = job
+
+    def __repr__(self) -> str:
+        return "<nst_krita.Job %s %r>" % (self.state, self._job.name)
+
+    @property
+    def state(self) -> str:
+        return self._job.state
+
+    @property
+    def error(self):
+        return self._job.error
+
+    @property
+    def layer(self):
+        return self._job.layer
+
+    @property
+    def progress(self) -> dict:
+        return {k: v for k, v in self._job.last_event.items() if k != "preview"}
+
+    @property
+    def name(self) -> str:
+        return self._job.name
+
+    def cancel(self) -> None:
+        """Cancel the job; the document stays as it was."""
+        self._job.cancel()
+
+    def wait(self, timeout=None):
+        """Process Krita's events until the job ends; return the new layer.
+
+        Raises ``ServiceError`` (one sentence) when the job failed, ``Cancelled`` when it was
+        cancelled, ``TimeoutError`` when ``timeout`` seconds passed first (the job goes on).
+        """
+        job = self._job
+        if job.state == RUNNING:
+            loop = QEventLoop()
+            job.ended.connect(loop.quit)
+            deadline = None if timeout is None else time.monotonic() + float(timeout)
+            ticker = QTimer()
+            ticker.setInterval(100)
+            ticker.timeout.connect(lambda: (job.state != RUNNING or (
+                deadline is not None and time.monotonic() >= deadline)) and loop.quit())
+            ticker.start()
+            if job.state == RUNNING:
+                loop.exec_()
+            ticker.stop()
+            try:
+                job.ended.disconnect(loop.quit)
+            except TypeError:
+                pass
+            if job.state == RUNNING:
+                raise TimeoutError("The Neural Style job did not finish within %g s; it goes on, "
+                                   "call wait() again or cancel()." % float(timeout))
+        if job.state == "cancelled":
+            raise Cancelled(job.error or "The job was cancelled.")
+        if job.state == "failed":
+            raise ServiceError(job.error)
+        return job.layer
+
+
+def _style_spec(style, document) -> tuple:
+    """(worker style dict, label) from a library name, an image file or a layer."""
+    if style is None:
+        raise PluginError("Name a style: style='starry_night' (from the library), a path to an "
+                          "image file, or a layer.")
+    if hasattr(style, "pixelData") and hasattr(style, "name"):
+        w, h, data = layers.read_style_layer(document, style)
+        return {"pixels": (w, h, data)}, style.name()
+    text = os.fspath(style)
+    path = os.path.expanduser(text)
+    if os.path.isfile(path):
+        return {"path": path}, style_label(path)
+    if os.sep in text or "/" in text:
+        raise PluginError("The style image %s does not exist." % text)
+    return {"name": text}, text
+
+
+def stylize(style=None, strength=None, *, document=None, node=None, visible: bool = False,
+            size=None, quality=None, preserve_colors=None, engine=None, margin: int = layers.MARGIN,
+            **options) -> Job:
+    """Stylize a layer (or the visible image) of a document; returns a running ``Job``.
+
+    ``style``: a name in the service's style library, a path to an image file, or a layer
+    (``Node``); ``strength``: 0..1; ``document``/``node``: default the active ones;
+    ``visible=True``: the whole visible image instead of a layer; ``size``: a cap on the long
+    edge sent to the service (the result is scaled to the area); ``quality``: draft, good or
+    best; ``preserve_colors``; ``engine``; ``margin``: pixels around a selection's box; any
+    other option of the schema as a keyword (``iterations=50``...). With a selection only its
+    box is sent and the new layer gets a transparency mask of it. Local problems raise
+    ``PluginError`` at once; the service's refusals end the job as failed.
+    """
+    from krita import Krita
+
+    document = document or Krita.instance().activeDocument()
+    if document is None:
+        raise PluginError("No document is open; open one or pass document=.")
+    source = layers.read_source(document, node, visible=visible, margin=margin)
+    spec, label = _style_spec(style, document)
+    choices = {"engine": engine, "quality": quality, "strength": strength, "size": size,
+               "preserve_colors": preserve_colors, "extra": options}
+    if strength is not None and not 0 <= float(strength) <= 1:
+        raise PluginError("Strength must be between 0 and 1 (0.7 is 70 %%), not %g." % float(strength))
+    job = StyleJob(source, spec, choices, settings.load(), label=label)
+    return Job(job.start())

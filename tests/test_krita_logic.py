@@ -1,0 +1,471 @@
+"""The Krita plug-in's logic (hosts/krita/nst_krita), outside Krita: no Qt, no Krita.
+
+The pure modules (jobspec, layers, results, settings) run on a small fake ``krita`` module
+(``FakeKrita`` below). It stands in ONLY for what cannot run outside Krita: Krita.instance()
+with its settings and actions, Document, Node (pixelData / setPixelData), Selection. What it
+gets right about the real Krita 5.1 (8-bit BGRA pixel order, masks as 1 byte per pixel, the
+"add_new_transparency_mask" action masking the active layer with the selection and
+deselecting) is checked in the real Krita by hosts/tests/test_krita.py.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import re
+import sys
+import types
+import uuid
+from pathlib import Path
+
+import pytest
+
+from nst_plugin import client as nst_client
+from nst_plugin.options import PRESETS, json_schema
+
+HOST = Path(__file__).resolve().parent.parent / "hosts" / "krita"
+PACKAGE = HOST / "nst_krita"
+
+
+# ----------------------------------------------------------------------------- the fake
+
+
+class Rect:
+    def __init__(self, x, y, w, h):
+        self._r = (x, y, w, h)
+
+    def x(self): return self._r[0]
+    def y(self): return self._r[1]
+    def width(self): return self._r[2]
+    def height(self): return self._r[3]
+
+
+class Selection:
+    """8-bit selection over a canvas (grows as needed); bounds from its non-zero pixels."""
+
+    def __init__(self, size=(256, 256)):
+        self.w, self.h = size
+        self.data = bytearray(self.w * self.h)
+
+    def select(self, x, y, w, h, value):
+        for yy in range(y, y + h):
+            self.data[yy * self.w + x:yy * self.w + x + w] = bytes([value]) * w
+
+    def setPixelData(self, data, x, y, w, h):
+        for row in range(h):
+            self.data[(y + row) * self.w + x:(y + row) * self.w + x + w] = data[row * w:(row + 1) * w]
+
+    def pixelData(self, x, y, w, h):
+        return b"".join(bytes(self.data[(y + r) * self.w + x:(y + r) * self.w + x + w]) for r in range(h))
+
+    def _bounds(self):
+        pts = [(i % self.w, i // self.w) for i, v in enumerate(self.data) if v]
+        if not pts:
+            return 0, 0, 0, 0
+        xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+        return min(xs), min(ys), max(xs) - min(xs) + 1, max(ys) - min(ys) + 1
+
+    def x(self): return self._bounds()[0]
+    def y(self): return self._bounds()[1]
+    def width(self): return self._bounds()[2]
+    def height(self): return self._bounds()[3]
+
+    def duplicate(self):
+        copy = Selection((self.w, self.h))
+        copy.data[:] = self.data
+        return copy
+
+
+class Node:
+    def __init__(self, doc, name, kind, depth="U8"):
+        self.doc, self._name, self.kind, self.depth = doc, name, kind, depth
+        self.parent, self.children, self.uid = None, [], uuid.uuid4()
+        channels = 1 if kind.endswith("mask") else (4 if depth == "U8" else 8)
+        self.channels = channels
+        self.data = bytearray(doc.w * doc.h * channels)
+        self.set_calls = []
+
+    def __eq__(self, other): return isinstance(other, Node) and self.uid == other.uid
+    def __hash__(self): return hash(self.uid)
+    def name(self): return self._name
+    def setName(self, name): self._name = name
+    def type(self): return self.kind
+    def uniqueId(self): return self.uid
+    def childNodes(self): return list(self.children)
+    def parentNode(self): return self.parent
+    def colorModel(self): return "RGBA"
+    def colorDepth(self): return self.depth
+
+    def setColorSpace(self, model, depth, profile):
+        self.depth, self.channels = depth, 4
+        self.data = bytearray(self.doc.w * self.doc.h * 4)
+        return True
+
+    def addChildNode(self, child, above):
+        child.parent = self
+        self.children.insert(self.children.index(above) + 1 if above is not None else 0, child)
+        return True
+
+    def pixelData(self, x, y, w, h):
+        c, W = self.channels, self.doc.w
+        return b"".join(bytes(self.data[((y + r) * W + x) * c:((y + r) * W + x + w) * c]) for r in range(h))
+
+    projectionPixelData = pixelData
+
+    def setPixelData(self, data, x, y, w, h):
+        self.set_calls.append((x, y, w, h))
+        c, W = self.channels, self.doc.w
+        for r in range(h):
+            self.data[((y + r) * W + x) * c:((y + r) * W + x + w) * c] = data[r * w * c:(r + 1) * w * c]
+
+    def bounds(self):
+        alpha = self.data[self.channels - 1::self.channels]  # mask: 1 channel; U16: high byte
+        pts = [i for i, a in enumerate(alpha) if a]
+        if not pts:
+            return Rect(0, 0, 0, 0)
+        xs, ys = [i % self.doc.w for i in pts], [i // self.doc.w for i in pts]
+        return Rect(min(xs), min(ys), max(xs) - min(xs) + 1, max(ys) - min(ys) + 1)
+
+
+class Document:
+    def __init__(self, w, h, depth="U8"):
+        self.w, self.h, self.depth = w, h, depth
+        self.root = Node(self, "root", "grouplayer")
+        self.sel = None
+        self.active = None
+        self.closed = False
+        self.clones = []
+        self.convertible = True
+
+    def __eq__(self, other): return other is self
+    def __hash__(self): return id(self)
+    def width(self): return self.w
+    def height(self): return self.h
+    def rootNode(self): return self.root
+    def colorModel(self): return "RGBA"
+    def colorDepth(self): return self.depth
+    def createNode(self, name, kind): return Node(self, name, kind, self.depth)
+    def selection(self): return self.sel.duplicate() if self.sel is not None and self.sel.width() else None
+    def setSelection(self, sel): self.sel = sel.duplicate() if sel is not None else None
+    def activeNode(self): return self.active
+
+    def setActiveNode(self, node):
+        self.active = node
+
+    def waitForDone(self): pass
+    def refreshProjection(self): pass
+
+    def pixelData(self, x, y, w, h):  # the projection: here simply the top layer
+        return self.root.children[-1].pixelData(x, y, w, h)
+
+    def close(self):
+        self.closed = True
+        return True
+
+    def setColorSpace(self, model, depth, profile):
+        if not self.convertible:
+            return False
+        self.depth = depth
+        for node in self.root.children:
+            src = node.data
+            node.depth, node.channels = depth, 4
+            node.data = bytearray(src[1::2])  # U16 little-endian: keep the high bytes
+        return True
+
+    def clone(self):
+        copy = Document(self.w, self.h, self.depth)
+        copy.convertible = self.convertible
+        for node in self.root.children:
+            twin = Node(copy, node.name(), node.type(), node.depth)
+            twin.data[:] = node.data
+            copy.root.addChildNode(twin, copy.root.children[-1] if copy.root.children else None)
+        self.clones.append(copy)
+        return copy
+
+
+class Action:
+    """Krita's add_new_transparency_mask: masks the active layer with the selection, deselects."""
+
+    def __init__(self, krita):
+        self.krita = krita
+
+    def trigger(self):
+        doc = self.krita.active_document
+        layer, sel = doc.activeNode(), doc.sel
+        mask = Node(doc, "Transparency Mask 1", "transparencymask")
+        mask.data[:] = bytes(sel.data[y * sel.w + x] for y in range(doc.h) for x in range(doc.w))
+        layer.addChildNode(mask, None)
+        doc.setSelection(None)
+        doc.active = mask
+
+
+class FakeKrita:
+    def __init__(self):
+        self.settings = {}
+        self.active_document = None
+        self.window = object()
+        self.docs = []
+
+    def readSetting(self, group, key, default): return self.settings.get((group, key), default)
+    def writeSetting(self, group, key, value): self.settings[(group, key)] = value
+    def activeDocument(self): return self.active_document
+    def activeWindow(self): return self.window
+    def documents(self): return list(self.docs)
+    def action(self, name): return Action(self) if name == "add_new_transparency_mask" else None
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    """The fake ``krita`` module; ``nst_krita`` imported from hosts/krita with the real client."""
+    app = FakeKrita()
+    module = types.ModuleType("krita")
+    module.Krita = type("Krita", (), {"instance": staticmethod(lambda: app)})
+    module.Selection = Selection
+    monkeypatch.setitem(sys.modules, "krita", module)
+    monkeypatch.syspath_prepend(str(HOST))
+    for name in [m for m in sys.modules if m == "nst_krita" or m.startswith("nst_krita.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "nst_krita.client", nst_client)  # install-host copies it there
+    mods = types.SimpleNamespace(app=app)
+    for name in ("jobspec", "layers", "results", "settings"):
+        setattr(mods, name, importlib.import_module("nst_krita." + name))
+    return mods
+
+
+def pattern(w, h):
+    return bytes(v for i in range(w * h) for v in ((i * 7) % 256, (i * 3) % 256, i % 256, 255))
+
+
+def make_doc(fake, w=96, h=64, depth="U8", shown=True):
+    doc = Document(w, h, depth)
+    layer = doc.createNode("Photo", "paintlayer")
+    doc.root.addChildNode(layer, None)
+    data = pattern(w, h)
+    layer.data[:] = data if depth == "U8" else bytes(b for v in data for b in (0, v))
+    doc.setActiveNode(layer)
+    fake.app.docs.append(doc)
+    if shown:
+        fake.app.active_document = doc
+    return doc, layer
+
+
+def one_sentence(text: str) -> bool:
+    return (text == text.strip() and "\n" not in text and text.endswith(".")
+            and not re.search(r"[.!?]\s+[A-Z]", text[:-1]))
+
+
+# ----------------------------------------------------------------------------- geometry
+
+
+def test_selection_box_grows_by_the_margin_and_stays_in_the_document(fake):
+    box = fake.layers.selection_box
+    assert box((40, 20, 24, 16), 96, 64, 32) == (8, 0, 88, 64)
+    assert box((40, 20, 24, 16), 96, 64, 4) == (36, 16, 32, 24)
+    assert box((0, 0, 10, 10), 96, 64, 32) == (0, 0, 42, 42)
+    assert box((90, 60, 6, 4), 96, 64, 0) == (90, 60, 6, 4)
+    assert box((200, 200, 5, 5), 96, 64, 32) is None
+    assert box((10, 10, 0, 5), 96, 64, 32) is None
+
+
+def test_read_source_with_a_selection_sends_its_box_and_mask(fake):
+    doc, layer = make_doc(fake)
+    sel = Selection((96, 64))
+    sel.select(40, 20, 24, 16, 255)
+    sel.select(38, 20, 2, 16, 128)  # a soft edge
+    doc.setSelection(sel)
+    src = fake.layers.read_source(doc, margin=8)
+    assert src.box == (30, 12, 42, 32) and src.node == layer and src.label == "Photo"
+    assert src.pixels == layer.pixelData(*src.box)
+    assert len(src.pixels) == 42 * 32 * 4
+    assert src.mask == sel.pixelData(*src.box) and src.mask.count(128) == 2 * 16
+
+
+def test_read_source_without_selection_whole_selection_visible_and_masks(fake):
+    doc, layer = make_doc(fake)
+    src = fake.layers.read_source(doc)
+    assert src.box == (0, 0, 96, 64) and src.mask is None
+    sel = Selection((96, 64))
+    sel.select(0, 0, 96, 64, 255)
+    doc.setSelection(sel)
+    assert fake.layers.read_source(doc).mask is None  # all of the box selected: no mask
+    doc.setSelection(None)
+    small = doc.createNode("Sticker", "paintlayer")
+    doc.root.addChildNode(small, layer)
+    small.setPixelData(pattern(10, 5), 20, 30, 10, 5)
+    assert fake.layers.read_source(doc, small).box == (20, 30, 10, 5)
+    visible = fake.layers.read_source(doc, visible=True)
+    assert visible.node is None and visible.box == (0, 0, 96, 64) and visible.label == "Visible image"
+    mask = doc.createNode("m", "transparencymask")
+    small.addChildNode(mask, None)
+    assert fake.layers.read_source(doc, mask).node == small  # a mask stands for its layer
+
+
+def test_read_source_refuses_in_one_sentence(fake):
+    doc, layer = make_doc(fake)
+    empty = doc.createNode("Empty", "paintlayer")
+    doc.root.addChildNode(empty, layer)
+    errors = []
+    for call in (lambda: fake.layers.read_source(doc, empty),
+                 lambda: fake.layers.read_source(None),
+                 lambda: fake.layers.read_style_layer(doc, empty)):
+        with pytest.raises(fake.jobspec.PluginError) as info:
+            call()
+        errors.append(str(info.value))
+    assert "Empty" in errors[0] and "No document" in errors[1]
+    assert all(one_sentence(e) for e in errors), errors
+
+
+def test_other_colour_depths_are_read_from_a_converted_clone(fake):
+    doc, layer = make_doc(fake, 16, 8, depth="U16")
+    src = fake.layers.read_source(doc)
+    assert src.pixels == pattern(16, 8)  # 8-bit BGRA from the clone
+    assert doc.depth == "U16" and layer.depth == "U16"  # the document itself is untouched
+    assert doc.clones and all(c.closed for c in doc.clones)
+    doc.convertible = False
+    with pytest.raises(fake.jobspec.PluginError) as info:
+        fake.layers.read_source(doc)
+    assert one_sentence(str(info.value)) and "U16" in str(info.value)
+
+
+# ----------------------------------------------------------------------------- results
+
+
+def test_result_layer_above_the_source_with_a_transparency_mask(fake):
+    doc, layer = make_doc(fake)
+    sel = Selection((96, 64))
+    sel.select(40, 20, 24, 16, 255)
+    doc.setSelection(sel)
+    before = bytes(layer.data)
+    src = fake.layers.read_source(doc, margin=8)
+    assert src.box == (32, 12, 40, 32)
+    result = bytes(v for _ in range(40 * 32) for v in (1, 2, 3, 255))
+    new = fake.results.insert_result(doc, src, result, "Neural Style: wave 70%",
+                                     process_events=lambda: None)
+    assert [n.name() for n in doc.root.children] == ["Photo", "Neural Style: wave 70%"]
+    assert new.set_calls == [src.box] and new.pixelData(*src.box) == result
+    assert bytes(layer.data) == before  # the user's layer is never written
+    (mask,) = new.childNodes()
+    assert mask.name() == fake.results.MASK_NAME and mask.type() == "transparencymask"
+    assert mask.pixelData(0, 0, 96, 64) == sel.pixelData(0, 0, 96, 64)
+    assert doc.selection().pixelData(0, 0, 96, 64) == sel.pixelData(0, 0, 96, 64)  # put back
+    again = fake.results.insert_result(doc, src, result, "Neural Style: wave 70%",
+                                       process_events=lambda: None)
+    assert again.name() == "Neural Style: wave 70% (2)"
+
+
+def test_document_not_on_screen_gets_the_selection_in_alpha(fake):
+    doc, layer = make_doc(fake, shown=False)
+    sel = Selection((96, 64))
+    sel.select(10, 10, 4, 4, 255)
+    sel.select(14, 10, 2, 4, 100)
+    doc.setSelection(sel)
+    src = fake.layers.read_source(doc, margin=2)
+    result = b"\x10\x20\x30\xff" * (src.box[2] * src.box[3])
+    new = fake.results.insert_result(doc, src, result, "N")
+    assert new.childNodes() == []
+    alpha = new.pixelData(*src.box)[3::4]
+    assert alpha == bytes((255 * m + 127) // 255 for m in src.mask)
+    assert alpha.count(255) == 16 and alpha.count(100) == 8
+
+
+def test_result_layer_of_a_16_bit_document_is_8_bit(fake):
+    doc, layer = make_doc(fake, 8, 4, depth="U16")
+    src = fake.layers.read_source(doc)
+    new = fake.results.insert_result(doc, src, pattern(8, 4), "N")
+    assert new.colorDepth() == "U8" and new.pixelData(0, 0, 8, 4) == pattern(8, 4)
+
+
+def test_bgra_alpha_helpers_and_png(fake):
+    keep, multiply = fake.results.keep_alpha, fake.results.multiply_alpha
+    assert keep(b"\x01\x02\x03\xff\x04\x05\x06\xff", b"\x00\x00\x00\x10\x00\x00\x00\x00") == \
+        b"\x01\x02\x03\x10\x04\x05\x06\x00"
+    assert multiply(b"\x01\x02\x03\xff\x01\x02\x03\x80", b"\x80\xff") == b"\x01\x02\x03\x80\x01\x02\x03\x80"
+    with pytest.raises(ValueError):
+        multiply(b"\x00" * 8, b"\x00")
+    # Krita's 8-bit order is B, G, R, A: the PNG the service gets is RGBA.
+    w, h, mode, rgba = nst_client.decode_png(nst_client.encode_png(2, 1, b"\x0a\x14\x1e\xff\x01\x02\x03\x04", "BGRA"))
+    assert (w, h, mode, rgba) == (2, 1, "RGBA", b"\x1e\x14\x0a\xff\x03\x02\x01\x04")
+
+
+# ----------------------------------------------------------------------------- options
+
+
+def engines_info(presets=True, engines=(("vgg19", None), ("fast", ("size", "strength")))):
+    info = {"default": "vgg19",
+            "engines": [{"name": n, "description": n, "options": json_schema(names)} for n, names in engines]}
+    if presets:
+        info["presets"] = PRESETS
+    return info
+
+
+def test_options_from_the_docker_state_and_presets(fake):
+    build = fake.jobspec.build_options
+    info = engines_info()
+    assert build(info, width=800, height=600, strength=0.7, size=None, preserve_colors=True) == {
+        **PRESETS["good"], "strength": 0.7, "size": 800, "preserve_colors": True, "engine": "vgg19"}
+    draft = build(info, width=3000, height=2000, quality="draft", size=1024)
+    assert draft == {**PRESETS["draft"], "size": 1024, "engine": "vgg19"}
+    fast = build(info, width=300, height=200, engine="fast", strength=0.5, preserve_colors=True)
+    assert fast == {"strength": 0.5, "size": 300, "engine": "fast"}  # it takes no preserve_colors
+    extra = build(info, width=64, height=64, extra={"iterations": 7, "weights": "random"})
+    assert extra["iterations"] == 7 and extra["weights"] == "random"  # the service refuses weights
+    assert fake.jobspec.quality_choices(info) == ["draft", "good", "best"]
+
+
+def test_without_presets_the_quality_control_goes(fake):
+    build, info = fake.jobspec.build_options, engines_info(presets=False)
+    assert fake.jobspec.quality_choices(info) == []
+    assert build(info, width=100, height=50) == {"size": 100, "engine": "vgg19"}
+    errors = []
+    for kw in ({"quality": "best"}, {"engine": "nope"}, {"strength": 1.5}, {"size": 8}):
+        with pytest.raises(fake.jobspec.PluginError) as info_:
+            build(engines_info(presets=kw.get("quality") is None), width=100, height=50, **kw)
+        errors.append(str(info_.value))
+    assert "no quality presets" in errors[0] and "'nope'" in errors[1] and "vgg19" in errors[1]
+    assert all(one_sentence(e) for e in errors), errors
+
+
+def test_names_progress_and_error_sentences(fake):
+    js = fake.jobspec
+    assert js.layer_name("starry_night", 0.7) == "Neural Style: starry_night 70%"
+    assert js.layer_name("wave") == "Neural Style: wave"
+    assert js.style_label("/home/me/Paintings/The Scream.JPG") == "The Scream"
+    assert js.style_label("starry_night") == "starry_night"
+    assert js.unique_name("a", ["a", "a (2)"]) == "a (3)"
+    assert js.progress_text({"stage": "optimizing", "step": 3, "total": 10, "eta": 12.4}) == \
+        "Stylizing: iteration 3 of 10, about 12 s left"
+    assert js.progress_text({"stage": "loading"}) == "Loading the engine"
+    assert js.progress_fraction({"step": 5, "total": 20}) == 0.25
+    assert js.error_sentence(nst_client.ServiceError("The service is gone.")) == "The service is gone."
+    odd = js.error_sentence(ValueError("bad\nthing."))
+    assert odd.startswith("Neural Style failed unexpectedly (ValueError: bad thing)") and one_sentence(odd)
+
+
+def test_connection_settings(fake):
+    kw, st = fake.settings.connect_kwargs, fake.settings
+    host = {"nst": "/opt/nst/bin/nst", "url": None, "token": None}
+    assert kw({"url": "", "token": ""}, host) == {"nst_command": "/opt/nst/bin/nst", "start": True, "wait": 60.0}
+    assert kw({"url": "http://10.0.0.2:5000 ", "token": "t"}, host) == {"url": "http://10.0.0.2:5000", "token": "t"}
+    assert kw({"url": ""}, {"url": "http://127.0.0.1:9", "token": "x"}) == {"url": "http://127.0.0.1:9", "token": "x"}
+    assert kw({}, {}) == {"nst_command": None, "start": False, "wait": 60.0}
+    st.write(" http://h:1 ", "secret")
+    assert st.read() == {"url": "http://h:1", "token": "secret"}
+    assert fake.app.settings[("nst_krita", "url")] == "http://h:1"
+
+
+# ----------------------------------------------------------------------------- the package
+
+
+def test_package_shape():
+    lengths = {p.name: len(p.read_text().splitlines()) for p in PACKAGE.glob("*.py")}
+    assert all(n < 300 for n in lengths.values()), lengths
+    for name in ("jobspec.py", "layers.py", "results.py", "settings.py"):  # testable without Qt
+        tree = ast.parse((PACKAGE / name).read_text())
+        top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+        assert not any("PyQt5" in ast.unparse(n) or "krita" == getattr(n, "module", "") for n in top), name
+    desktop = (HOST / "nst_krita.desktop").read_text()
+    for line in ("ServiceTypes=Krita/PythonPlugin", "X-KDE-Library=nst_krita",
+                 "X-Python-2-Compatible=false", "Name=Neural Style"):
+        assert line in desktop.splitlines()
+    action = (HOST / "nst_krita.action").read_text()
+    assert '<Action name="nst_krita_open">' in action and "<text>Neural Style Transfer...</text>" in action
