@@ -103,7 +103,8 @@ OPTIONS: tuple[Option, ...] = (
        "(Gatys et al. 2017)", "--preserve-colors", group=BASIC, engines=BOTH),
     _o("match_colors", bool, False, "recolour the style images to the photo's colour "
        "statistics first (Gatys et al. 2017)", "--match-colors"),
-    _o("optimizer", str, "lbfgs", "L-BFGS (scipy's L-BFGS-B, pixels kept in 0..255) or Adam",
+    _o("optimizer", str, "lbfgs", "L-BFGS or Adam, each iteration one compiled step on the "
+       "device, pixels kept in 0..255",
        "--optimizer adam", choices=("lbfgs", "adam")),
     _o("learning_rate", float, 5.0, "Adam's step in pixel units", "--learning-rate 2",
        minimum=0, exclusive_minimum=True),
@@ -123,8 +124,10 @@ OPTIONS: tuple[Option, ...] = (
        minimum=32, metavar="N"),
     _o("tile_overlap", int, 64, "pixels that neighbouring tiles share (below half the tile "
        "size)", "--tile-overlap 96", minimum=0, metavar="N", engines=BOTH),
-    _o("precision", str, "float32", "mixed runs the network in bfloat16 with float32 losses "
-       "(for GPUs and CPUs with AMX)", "--precision mixed", choices=("float32", "mixed")),
+    _o("precision", str, "auto", "mixed runs the network in bfloat16 with float32 losses; "
+       "auto picks it where the device computes bfloat16 natively (GPUs of compute "
+       "capability 8.0+, CPUs with AMX or AVX512-BF16 under TensorFlow), else float32",
+       "--precision float32", choices=("auto", "float32", "mixed")),
     _o("xla", bool, False, "compile the loss and gradient with XLA", "--xla"),
     _o("seed", int, None, "makes a run repeatable on the same machine", "--seed 1",
        optional=True, default_text="none", metavar="N"),

@@ -53,6 +53,7 @@ class Result:
     device: str
     output: str | None = None
     weights: str | None = None  # which weights the engine used, e.g. "imagenet", "random"
+    precision: str | None = None  # what ran: "float32", or "mixed" (bfloat16 network)
 
     @property
     def width(self) -> int:
@@ -84,4 +85,5 @@ class Result:
             "backend": self.backend,
             "device": self.device,
             "weights": self.weights,
+            "precision": self.precision,
         }

@@ -102,10 +102,43 @@ def test_adam_iterate_averaging(images):
     assert avg.loss_end < avg.loss_start
 
 
-def test_mixed_precision_stays_finite(images):
-    r = run(images, precision="mixed", iterations=6)
+@pytest.mark.parametrize("precision", ["mixed", "auto"])
+@pytest.mark.parametrize("init", ["content", "noise"])
+def test_mixed_precision_stays_finite(images, precision, init):
+    r = run(images, precision=precision, init=init, seed=0, iterations=6)
     assert np.all(np.isfinite(r.losses)) and r.loss_end < r.loss_start
     assert np.isfinite(arr(r)).all()
+
+
+def test_auto_precision_follows_the_device(tmp_path):
+    from nst_plugin.engine import precision
+
+    class Device:
+        def __init__(self, native):
+            self.native_bfloat16 = lambda: native
+
+    assert precision.resolve("auto", Device(True)) == "mixed"
+    assert precision.resolve("auto", Device(False)) == "float32"
+    assert precision.resolve("float32", Device(True)) == "float32"
+    assert precision.resolve("mixed", Device(False)) == "mixed"
+    for flags, want in (("fpu sse avx512f amx_bf16 amx_tile", True),
+                        ("fpu sse avx512f avx512_bf16", True), ("fpu sse avx2 avx512f", False)):
+        info = tmp_path / f"cpuinfo-{want}-{len(flags)}"
+        info.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+        assert precision.cpu_has_bfloat16(str(info)) is want
+    assert precision.cpu_has_bfloat16(str(tmp_path / "absent")) is False
+
+
+def test_content_targets_stop_at_the_content_layers(images):
+    """Tiles compute content targets with a forward pass truncated at the content layers:
+    the same features as the whole network's, from fewer layers."""
+    s = Settings(weights="random", precision="float32")
+    net = transfer.get_network(s)
+    content = transfer.to_array(Image.open(images["content"]).convert("RGB"), (48, 32))
+    full = net.forward(content)[: len(net.content_layers)]
+    short = net.content_forward(content)
+    assert len(short) == len(full) == 1
+    np.testing.assert_allclose(np.asarray(short[0]), np.asarray(full[0]), rtol=1e-4, atol=1e-3)
 
 
 def test_xla_matches_the_graph(images):

@@ -67,7 +67,7 @@ def test_image_gradient_matches_finite_differences(images):
 
     from nst_plugin import Settings
 
-    s = Settings(size=32, weights="random", tv_weight=1.0)
+    s = Settings(size=32, weights="random", tv_weight=1.0, precision="float32")
     net = transfer.get_network(s)
     content = transfer.to_array(Image.open(images["content"]).convert("RGB"), (32, 20))
     style = transfer.to_array(Image.open(images["style"]).convert("RGB"), (32, 20))

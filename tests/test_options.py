@@ -65,7 +65,7 @@ def test_json_schema_describes_every_client_option():
     assert schema["additionalProperties"] is False
     assert set(props) == {o.name for o in OPTIONS if not o.on_server}
     assert props["size"] == {"type": "integer", "description": BY_NAME["size"].help,
-                             "x-group": "basic", "x-engines": ["vgg19"], "default": 512,
+                             "x-group": "basic", "x-engines": ["vgg19", "fast"], "default": 512,
                              "minimum": 16, "maximum": 16384}
     assert props["strength"]["type"] == ["number", "null"]
     assert props["optimizer"]["enum"] == ["lbfgs", "adam"]

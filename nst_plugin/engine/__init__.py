@@ -59,4 +59,7 @@ def stylize(request, reporter):
 @hookimpl
 def nst_register_engines(register):
     register(Engine(NAME, "VGG19 optimization (Gatys et al. 2015) on Keras 3, on the GPU "
-                          "when there is one.", stylize, taken_by(NAME)))
+                          "when there is one; L-BFGS or Adam iterate on the device; --precision "
+                          "auto runs a bfloat16 network where the device computes bfloat16 "
+                          "natively, float32 elsewhere (the result's precision says which).",
+                    stylize, taken_by(NAME)))

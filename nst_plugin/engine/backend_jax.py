@@ -1,4 +1,5 @@
-"""The one JAX-specific piece: value and gradient of the loss with respect to the image.
+"""The one JAX-specific piece: the loss's value and image gradient, compiled together with
+whatever an optimizer step does with them.
 
 Keras 3's JAX idiom: the model runs through `model.stateless_call` with its weights passed in
 as arguments of a `jax.jit`-compiled function, so they live on the device once and are not
@@ -8,6 +9,7 @@ needs it.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import jax
@@ -25,6 +27,19 @@ def device() -> str:
     if first.platform == "cpu":
         return "CPU"
     return f"{first.platform}:{first.id} ({first.device_kind})"
+
+
+def native_bfloat16() -> bool:
+    """Whether JAX computes bfloat16 natively here: a GPU of compute capability 8.0 or more,
+    or a TPU. Not the CPU: XLA's CPU convolutions take bfloat16 no faster than float32."""
+    first = jax.devices()[0]
+    if first.platform == "tpu":
+        return True
+    capability = getattr(first, "compute_capability", None) if first.platform == "gpu" else None
+    try:
+        return tuple(int(p) for p in str(capability).split(".")[:2]) >= (8, 0)
+    except ValueError:
+        return False
 
 
 def _weights(model) -> tuple[list, list]:
@@ -63,6 +78,38 @@ class _Uploaded:
         return self.on_device
 
 
+def compile(model, loss_fn: Callable[..., Any], fn: Callable, xla: bool = False) -> Callable:
+    """f(state, targets) -> fn(evaluate, state) as one `jax.jit` program, where
+    evaluate(image) gives the total of `loss_fn(features, image, targets) -> (total, terms)`,
+    the terms and the image gradient. Compiled once per image size; results stay on the
+    device. The state passed in is given to the call (its buffers are reused): use the
+    state it returns. `xla` is accepted for TensorFlow's signature: `jax.jit` always uses XLA."""
+    grad_fn = jax.value_and_grad(_loss(model, loss_fn), argnums=0, has_aux=True)
+
+    @functools.partial(jax.jit, donate_argnums=0)  # the state is updated in place
+    def run(state, targets, trainable, non_trainable):
+        def evaluate(image):
+            (total, terms), grad = grad_fn(image, trainable, non_trainable, targets)
+            return total, terms, grad
+
+        return fn(evaluate, state)
+
+    return lambda state, targets: run(state, targets, *_weights(model))
+
+
+def to_device(tree: Any) -> Any:
+    """Host arrays (a tree of them) on the device, uploaded once."""
+    return jax.device_put(tree)
+
+
+def _loss(model, loss_fn: Callable[..., Any]) -> Callable:
+    def loss(image, trainable, non_trainable, targets):
+        features = _features(model, trainable, non_trainable, image)
+        return loss_fn(features, image, targets)  # (total, terms): terms ride as aux
+
+    return loss
+
+
 def value_and_grad(model, loss_fn: Callable[..., Any], xla: bool = False) -> Callable[..., tuple]:
     """Compile `loss_fn(features, image, targets) -> (total, terms)` around `model`.
 
@@ -72,11 +119,7 @@ def value_and_grad(model, loss_fn: Callable[..., Any], xla: bool = False) -> Cal
     with XLA, so JAX has no other mode.
     """
 
-    def loss(image, trainable, non_trainable, targets):
-        features = _features(model, trainable, non_trainable, image)
-        return loss_fn(features, image, targets)  # (total, terms): terms ride as aux
-
-    grad_fn = jax.value_and_grad(loss, argnums=0, has_aux=True)
+    grad_fn = jax.value_and_grad(_loss(model, loss_fn), argnums=0, has_aux=True)
 
     @jax.jit
     def step(image, trainable, non_trainable, targets):

@@ -1,7 +1,9 @@
-"""The one TensorFlow-specific piece: value and gradient of the loss with respect to the image."""
+"""The one TensorFlow-specific piece: the loss's value and image gradient, compiled together
+with whatever an optimizer step does with them."""
 
 from __future__ import annotations
 
+import os
 from typing import Any, Callable
 
 import numpy as np
@@ -16,23 +18,28 @@ def device() -> str:
     return gpus[0].name.replace("/device:", "") if gpus else "CPU"
 
 
-def _any_size(value: Any) -> tf.TensorSpec:
+def native_bfloat16() -> bool:
+    """Whether TensorFlow computes bfloat16 natively here: a GPU of compute capability 8.0
+    or more, or, on the CPU, oneDNN on AMX or AVX512-BF16."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        capability = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability")
+        return bool(capability) and tuple(capability) >= (8, 0)
+    from .precision import cpu_has_bfloat16
+
+    return os.environ.get("TF_ENABLE_ONEDNN_OPTS") != "0" and cpu_has_bfloat16()
+
+
+def _spec(value: Any) -> tf.TensorSpec:
     """The spec of `value` with the height and width of image-like tensors left open."""
     shape = list(np.shape(value))
     if len(shape) == 4:
         shape[1] = shape[2] = None
-    return tf.TensorSpec(shape, tf.float32)
+    return tf.TensorSpec(shape, tf.as_dtype(getattr(value, "dtype", np.float32)))
 
 
-def value_and_grad(model, loss_fn: Callable[..., Any], xla: bool = False) -> Callable[..., tuple]:
-    """Compile `loss_fn(features, image, targets) -> (total, terms)` around `model`.
-
-    Returns f(image: float32 ndarray (1, h, w, 3), targets) -> (total, terms, gradient) as
-    numpy. Traced once, on the first call, for images and feature maps of any size, so jobs
-    of other sizes and tiles reuse the same graph (with XLA when `xla`).
-    """
-
-    def step(image, targets):
+def _evaluator(model, loss_fn: Callable[..., Any], targets: Any) -> Callable:
+    def evaluate(image):
         with tf.GradientTape() as tape:
             tape.watch(image)
             features = model(image, training=False)
@@ -41,17 +48,42 @@ def value_and_grad(model, loss_fn: Callable[..., Any], xla: bool = False) -> Cal
             total, terms = loss_fn(features, image, targets)
         return total, terms, tape.gradient(total, image)
 
+    return evaluate
+
+
+def compile(model, loss_fn: Callable[..., Any], fn: Callable, xla: bool = False) -> Callable:
+    """f(state, targets) -> fn(evaluate, state) as one graph, where evaluate(image) gives the
+    total of `loss_fn(features, image, targets) -> (total, terms)`, the terms and the image
+    gradient. Traced once, on the first call, for images of any size (with XLA when `xla`);
+    the results stay on the device."""
     compiled = None
 
-    def call(image: np.ndarray, targets: dict) -> tuple[float, np.ndarray, np.ndarray]:
+    def call(state: Any, targets: Any) -> Any:
         nonlocal compiled
         if compiled is None:
-            spec = tf.nest.map_structure(_any_size, (image, targets))
-            compiled = tf.function(step, input_signature=spec, jit_compile=xla)
-        total, terms, grad = compiled(image, targets)
+            spec = tf.nest.map_structure(_spec, (state, targets))
+            compiled = tf.function(
+                lambda st, tg: fn(_evaluator(model, loss_fn, tg), st),
+                input_signature=spec, jit_compile=xla, autograph=False)
+        return compiled(state, targets)
+
+    return call
+
+
+def value_and_grad(model, loss_fn: Callable[..., Any], xla: bool = False) -> Callable[..., tuple]:
+    """f(image: float32 ndarray (1, h, w, 3), targets) -> (total, terms, gradient) on the host."""
+    step = compile(model, loss_fn, lambda evaluate, image: evaluate(image), xla)
+
+    def call(image: np.ndarray, targets: dict) -> tuple[float, np.ndarray, np.ndarray]:
+        total, terms, grad = step(np.asarray(image, np.float32), targets)
         return float(total), terms.numpy(), grad.numpy()
 
     return call
+
+
+def to_device(tree: Any) -> Any:
+    """Host arrays (a nest of them) as tensors on the device, uploaded once."""
+    return tf.nest.map_structure(tf.convert_to_tensor, tree)
 
 
 def forward(model) -> Callable[[np.ndarray], list]:

@@ -73,3 +73,18 @@ def preprocess(x):
     from keras import ops
 
     return ops.flip(x, axis=-1) - ops.convert_to_tensor(BGR_MEAN, dtype=x.dtype)
+
+
+def truncated(model, names: Sequence[str]):
+    """A model sharing `model`'s layers that stops at the deepest of `names` and outputs
+    their features: computing only what content targets use."""
+    import keras
+
+    names = [layer_name(n) for n in names]
+    unique = list(dict.fromkeys(names))
+    outputs = [model.get_layer(n).output for n in unique]
+    sub = keras.Model(model.inputs, outputs, name="vgg19_content")
+    if len(unique) == len(names):
+        return sub
+    order = [unique.index(n) for n in names]
+    return keras.Model(model.inputs, [sub.outputs[i] for i in order], name="vgg19_content")

@@ -1,116 +1,83 @@
-"""The optimizers: L-BFGS (scipy's L-BFGS-B, pixels bounded to 0..255) and Adam.
+"""The optimizers' host side: run the compiled steps of `solvers` and report.
 
-Both minimise `fun(image) -> (loss, gradient)` over float32 arrays. After every iteration
-they call `on_iteration(k, loss, image)`; it returns True to stop early (a time budget).
-`check()` runs before every evaluation and raises to cancel. They return the image and
-the loss history: losses[0] is the starting loss, losses[k] the loss after iteration k.
+`run` minimises the loss of `net` with `targets` from `x0` for `iterations` iterations of
+L-BFGS or Adam. After every iteration it calls `on_iteration(k, loss, image)`, where
+`image()` reads the current image back from the device (only called when a preview or a
+snapshot is due); it returns True to stop early (a time budget). `check()` runs before
+every iteration and raises to cancel. Returns the image and the loss history: losses[0] is
+the starting loss, losses[k] the loss after iteration k. Each iteration reads back only
+its loss.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
-LossAndGrad = Callable[[np.ndarray], tuple[float, np.ndarray]]
-OnIteration = Callable[[int, float, np.ndarray], bool]
+from . import solvers
+
+OnIteration = Callable[[int, float, Callable[[], np.ndarray]], bool]
+
+evaluations = 0  # loss evaluations so far in this process (L-BFGS may take several per step)
 
 
-def lbfgs(
-    fun: LossAndGrad,
-    x0: np.ndarray,
-    iterations: int,
-    on_iteration: OnIteration,
-    check: Callable[[], None] = lambda: None,
-) -> tuple[np.ndarray, list[float]]:
-    """L-BFGS-B for the whole budget. When its line search gives up early (a flat or noisy
-    loss, as in half precision) it restarts with a fresh memory; if that makes no progress
-    either, Adam finishes the remaining iterations."""
-    from scipy.optimize import Bounds, minimize
+def _report(state: dict) -> float:
+    global evaluations
+    loss, evals = np.asarray(state["report"], np.float64)
+    evaluations += int(evals)
+    return float(loss)
 
-    shape = x0.shape
-    losses: list[float] = []
-    # L-BFGS's first step has length 1 in its variables. Optimising x / sqrt(n) makes that
-    # a change of about one grey level per pixel instead of a vanishing one; later steps do
-    # not depend on the scale.
-    scale = float(np.sqrt(x0.size))
-    x = x0.ravel().astype(np.float64) / scale
-    stopped = False
 
-    def value(flat: np.ndarray) -> tuple[float, np.ndarray]:
+def _host(value: Any) -> np.ndarray:
+    return np.array(value, np.float32)  # a copy: the device may reuse the buffer
+
+
+def run(net, settings, targets: dict, x0: np.ndarray, iterations: int,
+        on_iteration: OnIteration, check: Callable[[], None] = lambda: None):
+    """Minimise with `settings.optimizer` ("lbfgs" or "adam") on the device."""
+    compiled = net.step(settings.optimizer)
+    on_device = net.backend.to_device(targets)
+
+    def step(state: dict) -> dict:
+        return compiled(state, on_device)
+
+    if settings.optimizer == "adam":
+        state = solvers.adam_state(x0, settings.learning_rate, settings.average)
+        return adam(step, state, iterations, on_iteration, check)
+    return lbfgs(step, solvers.lbfgs_state(x0), iterations, on_iteration, check)
+
+
+def lbfgs(step, state: dict, iterations: int, on_iteration: OnIteration,
+          check: Callable[[], None]) -> tuple[np.ndarray, list[float]]:
+    """L-BFGS: the first call evaluates the start, each further call is one iteration."""
+    check()
+    state = step(state)
+    losses = [_report(state)]
+    for k in range(1, iterations + 1):
         check()
-        loss, grad = fun((flat * scale).reshape(shape).astype(np.float32))
-        if not losses:
-            losses.append(loss)
-        return loss, grad.ravel().astype(np.float64) * scale
-
-    def callback(intermediate_result) -> None:
-        nonlocal stopped
-        losses.append(float(intermediate_result.fun))
-        image = (intermediate_result.x * scale).reshape(shape).astype(np.float32)
-        if on_iteration(len(losses) - 1, losses[-1], image):
-            stopped = True
-            raise StopIteration  # scipy ends the run and returns this iterate
-
-    stalls = 0
-    while len(losses) <= iterations and not stopped:
-        start = losses[-1] if losses else None
-        result = minimize(
-            value, x, jac=True, method="L-BFGS-B", bounds=Bounds(0.0, 255.0 / scale),
-            callback=callback,
-            # Run the whole budget: the user asked for these iterations, not convergence.
-            options={"maxiter": iterations - max(0, len(losses) - 1), "maxfun": iterations * 20,
-                     "ftol": 0.0, "gtol": 0.0},
-        )
-        x = result.x
-        improved = losses[-1] < (losses[0] if start is None else start)
-        stalls = 0 if improved else stalls + 1
-        if stalls >= 2 and not stopped and len(losses) <= iterations:
-            done = max(0, len(losses) - 1)
-            start_x = (x * scale).reshape(shape).astype(np.float32)
-            rest, more = adam(fun, start_x, iterations - done,
-                              lambda k, loss, xi: on_iteration(done + k, loss, xi), check)
-            return rest, losses + more[1:]
-    return (x * scale).astype(np.float32).reshape(shape), losses
+        state = step(state)
+        losses.append(_report(state))
+        current = state
+        if on_iteration(k, losses[-1], lambda: _host(current["x"])):
+            break
+    return _host(state["x"]), losses
 
 
-def adam(
-    fun: LossAndGrad,
-    x0: np.ndarray,
-    iterations: int,
-    on_iteration: OnIteration,
-    check: Callable[[], None] = lambda: None,
-    learning_rate: float = 5.0,
-    average: float = 0.0,
-    beta1: float = 0.9,
-    beta2: float = 0.999,
-    eps: float = 1e-8,
-) -> tuple[np.ndarray, list[float]]:
-    """Adam on the pixels; with `average` > 0 it returns (and reports) the exponential
-    moving average of the iterates with that decay, which is smoother than the last one."""
-    x = x0.astype(np.float32).copy()
-    m = np.zeros_like(x)
-    v = np.zeros_like(x)
-    mean = np.zeros_like(x)
+def adam(step, state: dict, iterations: int, on_iteration: OnIteration,
+         check: Callable[[], None]) -> tuple[np.ndarray, list[float]]:
+    """Adam: call t evaluates iterate t - 1 and steps; a last call evaluates the image
+    shown (the iterates' moving average, or the last iterate)."""
     losses: list[float] = []
-
-    def shown(t: int) -> np.ndarray:
-        return mean / (1 - average**t) if average and t else x
-
     for t in range(1, iterations + 1):
         check()
-        loss, grad = fun(x)
-        losses.append(loss)
-        if t > 1 and on_iteration(t - 1, loss, shown(t - 1)):
-            return shown(t - 1), losses
-        m = beta1 * m + (1 - beta1) * grad
-        v = beta2 * v + (1 - beta2) * np.square(grad)
-        step = learning_rate * (m / (1 - beta1**t)) / (np.sqrt(v / (1 - beta2**t)) + eps)
-        np.clip(x - step, 0.0, 255.0, out=x)
-        if average:
-            mean = average * mean + (1 - average) * x
+        state = step(state)
+        losses.append(_report(state))
+        current = state
+        if t > 1 and on_iteration(t - 1, losses[-1], lambda: _host(current["shown"])):
+            return _host(state["shown"]), losses
     check()
-    final = shown(iterations)
-    losses.append(fun(final)[0])
-    on_iteration(iterations, losses[-1], final)
-    return final, losses
+    state = step({**state, "final": np.float32(1)})
+    losses.append(_report(state))
+    on_iteration(iterations, losses[-1], lambda: _host(state["shown"]))
+    return _host(state["shown"]), losses

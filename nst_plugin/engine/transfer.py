@@ -20,7 +20,8 @@ from ..images import from_array
 from ..options import Settings
 from ..progress import Reporter
 from ..request import Result, StylizeRequest
-from . import colors, losses, network, optimize, tiles, weights
+from . import colors, losses, network, optimize, precision, solvers, tiles, weights
+from .targets import content_targets, make_targets, style_statistics, style_targets  # noqa: F401
 
 _BACKENDS = {"tensorflow": "backend_tensorflow", "jax": "backend_jax"}
 _CACHE_SIZE = 2
@@ -35,10 +36,13 @@ class Network:
 
     content_layers: tuple[str, ...]
     style_layers: tuple[str, ...]
-    forward: Callable[[np.ndarray], list]
+    forward: Callable[[np.ndarray], list]  # content layers' features, then style layers'
+    content_forward: Callable[[np.ndarray], list]  # the content layers' only: stops there
     value_and_grad: Callable[..., tuple[float, np.ndarray, np.ndarray]]
+    step: Callable[[str], Callable]  # "lbfgs" or "adam" -> compiled f(state, targets)
     backend: Any
     weights: str
+    precision: str  # what runs: "float32", or "mixed" (bfloat16 network, float32 losses)
 
 
 _networks: dict[tuple, Network] = {}
@@ -65,7 +69,9 @@ def get_network(settings: Settings, reporter: Reporter | None = None) -> Network
         raise RequestError(str(err)) from None
     source = weights.resolve(settings.weights)
     s = settings
-    key = (source.label, s.pooling, content, style, s.style_loss, s.precision, s.xla)
+    backend = backend_module()
+    ran = precision.resolve(s.precision, backend)
+    key = (source.label, s.pooling, content, style, s.style_loss, ran, s.xla)
     if key not in _networks:
         def downloaded(done: int, total: int | None) -> None:
             if reporter is not None:
@@ -74,25 +80,32 @@ def get_network(settings: Settings, reporter: Reporter | None = None) -> Network
         layers = network.conv_layers_up_to(content + style)
         arrays = weights.load(settings.weights, layers, progress=downloaded)
         outputs = list(dict.fromkeys(content + style))
-        model = network.build(outputs, arrays, s.pooling, s.precision)
+        model = network.build(outputs, arrays, s.pooling, ran)
         order = [outputs.index(n) for n in content + style]
         kind = s.style_loss
 
         def loss_fn(features, image, targets):
             return losses.total_loss([features[i] for i in order], image, targets, kind)
 
-        backend = backend_module()
         raw_forward = backend.forward(model)
+        content_forward = backend.forward(network.truncated(model, content)) if content else None
+        compiled: dict[str, Callable] = {}
 
         def forward(image: np.ndarray) -> list:
             features = raw_forward(image)
             return [features[i] for i in order]
 
+        def step(optimizer: str) -> Callable:
+            if optimizer not in compiled:
+                fn = solvers.adam_step if optimizer == "adam" else solvers.lbfgs_step
+                compiled[optimizer] = backend.compile(model, loss_fn, fn, xla=s.xla)
+            return compiled[optimizer]
+
         if len(_networks) >= _CACHE_SIZE:
             _networks.pop(next(iter(_networks)))
-        _networks[key] = Network(content, style, forward,
-                                 backend.value_and_grad(model, loss_fn, xla=s.xla), backend,
-                                 source.label)
+        _networks[key] = Network(content, style, forward, content_forward,
+                                 backend.value_and_grad(model, loss_fn, xla=s.xla), step,
+                                 backend, source.label, ran)
     return _networks[key]
 
 
@@ -149,55 +162,6 @@ def schedule(final: tuple[int, int], s: Settings) -> list[tuple[tuple[int, int],
     n = len(sizes)
     base, extra = divmod(int(s.iterations), n)
     return [(size, max(1, base + (k < extra))) for k, size in enumerate(sizes)]
-
-
-def style_statistics(net: Network, style: np.ndarray, tile: int) -> list[tuple]:
-    """Per style layer: (mean, second moment) of the features over the whole style image.
-
-    Images larger than `tile` are processed in blocks with a margin of context, so memory
-    stays bounded; each block contributes the positions of its own core only.
-    """
-    h, w = style.shape[1:3]
-    margin = 32
-    strides = [2 ** (int(name[5]) - 1) for name in net.style_layers]
-    sums: list[list] = [[0.0, 0.0, 0.0] for _ in strides]
-    for x0, y0, x1, y1 in tiles.cores(w, h, tile):
-        a0, b0 = max(0, x0 - margin), max(0, y0 - margin)
-        a1, b1 = min(w, x1 + margin), min(h, y1 + margin)
-        feats = net.forward(style[:, b0:b1, a0:a1])[len(net.content_layers):]
-        for acc, f, k in zip(sums, feats, strides):
-            core = f[:, (y0 - b0) // k:-(-(y1 - b0) // k), (x0 - a0) // k:-(-(x1 - a0) // k)]
-            for j, value in enumerate(losses.moments(core)):
-                acc[j] = acc[j] + np.asarray(value, np.float64)
-    return [(total / n, outer / n) for total, outer, n in sums]
-
-
-def style_targets(net: Network, styles: list[np.ndarray], blend: list[float], s: Settings) -> dict:
-    """Blended style targets: Grams, or means and covariances, from the whole style images."""
-    mixed = None
-    for style, weight in zip(styles, blend):
-        stats = [(weight * m, weight * g) for m, g in style_statistics(net, style, s.tile_size)]
-        mixed = stats if mixed is None else [(a + c, b + d) for (a, b), (c, d) in zip(mixed, stats)]
-    mixed = mixed or []
-    if s.style_loss == "meancov":
-        return {"style": [(g - np.outer(m, m)).astype(np.float32) for m, g in mixed],
-                "style_mean": [m.astype(np.float32) for m, _ in mixed]}
-    return {"style": [g.astype(np.float32) for _, g in mixed], "style_mean": []}
-
-
-def make_targets(net: Network, content: np.ndarray, styles: list[np.ndarray],
-                 blend: list[float], s: Settings) -> dict:
-    """All targets for an untiled image: content features plus style targets."""
-    return {**style_targets(net, styles, blend, s), **content_targets(net, content, s)}
-
-
-def content_targets(net: Network, content: np.ndarray, s: Settings) -> dict:
-    features = net.forward(content)[: len(net.content_layers)] if s.content_layers else []
-    return {
-        "content": [np.asarray(f, np.float32) for f in features],
-        "weights": np.array(s.loss_weights(), np.float32),
-        "tv_ref": np.array(losses.variation(content), np.float32),
-    }
 
 
 def prepare_images(request: StylizeRequest, size: tuple[int, int]):
@@ -265,10 +229,6 @@ def run(request: StylizeRequest, reporter: Reporter) -> Result:
     step = 0
     history: list[float] = []
     x = None
-    optimizer = (
-        (lambda *a: optimize.adam(*a, learning_rate=s.learning_rate, average=s.average))
-        if s.optimizer == "adam" else optimize.lbfgs
-    )
     for scale, ((size, iterations), boxes) in enumerate(zip(plan, layout)):
         if scale < resume.get("scale", 0):
             step += iterations * len(boxes)
@@ -296,10 +256,6 @@ def run(request: StylizeRequest, reporter: Reporter) -> Result:
             tile_targets = {**targets, **content_targets(net, content[crop], s)}
             mask = tiles.feather(box, size[0], size[1], s.tile_overlap)
 
-            def fun(image: np.ndarray) -> tuple[float, np.ndarray]:
-                total_loss, _, grad = net.value_and_grad(image, tile_targets)
-                return total_loss, grad
-
             def whole(xt: np.ndarray) -> np.ndarray:
                 if len(boxes) == 1:
                     return xt
@@ -307,24 +263,25 @@ def run(request: StylizeRequest, reporter: Reporter) -> Result:
                 tiles.blend(out, xt, box, mask)
                 return out
 
-            def on_iteration(k: int, loss: float, xt: np.ndarray, t=t, done=done) -> bool:
+            def on_iteration(k: int, loss: float, image: Callable[[], np.ndarray], t=t,
+                             done=done) -> bool:
                 at = step + k
                 history.append(loss)
                 preview = None
                 if s.preview_every and at % s.preview_every == 0:
-                    preview = from_array(whole(xt))
+                    preview = from_array(whole(image()))
                     preview.thumbnail((PREVIEW_EDGE, PREVIEW_EDGE))
                 reporter.progress(at, total, loss, preview, eta=budget.eta())
                 if (s.save_every and at % s.save_every == 0) or (
                         s.checkpoint_every and at % s.checkpoint_every == 0):
                     reporter.snapshot(at, {"scale": scale, "tile": t, "tile_step": done + k,
-                                           "image": whole(xt)})
+                                           "image": whole(image())})
                 reporter.check_cancel()
                 return budget.over(scale)
 
             first = not history
-            xt, tile_history = optimizer(fun, x[crop], iterations - done, on_iteration,
-                                         reporter.check_cancel)
+            xt, tile_history = optimize.run(net, s, tile_targets, x[crop], iterations - done,
+                                            on_iteration, reporter.check_cancel)
             if first:
                 history.insert(0, tile_history[0])  # the loss the run started from
             step += len(tile_history) - 1
@@ -344,4 +301,5 @@ def run(request: StylizeRequest, reporter: Reporter) -> Result:
         backend=net.backend.NAME,
         device=net.backend.device(),
         weights=net.weights,
+        precision=net.precision,
     )

@@ -1,0 +1,198 @@
+"""L-BFGS and Adam as whole iterations on the device, written once in keras.ops.
+
+Each step is a pure function `step(evaluate, state) -> state` that a backend compiles
+around its loss (`evaluate(image) -> (total, terms, gradient)`), so an iteration (loss,
+gradient, update, the 0..255 bounds) is one compiled call. States are dicts of float32
+arrays; "report" holds (loss, evaluations) for the host, which reads nothing else unless
+it needs the image.
+
+L-BFGS: the last `MEMORY` pairs (s, y) kept as (m, h, w, 3) arrays, newest last, with
+their products S^T Y and Y^T Y; the direction from the two-loop recursion run on those
+products (two passes over the memory per iteration rather than 4m), projected onto the
+bounds; a backtracking Armijo line search of at most `TRIES` evaluations per iteration
+(usually one: the unit step is accepted). Its first call only evaluates the start. A
+direction that does not descend, or a line search that finds no lower loss, clears the
+memory; the next step is then steepest descent scaled to a mean change of one grey level
+per pixel, as scipy's first step was. This replaces the scipy path's restarts and its
+fallback to Adam.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from keras import ops
+
+MEMORY = 10
+TRIES = 4
+ARMIJO = 1e-4
+CURVATURE_EPS = 1e-10
+LOW, HIGH = 0.0, 255.0
+FIRST_STEP = 1.0  # mean change per pixel, in grey levels, of a step without memory
+
+
+def _dot(a, b):
+    return ops.sum(a * b)
+
+
+def lbfgs_state(x: np.ndarray, memory: int = MEMORY) -> dict:
+    """The state before the first call: the start image, nothing evaluated yet."""
+    x = np.asarray(x, np.float32)
+    history = np.zeros((memory, *x.shape[1:]), np.float32)
+    square, line = np.zeros((memory, memory), np.float32), np.zeros(memory, np.float32)
+    return {"x": x, "f": np.float32(np.inf), "g": np.zeros_like(x),
+            "s": history, "y": history.copy(), "sy": square, "yy": square.copy(),
+            "sg": line, "yg": line.copy(), "valid": line.copy(), "gamma": np.float32(1),
+            "new_s": np.zeros_like(x), "new_y": np.zeros_like(x), "new_sy": np.float32(0),
+            "new_yy": np.float32(0), "keep": np.float32(0), "report": np.zeros(2, np.float32)}
+
+
+def _remember(st: dict):
+    """Shift the last step's pair (new_s, new_y) into the memory, newest last (as an empty
+    slot unless "keep"); return the memory, its products S^T Y and Y^T Y, S^T g, Y^T g.
+
+    One pass over S and one over Y: s_i . new_y is s_i . g minus the previous step's
+    s_i . g (and likewise for Y), so only g and new_s meet the memory.
+    """
+    s = ops.concatenate([st["s"][1:], st["new_s"]], axis=0)
+    y = ops.concatenate([st["y"][1:], st["new_y"]], axis=0)
+    valid = ops.concatenate([st["valid"][1:], ops.reshape(st["keep"], (1,))], axis=0)
+    m = s.shape[0]
+    sg = ops.matmul(ops.reshape(s, (m, -1)), ops.reshape(st["g"], (-1, 1)))[:, 0]
+    flat_y = ops.reshape(y, (m, -1))
+    yg = ops.matmul(flat_y, ops.reshape(st["g"], (-1, 1)))[:, 0]
+    ys = ops.matmul(flat_y, ops.reshape(st["new_s"], (-1, 1)))[:, 0]  # new_s . y_j
+    s_new_y = ops.concatenate([sg[:-1] - st["sg"][1:], ops.reshape(st["new_sy"], (1,))], 0)
+    y_new_y = ops.concatenate([yg[:-1] - st["yg"][1:], ops.reshape(st["new_yy"], (1,))], 0)
+    sy = ops.concatenate([ops.concatenate([st["sy"][1:, 1:], s_new_y[:-1, None]], 1),
+                          ys[None, :]], 0)
+    yy = ops.concatenate([ops.concatenate([st["yy"][1:, 1:], y_new_y[:-1, None]], 1),
+                          y_new_y[None, :]], 0)
+    return s, y, sy, yy, valid, sg, yg
+
+
+def _direction(g, s, y, sy, yy, valid, sg, yg, gamma):
+    """-H g by the two-loop recursion carried out on the pairs' dot products (vector-free
+    L-BFGS, Chen et al. 2014): the same numbers without 4m passes over the image-sized
+    vectors; one pass over the memory at the end forms the direction. Pairs newest last;
+    empty ones (valid 0) have rho 0 and drop out."""
+    m = s.shape[0]
+    curvature = ops.diagonal(sy)
+    use = valid > 0
+    rho = ops.where(use, 1.0 / ops.where(use, curvature, 1.0), 0.0)
+    alpha = [None] * m  # newest to oldest: alpha_i = rho_i s_i . (g - sum_newer alpha_j y_j)
+    for i in reversed(range(m)):
+        newer = ops.stack(alpha[i + 1:]) if i < m - 1 else None
+        sq = sg[i] - (ops.sum(newer * sy[i, i + 1:]) if newer is not None else 0.0)
+        alpha[i] = rho[i] * sq
+    alpha = ops.stack(alpha)
+    yq = gamma * (yg - ops.matmul(yy, alpha))  # y_i . (gamma q)
+    beta = []  # oldest to newest: beta_i = rho_i y_i . (gamma q + sum_older (alpha_j - beta_j) s_j)
+    for i in range(m):
+        older = ops.sum((alpha[:i] - ops.stack(beta)) * sy[:i, i]) if i else 0.0
+        beta.append(rho[i] * (yq[i] + older))
+    coef_s = alpha - ops.stack(beta)  # r = gamma g - gamma Y^T alpha + S^T (alpha - beta)
+    flat = ops.matmul(coef_s[None, :], ops.reshape(s, (m, -1)))
+    flat = flat - gamma * ops.matmul(alpha[None, :], ops.reshape(y, (m, -1)))
+    return -(gamma * g + ops.reshape(flat, ops.shape(g)))
+
+
+def lbfgs_step(evaluate, st: dict) -> dict:
+    """One L-BFGS iteration: memory update, direction, line search."""
+    x, f, g, gamma = st["x"], st["f"], st["g"], st["gamma"]
+    s, y, sy, yy, valid, sg, yg = _remember(st)
+    # at a bound, a direction may only point inwards
+    low = ops.where(x <= LOW, 0.0, -np.inf)
+    high = ops.where(x >= HIGH, 0.0, np.inf)
+
+    def inward(d):
+        return ops.minimum(ops.maximum(d, low), high)
+
+    d = inward(_direction(g, s, y, sy, yy, valid, sg, yg, gamma))
+    gd = _dot(g, d)
+    # no memory yet (or forgotten), or not a descent direction: scaled steepest descent
+    restart = ops.logical_or(ops.all(valid <= 0), ops.logical_not(gd < 0))
+
+    def steepest():
+        d = inward(-g)
+        gd = _dot(g, d)
+        size = ops.cast(ops.size(x), "float32")
+        return d, gd, FIRST_STEP * ops.sqrt(size) / ops.maximum(ops.sqrt(-gd), 1e-30)
+
+    d, gd, t0 = ops.cond(restart, steepest, lambda: (d, gd, ops.ones_like(gd)))
+
+    def more(t, tries, xt, ft, gt, ok):
+        return ops.logical_and(ops.logical_not(ok), tries < TRIES)
+
+    def attempt(t, tries, xt, ft, gt, ok):
+        xt = ops.clip(x + t * d, LOW, HIGH)
+        ft, _, gt = evaluate(xt)
+        ft = ops.cast(ft, "float32")
+        moved = _dot(g, xt - x)
+        ok = ops.logical_and(ft <= f + ARMIJO * moved, ops.isfinite(ft))
+        # quadratic interpolation of the next trial, kept within [0.1, 0.5] of this one
+        curve = 2.0 * (ft - f - moved)
+        guess = ops.where(curve > 0, -moved * t / ops.maximum(curve, 1e-30), 0.5 * t)
+        t = ops.where(ok, t, ops.clip(ops.where(ops.isfinite(guess), guess, 0.5 * t),
+                                      0.1 * t, 0.5 * t))
+        return t, tries + 1.0, xt, ft, gt, ok
+
+    _, tries, xt, ft, gt, ok = ops.while_loop(
+        more, attempt, (t0, ops.convert_to_tensor(0.0), x, f, g, ops.convert_to_tensor(False)))
+    step_y = gt - g
+    yy_k = _dot(step_y, step_y)  # finite exactly when the new gradient is
+    take = ops.logical_and(ops.logical_or(ok, ft < f),
+                           ops.logical_and(ops.isfinite(ft), ops.isfinite(yy_k)))
+    zero = ops.zeros_like(x)
+    x_next, g_next, new_s, new_y, yy_k = ops.cond(  # not taken: stay, and no new pair
+        take, lambda: (xt, gt, xt - x, step_y, yy_k),
+        lambda: (x, g, zero, zero, ops.zeros_like(yy_k)))
+    sy_k = _dot(new_s, new_y)
+    keep = ops.logical_and(take, sy_k > CURVATURE_EPS * yy_k)
+    # a failed line search, or a restart, forgets the memory
+    forget = ops.logical_or(restart, ops.logical_not(take))
+    f = ops.where(take, ft, f)
+    return {
+        **st, "x": x_next, "f": f, "g": g_next, "s": s, "y": y, "sy": sy, "yy": yy,
+        "sg": sg, "yg": yg, "valid": ops.where(forget, ops.zeros_like(valid), valid),
+        "new_s": new_s, "new_y": new_y, "new_sy": sy_k,
+        "new_yy": yy_k, "keep": ops.cast(keep, "float32"),
+        "gamma": ops.where(keep, sy_k / ops.where(keep, yy_k, 1.0), gamma),
+        "report": ops.stack([f, tries]),
+    }
+
+
+def adam_state(x: np.ndarray, learning_rate: float, average: float) -> dict:
+    """The state before the first call; `average` > 0 keeps the iterates' moving average."""
+    x = np.asarray(x, np.float32)
+    z = np.zeros_like(x)
+    return {"x": x, "m": z, "v": z.copy(), "mean": z.copy(), "shown": x.copy(),
+            "t": np.float32(0), "rate": np.float32(learning_rate),
+            "average": np.float32(average), "final": np.float32(0),
+            "report": np.zeros(2, np.float32)}
+
+
+def _shown(st: dict):
+    """The image Adam reports: the bias-corrected moving average, or the iterate."""
+    t, avg = st["t"], st["average"]
+    use = ops.logical_and(avg > 0, t > 0)
+    return ops.where(use, st["mean"] / ops.where(use, 1.0 - avg ** t, 1.0), st["x"])
+
+
+def adam_step(evaluate, st: dict, beta1: float = 0.9, beta2: float = 0.999,
+              eps: float = 1e-8) -> dict:
+    """Evaluate the iterate and take one Adam step; "shown" is then the image shown for the
+    loss evaluated (the iterate's moving average, or the iterate). With "final" set,
+    evaluate the shown image instead and change nothing: the last call of a run."""
+    final = st["final"] > 0
+    shown = _shown(st)
+    f, _, g = evaluate(ops.where(final, shown, st["x"]))
+    f = ops.cast(f, "float32")
+    t = st["t"] + 1.0
+    m = beta1 * st["m"] + (1 - beta1) * g
+    v = beta2 * st["v"] + (1 - beta2) * ops.square(g)
+    step = st["rate"] * (m / (1 - beta1**t)) / (ops.sqrt(v / (1 - beta2**t)) + eps)
+    x = ops.clip(st["x"] - step, LOW, HIGH)
+    avg = st["average"]
+    new = {"x": x, "m": m, "v": v, "mean": avg * st["mean"] + (1 - avg) * x, "t": t}
+    out = {k: ops.where(final, st[k], value) for k, value in new.items()}
+    return {**st, **out, "shown": shown, "report": ops.stack([f, ops.convert_to_tensor(1.0)])}
