@@ -39,7 +39,7 @@ def test_plugin_can_replace_the_builtin_engine(images, fake_engine):
 def test_unknown_engine_is_one_sentence_listing_the_installed(images, fake):
     with pytest.raises(nst_plugin.RequestError, match="no engine named 'nope'") as err:
         nst_plugin.stylize(images["content"], images["style"], engine="nope")
-    assert str(err.value).endswith("the installed engines are: fake, vgg19.")
+    assert str(err.value).endswith("the installed engines are: fake, fast, vgg19.")
 
 
 def _install_dist(root, name, module_source, entry_name=None):
@@ -77,7 +77,7 @@ def test_entry_points_load_and_broken_only_warns(dists, monkeypatch):
     assert "good" in names and "broken" not in names and "nst_plugin.engine" in names
     good = next(p for p in plugins.describe(pm) if p["name"] == "good")
     assert good["distribution"] == "nst_good_plugin" and good["hooks"] == ["nst_register_engines"]
-    assert set(engines.installed(pm)) == {"vgg19", "good"}
+    assert set(engines.installed(pm)) == {"vgg19", "fast", "good"}
 
 
 @pytest.mark.parametrize("allow, expected", [("", set()), ("good", {"good"})])
