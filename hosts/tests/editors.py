@@ -471,12 +471,14 @@ class Xvfb:
         self.display = None
 
     def __enter__(self):
-        for attempt in range(3):
+        for attempt in range(5):
             self._start()
-            if self.answers():
-                return self
+            for _ in range(10):  # a busy machine can take a moment to accept connections
+                if self.answers():
+                    return self
+                time.sleep(0.3)
             self.__exit__(None, None, None)
-            time.sleep(0.5)
+            time.sleep(1.0)
         raise EditorError("Xvfb started but its display does not answer")
 
     def _start(self):
