@@ -573,7 +573,7 @@ def test_ui_stall_during_a_job_and_screenshot(home, nst_service, tmp_path):
     shots = Path(os.environ.get("NST_EDITOR_SHOTS") or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
     shot = shots / "krita-docker.png"
-    iterations = int(os.environ.get("NST_KRITA_STALL_ITERATIONS", "120"))
+    iterations = int(os.environ.get("NST_KRITA_STALL_ITERATIONS", "220"))
     code = (STALL_DRIVE.replace("CONTENT", repr(str(content))).replace("SHOT", repr(str(shot)))
             .replace("BASELINE", repr(str(tmp_path / "baseline.py")))
             .replace("ITERATIONS", str(iterations)))
