@@ -5,7 +5,8 @@ the GUI under Xvfb; the service runs outside it with random weights (tiny images
 iterations) and is reached over 127.0.0.1. The plug-in is installed with the real
 ``nst install-host gimp --dest DIR`` where DIR is a private GIMP configuration folder inside
 the chroot (``GIMP3_DIRECTORY``), so runs beside other tests never share GIMP's settings.
-The first tests need no GIMP: they check the plug-in's pure logic module.
+The plug-in's pure logic module is tested without GIMP in test_gimp_logic.py; the fixtures
+and helpers are in gimp_session.py.
 """
 
 from __future__ import annotations
@@ -17,229 +18,26 @@ import shutil
 import signal
 import subprocess
 import sys
-import textwrap
 import threading
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parent.parent
-PLUGIN_SRC = REPO / "hosts" / "gimp" / "nst-stylize"
 sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(PLUGIN_SRC))
 
 import editors  # noqa: E402
 import gimp_screenshot  # noqa: E402
-import nst_gimp_logic as logic  # noqa: E402
-
-from nst_plugin import client as nst_client  # noqa: E402
+from gimp_session import REPO, gimp, nst_exe, nst_service  # noqa: E402,F401  (fixtures)
+from gimp_session import list_jobs as _jobs, plugin_pids as _plugin_pids  # noqa: E402
 
 PROCEDURE = "plug-in-nst-stylize"
 FAST = '{"iterations": 3}'  # with quality "draft": one scale, three iterations
 
 
-# ------------------------------------------------------------------ the logic module (no GIMP)
-
-
-def test_area_is_the_whole_drawable_without_selection():
-    assert logic.processing_area(64, 48) == (0, 0, 64, 48)
-
-
-def test_area_is_the_selection_plus_margin_clamped():
-    assert logic.processing_area(200, 100, (50, 40, 10, 10)) == (18, 8, 74, 74)
-    assert logic.processing_area(64, 48, (12, 10, 12, 10)) == (0, 0, 56, 48)
-    with pytest.raises(logic.UserError, match="selection does not touch"):
-        logic.processing_area(64, 48, (0, 0, 0, 0))
-
-
-def test_options_preset_then_arguments_then_json():
-    engines = {"default": "vgg19", "presets": {"draft": {"iterations": 9, "scales": 1}},
-               "engines": [{"name": "vgg19", "options": {"properties": {
-                   k: {} for k in ("iterations", "scales", "size", "strength",
-                                   "preserve_colors", "seed")}}},
-                           {"name": "fast", "options": {"properties": {"size": {},
-                                                                       "strength": {}}}}]}
-    opts = logic.build_options(quality="draft", strength=0.7, size=0, area=(0, 0, 64, 48),
-                               preserve_colors=True, extra='{"seed": 1, "iterations": 2}',
-                               engines_info=engines)
-    assert opts == {"iterations": 2, "scales": 1, "strength": 0.7, "size": 64,
-                    "preserve_colors": True, "seed": 1}
-    fast = logic.build_options(quality="best", strength=0.5, size=300, area=(0, 0, 64, 48),
-                               preserve_colors=False, engine="fast", engines_info=engines)
-    assert fast == {"strength": 0.5, "size": 300, "engine": "fast"}  # best's iterations dropped
-    local = logic.build_options(quality="good", strength=0.5, size=0, area=(0, 0, 10, 20),
-                                preserve_colors=False)
-    assert local["iterations"] == logic.LOCAL_PRESETS["good"]["iterations"]
-    assert local["size"] == 20
-
-
-def test_local_presets_match_the_options_module():
-    from nst_plugin.options import PRESETS
-    assert logic.LOCAL_PRESETS == PRESETS
-    assert [q for q, _ in logic.QUALITIES] == list(PRESETS)
-
-
-@pytest.mark.parametrize("text, words", [("[1]", "JSON object"), ("{oops", "not valid JSON")])
-def test_bad_options_json_is_one_sentence(text, words):
-    with pytest.raises(logic.UserError, match=words) as info:
-        logic.parse_extra_options(text)
-    assert str(info.value).endswith(".") and "\n" not in str(info.value)
-
-
-def test_style_names_paths_and_non_images(tmp_path):
-    assert logic.resolve_style(" starry_night ") == ("name", "starry_night", "starry_night")
-    picture = tmp_path / "my painting.png"
-    picture.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)
-    kind, data, label = logic.resolve_style(str(picture))
-    assert (kind, label) == ("file", "my painting") and data.startswith(b"\x89PNG")
-    text = tmp_path / "notes.jpg"
-    text.write_text("not a picture")
-    for style, words in ((str(text), "is not an image"), (str(tmp_path / "gone.png"),
-                                                            "does not exist"), ("", "Choose")):
-        with pytest.raises(logic.UserError, match=words):
-            logic.resolve_style(style)
-    with pytest.raises(logic.UserError, match="choose one of starry_night, wave"):
-        logic.check_style_name("nope", [{"name": "wave"}, {"name": "starry_night"}])
-    logic.check_style_name("wave", [{"name": "wave"}])
-
-
-def test_progress_text_and_layer_name():
-    event = {"event": "progress", "stage": "optimizing", "step": 40, "total": 200, "eta": 75.2}
-    assert logic.progress_text(event) == ("Neural style: optimizing, iteration 40/200, "
-                                          "about 1 min 15 s left")
-    assert logic.progress_fraction(event) == 0.2
-    assert logic.progress_text({"event": "progress", "stage": "preparing", "step": 0,
-                                "total": 0}) == "Neural style: preparing"
-    assert logic.progress_fraction({"step": 0, "total": 0}) is None
-    assert logic.layer_name("starry_night", 0.7) == "Neural Style: starry_night 70%"
-
-
-def test_plugin_file_stays_small_and_standard_library_only():
-    source = (PLUGIN_SRC / "nst-stylize.py").read_text(encoding="utf-8")
-    assert len(source.splitlines()) < 400
-    imports = set(re.findall(r"^(?:from|import) (\w+)", source, re.M))
-    assert imports <= {"os", "sys", "threading", "traceback", "gi", "client",
-                       "nst_gimp_logic"}, imports
-
-
-# ------------------------------------------------------------------ the service and the install
-
-
-def _nst_command() -> Path | None:
-    beside = Path(sys.executable).parent / "nst"
-    found = beside if beside.is_file() else shutil.which("nst")
-    return Path(found) if found else None
-
-
-@pytest.fixture(scope="session")
-def nst_exe() -> Path:
-    nst = _nst_command()
-    if nst is None:
-        pytest.skip("the nst command is not installed (pip install -e .)")
-    for command in (["serve", "--help"], ["install-host", "--help"]):
-        done = subprocess.run([str(nst), *command], capture_output=True, timeout=120)
-        if done.returncode != 0:
-            pytest.skip(f"`nst {' '.join(command)}` does not work yet")
-    return nst
-
-
-@pytest.fixture(scope="session")
-def nst_service(nst_exe, tmp_path_factory):
-    """A real `nst serve --weights random` outside the chroot, in throwaway folders."""
-    base = tmp_path_factory.mktemp("nst-service")
-    env = dict(os.environ, NST_SERVICE_FILE=str(base / "service.json"),
-               KERAS_HOME=str(base / "keras"), NST_WEIGHTS="random")
-    for var in ("XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME",
-                "XDG_RUNTIME_DIR"):
-        env[var] = str(base / var.lower())
-        Path(env[var]).mkdir(mode=0o700)
-    log = open(base / "serve.out", "wb")
-    proc = subprocess.Popen([str(nst_exe), "serve", "--weights", "random"], env=env,
-                            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    try:
-        deadline = time.monotonic() + 180
-        info = None
-        while time.monotonic() < deadline and proc.poll() is None:
-            info = nst_client.read_service_file(env["NST_SERVICE_FILE"])
-            if info:
-                try:
-                    nst_client.Client(info["url"], info.get("token")).health(timeout=2)
-                    break
-                except nst_client.ServiceError:
-                    pass
-            time.sleep(0.3)
-        else:
-            pytest.fail("nst serve did not start: " + (base / "serve.out").read_text()[-2000:])
-        yield {"file": Path(env["NST_SERVICE_FILE"]), "info": info,
-               "client": nst_client.Client(info["url"], info.get("token"))}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-
-
-class GimpSetup:
-    """The chroot, the private GIMP folder (host and chroot paths), the env for gimp-console."""
-
-    def __init__(self, root: Path, name: str, service_file: Path):
-        self.root = root
-        self.chroot_dir = f"/tmp/{name}"
-        self.dir = root / self.chroot_dir.lstrip("/")
-        self.plugin_dir = self.dir / "plug-ins" / "nst-stylize"
-        self.service_file = f"/tmp/{name}-service.json"
-        shutil.copy(service_file, root / self.service_file.lstrip("/"))
-        self.env = {"GIMP3_DIRECTORY": self.chroot_dir, "NST_SERVICE_FILE": self.service_file}
-        self.completed: list[str] = []
-        self.copied: list[Path] = []
-
-    def copy_in(self, path: Path, suffix: str = "") -> str:
-        """Copy a file into the chroot's /tmp; returns its path inside the chroot."""
-        inside = f"/tmp/nst-in-{uuid.uuid4().hex[:8]}{suffix or path.suffix}"
-        shutil.copy(path, self.root / inside.lstrip("/"))
-        self.copied.append(self.root / inside.lstrip("/"))
-        return inside
-
-    def batch(self, script: str, env: dict | None = None, timeout: float = 180):
-        """Run PRELUDE + script in gimp-console; returns (rc, stdout, stderr, results)."""
-        rc, out, err = editors.run_gimp_batch(self.root, PRELUDE + textwrap.dedent(script),
-                                              env={**self.env, **(env or {})},
-                                              timeout=timeout)
-        results = [json.loads(line[len("NST-RESULT "):]) for line in out.splitlines()
-                   if line.startswith("NST-RESULT ")]
-        assert rc == 0, f"gimp-console failed (exit {rc}):\n{out[-2000:]}\n{err[-4000:]}"
-        return rc, out, err, results
-
-
-@pytest.fixture(scope="session")
-def gimp(gimp_root, nst_exe, nst_service):
-    name = f"nst-gimp-test-{uuid.uuid4().hex[:8]}"
-    setup = GimpSetup(gimp_root, name, nst_service["file"])
-    try:
-        subprocess.run([str(nst_exe), "install-host", "gimp", "--dest", str(setup.dir)],
-                       check=True, capture_output=True, timeout=120)
-        # install-host copies the files it knows; complete the install with any other file of
-        # the plug-in's source folder (test_install_host_copies_every_file reports them).
-        for src in PLUGIN_SRC.glob("*.py"):
-            if not (setup.plugin_dir / src.name).exists():
-                shutil.copy(src, setup.plugin_dir / src.name)
-                setup.completed.append(src.name)
-        yield setup
-    finally:
-        shutil.rmtree(setup.dir, ignore_errors=True)
-        for path in [gimp_root / setup.service_file.lstrip("/"), *setup.copied]:
-            path.unlink(missing_ok=True)
-
-
-PRELUDE = gimp_screenshot.PRELUDE  # make_image, describe, differs, stylize, report
+# ------------------------------------------------------------------ the install, batch runs
 
 
 def test_install_host_copies_every_file(gimp):
@@ -367,22 +165,6 @@ def test_no_service_is_an_error_status_with_one_sentence(gimp):
     assert "\n" not in message and message.endswith(".") and "nst" in message
     # The installed nst command lives outside the chroot, so starting it fails too.
     assert "cannot be started" in message or "not running" in message
-
-
-def _plugin_pids(root: Path) -> list[int]:
-    def is_plugin(pid: int) -> bool:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return b"nst-stylize.py" in f.read()
-    return [pid for pid in editors.processes_in_root(root) if is_plugin(pid)]
-
-
-def _jobs(service: dict) -> list[dict]:
-    """GET /v1/jobs (the client has no method for the list)."""
-    info = service["info"]
-    request = urllib.request.Request(info["url"] + "/v1/jobs", headers={
-        "Authorization": "Bearer " + info["token"], "Accept": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        return json.loads(answer.read())["jobs"]
 
 
 def test_killed_plugin_gets_its_job_cancelled(gimp, nst_service):

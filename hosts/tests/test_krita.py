@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 import editors
+from krita_drivers import BASELINE_JOB, DOCKER_PRELUDE, ERROR_DRIVE, PRELUDE, STALL_DRIVE
 
 REPO = Path(__file__).resolve().parents[2]
 NST = REPO / ".venv" / "bin" / "nst"
@@ -105,98 +106,6 @@ def run(home: Path, code: str, service_file: Path, timeout: float = 180, **env) 
                 raise
     assert outcome["uncaught"] == [], outcome["uncaught"]
     return outcome["result"]
-
-
-# Helpers available to every drive() below (runs inside Krita).
-PRELUDE = r'''
-import hashlib, time
-from krita import Selection
-from PyQt5.QtCore import QTimer, QElapsedTimer
-
-
-def pattern(w, h):
-    px = bytearray()
-    for y in range(h):
-        for x in range(w):
-            px += bytes(((x * 5) % 256, (y * 7) % 256, (x * y) % 256, 255))
-    return bytes(px)
-
-
-def make_doc(w=96, h=64, view=True, name="nst-test"):
-    k = Krita.instance()
-    doc = k.createDocument(w, h, name, "RGBA", "U8", "", 72.0)
-    if view:
-        main_window().addView(doc)
-        process_events(0.3)
-    layer = doc.createNode("Photo", "paintlayer")
-    doc.rootNode().addChildNode(layer, None)
-    layer.setPixelData(pattern(w, h), 0, 0, w, h)
-    doc.refreshProjection()
-    doc.waitForDone()
-    if view:
-        activate(doc, layer)
-    return doc, layer
-
-
-def activate(doc, node):
-    """Make ``node`` the active layer. Krita 5.1's view learns about nodes added from Python
-    only when the global selection's node comes or goes, so select and deselect first."""
-    sel = Selection(); sel.select(0, 0, 1, 1, 255)
-    doc.setSelection(sel); doc.waitForDone(); process_events(0.1)
-    doc.setSelection(None); doc.waitForDone(); process_events(0.1)
-    doc.setActiveNode(node)
-    process_events(0.1)
-    assert doc.activeNode() == node, doc.activeNode().name()
-
-
-def digest(node, doc):
-    return hashlib.sha1(bytes(node.pixelData(0, 0, doc.width(), doc.height()))).hexdigest()
-
-
-def snapshot(doc):
-    """Every node: (name, type, pixel digest), depth first."""
-    out = []
-    def walk(node):
-        for child in node.childNodes():
-            out.append([child.name(), child.type(), digest(child, doc)])
-            walk(child)
-    walk(doc.rootNode())
-    return out
-
-
-def painted_box(node, doc):
-    """[x, y, w, h] of the pixels whose alpha is not 0 in the node's own data (no masks)."""
-    w, h = doc.width(), doc.height()
-    alpha = bytes(node.pixelData(0, 0, w, h))[3::4]
-    xs = [i % w for i, a in enumerate(alpha) if a]
-    ys = [i // w for i, a in enumerate(alpha) if a]
-    return [min(xs), min(ys), max(xs) - min(xs) + 1, max(ys) - min(ys) + 1] if xs else None
-
-
-def wait_until(predicate, timeout=60.0):
-    t0 = time.monotonic()
-    while not predicate():
-        if time.monotonic() - t0 > timeout:
-            return False
-        process_events(0.05)
-    return True
-
-
-def service_client():
-    from nst_krita import client
-    return client.connect(start=False)
-
-
-def service_state(service, job_id):
-    """The job's state in the service; "gone" once a cancel (DELETE) made it forget the job."""
-    from nst_krita import client
-    try:
-        return service.status(job_id).get("state")
-    except client.ServiceError as exc:
-        if "no job" in str(exc):
-            return "gone"
-        raise
-'''
 
 
 @pytest.fixture
@@ -366,22 +275,6 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
-ERROR_DRIVE = r'''
-def drive(result):
-    import nst_krita
-    doc, layer = make_doc(96, 64)
-    before = snapshot(doc)
-    job = nst_krita.stylize(document=doc, node=layer, style="starry_night", iterations=5)
-    try:
-        job.wait(90)
-    except Exception as exc:
-        result["raised"] = type(exc).__name__
-    result["state"], result["error"] = job.state, job.error
-    process_events(0.3)
-    result["same"] = snapshot(doc) == before
-'''
-
-
 def test_unreachable_service_url_is_one_sentence(home, nst_service):
     port = _closed_port()
     editors.kritarc_set(home, "nst_krita", "url", f"http://127.0.0.1:{port}")
@@ -400,23 +293,6 @@ def test_missing_nst_command_is_one_sentence(home, tmp_path):
 
 
 # ------------------------------------------------------------------------------ the docker
-
-
-DOCKER_PRELUDE = r'''
-from nst_krita.extension import find_docker
-
-
-def docker_stylize(dock, style, timeout=300, on_tick=None):
-    """Pick ``style`` in the docker's library and press Stylize; wait for the end."""
-    wait_until(lambda: dock.styles.count() > 0, 120)
-    items = dock.styles.findItems(style, __import__("PyQt5.QtCore").QtCore.Qt.MatchExactly)
-    dock.styles.setCurrentItem(items[0])
-    dock.stylize_button.click()
-    job = dock.job
-    assert job is not None, dock.status.text()
-    wait_until(lambda: job.state != "running", timeout)
-    return job
-'''
 
 
 def test_docker_starts_the_service_and_stylizes(home, tmp_path):
@@ -465,96 +341,6 @@ def drive(result):
     assert r["layers"][-1] == "Neural Style: wave 40%" and r["history"] == 1, r
     assert r["after_apply"][-2:] == ["Neural Style: wave 40% (2)", "Neural Style: wave 40%"], r
     assert r["cancel_state"] == "cancelled" and r["cancel_seconds"] < 1 and r["cancel_same"], r
-
-
-BASELINE_JOB = """
-import sys
-sys.path.insert(0, sys.argv[1])
-import client
-service = client.connect(start=False)
-job = service.submit(open(sys.argv[2], "rb").read(), style_name="starry_night",
-                     options={"iterations": int(sys.argv[3]), "engine": "vgg19"})
-service.wait(job)
-"""
-
-STALL_DRIVE = DOCKER_PRELUDE + r"""
-import os, subprocess
-
-
-class Ticks:
-    # A 10 ms QTimer that notes how late each tick comes: the UI's stalls.
-    def __init__(self, stage=lambda: ""):
-        self.stage, self.last, self.worst, self.n, self.late, self.top = stage, None, 0.0, 0, 0, []
-        self.clock = QElapsedTimer(); self.clock.start()
-        self.timer = QTimer(); self.timer.setInterval(10); self.timer.timeout.connect(self.tick)
-        self.timer.start()
-
-    def tick(self):
-        now = self.clock.elapsed() / 1000.0
-        if self.last is not None:
-            gap = now - self.last - 0.010
-            self.worst = max(self.worst, gap)
-            if gap > 0.05:
-                self.late += 1
-                self.top.append([round(gap * 1000), round(now, 2), self.stage()])
-        self.last, self.n = now, self.n + 1
-
-    def stop(self, seconds):
-        self.timer.stop()
-        return {"worst_stall_ms": round(self.worst * 1000, 1), "late_ticks_over_50ms": self.late,
-                "ticks": self.n, "seconds": round(seconds, 1),
-                "worst_ticks_ms_at_s_stage": sorted(self.top, reverse=True)[:6]}
-
-
-def drive(result):
-    k = Krita.instance()
-    doc = k.openDocument(CONTENT)
-    main_window().addView(doc)
-    process_events(0.5)
-    doc.setActiveNode(doc.topLevelNodes()[0])
-    k.action("nst_krita_open").trigger()
-    dock = find_docker()
-    dock.refresh_button.click()
-    wait_until(lambda: dock.styles.count() > 0, 60)
-    # The same job from another process while Krita only idles: the baseline.
-    pkg = os.path.dirname(__import__("nst_krita").__file__)
-    t0 = time.monotonic()
-    ticks = Ticks()
-    child = subprocess.Popen(["/usr/bin/python3", BASELINE, pkg, CONTENT, "ITERATIONS"])
-    wait_until(lambda: child.poll() is not None, 400)
-    result["baseline"] = ticks.stop(time.monotonic() - t0)
-    result["baseline"]["exit"] = child.returncode
-    # The docker's job.
-    dock.strength.setValue(80)
-    dock.size.setCurrentIndex(0)  # the document's size
-    dock.extra_options = {"iterations": ITERATIONS}
-    t0 = time.monotonic()
-    ticks = Ticks(lambda: dock.job.last_event.get("stage") if dock.job else "idle")
-    job = docker_stylize(dock, "starry_night", timeout=400)
-    result["docker"] = ticks.stop(time.monotonic() - t0)
-    result["state"], result["error"] = job.state, job.error
-    result["size"] = [doc.width(), doc.height()]
-    activate(doc, job.layer)  # the Layers docker lists it (nested event loops delay that)
-    # For the picture: only the Layers docker beside ours, the image fit in the window.
-    from PyQt5.QtCore import Qt
-    from PyQt5.QtWidgets import QDockWidget
-    qwin = main_window().qwindow()
-    layerbox = None
-    for other in qwin.findChildren(QDockWidget):
-        if other.objectName() == "KisLayerBox":
-            layerbox = other
-        elif other is not dock:
-            other.hide()
-    process_events(0.3)
-    if layerbox is not None:
-        qwin.resizeDocks([layerbox, dock], [170, 780], Qt.Vertical)
-    qwin.resizeDocks([dock], [360], Qt.Horizontal)
-    dock.history.list.setCurrentRow(0)
-    process_events(0.5)
-    main_window().activeView().canvas().setZoomLevel(1.5)
-    process_events(1.0)
-    screenshot(SHOT)
-"""
 
 
 def test_ui_stall_during_a_job_and_screenshot(home, nst_service, tmp_path):

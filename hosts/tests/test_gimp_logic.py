@@ -1,0 +1,103 @@
+"""The GIMP plug-in's pure logic module (hosts/gimp/nst-stylize/nst_gimp_logic.py): no GIMP.
+
+The tests with the real GIMP 3.0 are in test_gimp.py.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+PLUGIN_SRC = REPO / "hosts" / "gimp" / "nst-stylize"
+sys.path.insert(0, str(PLUGIN_SRC))
+
+import nst_gimp_logic as logic  # noqa: E402
+
+
+# ------------------------------------------------------------------ the logic module (no GIMP)
+
+
+def test_area_is_the_whole_drawable_without_selection():
+    assert logic.processing_area(64, 48) == (0, 0, 64, 48)
+
+
+def test_area_is_the_selection_plus_margin_clamped():
+    assert logic.processing_area(200, 100, (50, 40, 10, 10)) == (18, 8, 74, 74)
+    assert logic.processing_area(64, 48, (12, 10, 12, 10)) == (0, 0, 56, 48)
+    with pytest.raises(logic.UserError, match="selection does not touch"):
+        logic.processing_area(64, 48, (0, 0, 0, 0))
+
+
+def test_options_preset_then_arguments_then_json():
+    engines = {"default": "vgg19", "presets": {"draft": {"iterations": 9, "scales": 1}},
+               "engines": [{"name": "vgg19", "options": {"properties": {
+                   k: {} for k in ("iterations", "scales", "size", "strength",
+                                   "preserve_colors", "seed")}}},
+                           {"name": "fast", "options": {"properties": {"size": {},
+                                                                       "strength": {}}}}]}
+    opts = logic.build_options(quality="draft", strength=0.7, size=0, area=(0, 0, 64, 48),
+                               preserve_colors=True, extra='{"seed": 1, "iterations": 2}',
+                               engines_info=engines)
+    assert opts == {"iterations": 2, "scales": 1, "strength": 0.7, "size": 64,
+                    "preserve_colors": True, "seed": 1}
+    fast = logic.build_options(quality="best", strength=0.5, size=300, area=(0, 0, 64, 48),
+                               preserve_colors=False, engine="fast", engines_info=engines)
+    assert fast == {"strength": 0.5, "size": 300, "engine": "fast"}  # best's iterations dropped
+    local = logic.build_options(quality="good", strength=0.5, size=0, area=(0, 0, 10, 20),
+                                preserve_colors=False)
+    assert local["iterations"] == logic.LOCAL_PRESETS["good"]["iterations"]
+    assert local["size"] == 20
+
+
+def test_local_presets_match_the_options_module():
+    from nst_plugin.options import PRESETS
+    assert logic.LOCAL_PRESETS == PRESETS
+    assert [q for q, _ in logic.QUALITIES] == list(PRESETS)
+
+
+@pytest.mark.parametrize("text, words", [("[1]", "JSON object"), ("{oops", "not valid JSON")])
+def test_bad_options_json_is_one_sentence(text, words):
+    with pytest.raises(logic.UserError, match=words) as info:
+        logic.parse_extra_options(text)
+    assert str(info.value).endswith(".") and "\n" not in str(info.value)
+
+
+def test_style_names_paths_and_non_images(tmp_path):
+    assert logic.resolve_style(" starry_night ") == ("name", "starry_night", "starry_night")
+    picture = tmp_path / "my painting.png"
+    picture.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)
+    kind, data, label = logic.resolve_style(str(picture))
+    assert (kind, label) == ("file", "my painting") and data.startswith(b"\x89PNG")
+    text = tmp_path / "notes.jpg"
+    text.write_text("not a picture")
+    for style, words in ((str(text), "is not an image"), (str(tmp_path / "gone.png"),
+                                                            "does not exist"), ("", "Choose")):
+        with pytest.raises(logic.UserError, match=words):
+            logic.resolve_style(style)
+    with pytest.raises(logic.UserError, match="choose one of starry_night, wave"):
+        logic.check_style_name("nope", [{"name": "wave"}, {"name": "starry_night"}])
+    logic.check_style_name("wave", [{"name": "wave"}])
+
+
+def test_progress_text_and_layer_name():
+    event = {"event": "progress", "stage": "optimizing", "step": 40, "total": 200, "eta": 75.2}
+    assert logic.progress_text(event) == ("Neural style: optimizing, iteration 40/200, "
+                                          "about 1 min 15 s left")
+    assert logic.progress_fraction(event) == 0.2
+    assert logic.progress_text({"event": "progress", "stage": "preparing", "step": 0,
+                                "total": 0}) == "Neural style: preparing"
+    assert logic.progress_fraction({"step": 0, "total": 0}) is None
+    assert logic.layer_name("starry_night", 0.7) == "Neural Style: starry_night 70%"
+
+
+def test_plugin_file_stays_small_and_standard_library_only():
+    source = (PLUGIN_SRC / "nst-stylize.py").read_text(encoding="utf-8")
+    assert len(source.splitlines()) < 400
+    imports = set(re.findall(r"^(?:from|import) (\w+)", source, re.M))
+    assert imports <= {"os", "sys", "threading", "traceback", "gi", "client",
+                       "nst_gimp_logic"}, imports
