@@ -74,10 +74,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _imagenet_missing() -> bool:
-    from ..engine.weights_fetch import keras_cache_path
+    from ..engine import weights
 
-    return (os.environ.get("NST_WEIGHTS") or "imagenet") == "imagenet" and \
-        not keras_cache_path().is_file()
+    source = weights.resolve()
+    return source.kind == "imagenet" and not source.path.is_file()
 
 
 def _fast_ready() -> bool:
