@@ -20,8 +20,11 @@ os.environ["NST_PLUGINS"] = ""  # no third-party plugin takes part in a test
 
 @pytest.fixture(autouse=True)
 def _isolated_weights(tmp_path_factory, monkeypatch):
-    """No test reads or writes the real ~/.keras, and none depends on NST_WEIGHTS."""
+    """No test reads or writes the real ~/.keras or model cache, and none depends on NST_WEIGHTS."""
     monkeypatch.setenv("KERAS_HOME", str(tmp_path_factory.mktemp("keras_home")))
+    monkeypatch.setenv("NST_MODELS_DIR", str(tmp_path_factory.mktemp("models")))
+    for name in ("NST_FAST_SOURCE", "NST_FAST_HUB_URL"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("NST_WEIGHTS", raising=False)
     monkeypatch.setenv("NST_PLUGINS", "")
     monkeypatch.delenv("NST_TRACE_PLUGINS", raising=False)

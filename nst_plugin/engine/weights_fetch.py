@@ -67,7 +67,7 @@ def download(
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         with atomic_file(dest) as out:
-            got = _stream(url, out, progress, timeout, advice)
+            got = stream_url(url, out, progress, timeout, advice)
             if expected_md5 is not None and got != expected_md5.lower():
                 reason = f"md5 {got}, expected {expected_md5}"
                 raise WeightsError(
@@ -85,7 +85,7 @@ def download(
     return dest
 
 
-def _stream(url: str, out, progress: Progress | None, timeout: float, advice: str) -> str:
+def stream_url(url: str, out, progress: Progress | None, timeout: float, advice: str) -> str:
     """Copy `url` into the open file `out`; return the md5. Network trouble is WeightsError."""
     import http.client
     import urllib.error
