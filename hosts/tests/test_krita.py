@@ -377,3 +377,96 @@ def test_ui_stall_during_a_job_and_screenshot(home, nst_service, tmp_path):
                         f"png8:{out}"],
                        check=True)
         assert out.stat().st_size < 500_000
+
+
+def test_quick_preview_follows_style_and_strength_and_adds_no_layer(home, nst_service, tmp_path):
+    """The docker's quick preview (fast engine) redraws once the user pauses after changing the
+    strength or the style, only for the last change, and never touches the document. Then a
+    screenshot (NST_KRITA_DOCS_SHOT=1 also writes docs/krita-quick-preview.png)."""
+    from PIL import Image
+
+    image = Image.open(REPO / "nst_plugin" / "examples" / "wave.jpg").convert("RGB")
+    content = tmp_path / "content.png"
+    image.resize((480, round(480 * image.height / image.width))).save(content)
+    shots = Path(os.environ.get("NST_EDITOR_SHOTS") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    shot = shots / "krita-quick-preview.png"
+    code = DOCKER_PRELUDE + r'''
+from PyQt5.QtCore import Qt
+from PyQt5.QtGui import QImage
+
+
+def pixels(image):
+    image = image.convertToFormat(QImage.Format_ARGB32)
+    bits = image.constBits(); bits.setsize(image.byteCount())
+    return image.width(), image.height(), bytes(bits)
+
+
+def differ(a, b):
+    return sum(abs(x - y) for x, y in zip(a[2][::7], b[2][::7])) / len(a[2][::7])
+
+
+def drive(result):
+    doc = Krita.instance().openDocument(CONTENT)
+    main_window().addView(doc)
+    process_events(0.5)
+    doc.setActiveNode(doc.topLevelNodes()[0])
+    Krita.instance().action("nst_krita_open").trigger()
+    dock = find_docker()
+    dock.refresh_button.click()
+    wait_until(lambda: dock.styles.count() > 0, 120)
+    result["enabled"] = dock.quick.isEnabled()
+    dock.quick.setChecked(True)
+    quick = dock.quick_preview
+    before = snapshot(doc)
+
+    def after(change):
+        n = quick.count
+        t0 = time.monotonic()
+        change()
+        ok = wait_until(lambda: quick.count > n and quick.job.state != "running", 120)
+        seconds = round(time.monotonic() - t0, 2)
+        process_events(0.5)  # a second preview would show up by now
+        return {"ok": ok, "seconds": seconds, "shown": quick.count - n,
+                "image": pixels(dock.preview.image)}
+
+    def pick(name):
+        dock.styles.setCurrentItem(dock.styles.findItems(name, Qt.MatchExactly)[0])
+
+    layers_before = len(doc.rootNode().childNodes())
+    first = after(lambda: pick("starry_night"))
+    zero = after(lambda: [dock.strength.setValue(v) for v in (5, 2, 0)])
+    full = after(lambda: [dock.strength.setValue(v) for v in (40, 80, 100)])
+    other = after(lambda: pick("wave"))
+    after(lambda: pick("starry_night"))
+    from PyQt5.QtWidgets import QDockWidget
+    for other_dock in main_window().qwindow().findChildren(QDockWidget):
+        if other_dock is not dock:
+            other_dock.hide()
+    main_window().qwindow().resizeDocks([dock], [360], Qt.Horizontal)
+    process_events(0.5)
+    main_window().activeView().canvas().setZoomLevel(1.0)
+    process_events(1.0)
+    screenshot(SHOT)
+    result["runs"] = {k: {x: v[x] for x in ("ok", "seconds", "shown")}
+                      for k, v in (("first", first), ("zero", zero), ("full", full), ("other", other))}
+    result["size"] = full["image"][:2]
+    result["zero_vs_full"] = differ(zero["image"], full["image"])
+    result["full_vs_other_style"] = differ(full["image"], other["image"])
+    result["same_document"] = snapshot(doc) == before
+    result["same_layers"] = len(doc.rootNode().childNodes()) == layers_before
+'''
+    code = code.replace("CONTENT", repr(str(content))).replace("SHOT", repr(str(shot)))
+    r = run(home, code, nst_service["service_file"], timeout=400)
+    print("\nQUICK PREVIEW:", json.dumps(r["runs"]))
+    assert r["enabled"] is True
+    assert all(run["ok"] and run["shown"] == 1 for run in r["runs"].values()), r["runs"]
+    assert max(r["size"]) == 384, r["size"]
+    assert r["zero_vs_full"] > 10 and r["full_vs_other_style"] > 5, r
+    assert r["same_document"] and r["same_layers"], r
+    assert editors.png_size(shot) == editors.KRITA_SCREEN
+    if os.environ.get("NST_KRITA_DOCS_SHOT"):
+        out = REPO / "docs" / "krita-quick-preview.png"
+        subprocess.run(["convert", str(shot), "-dither", "None", "-colors", "256", "-strip",
+                        f"png8:{out}"], check=True)
+        assert out.stat().st_size < 500_000

@@ -16,10 +16,15 @@ from PyQt5.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QFrame, QHBoxLay
 from . import jobspec, layers, settings
 from .jobs import StyleJob
 from .library import StylePicker
+from .quickpreview import QuickPreview
 from .panels import HistoryPanel, ImageView, ServicePanel, bgra_image, guard
 
 TITLE = "Neural Style"
 PREVIEW_HEIGHT = 140
+QUICK_TIP = ("Show the fast engine's one-pass result as you change the style or strength; "
+             "Stylize still renders with the engine chosen above")
+NO_FAST_TIP = ("The nst service has no fast engine; install it with "
+               "pip install 'nst-plugin[fast]' and restart the service.")
 SIZES = [("Document size", None)] + [("%d px (long edge)" % s, s) for s in jobspec.SIZE_CAPS]
 
 
@@ -94,8 +99,18 @@ class NeuralStyleDocker(DockWidget):
         self.status.setFixedHeight(self.status.fontMetrics().lineSpacing() * 3 + 4)
         self.status.setAlignment(Qt.AlignLeft | Qt.AlignTop)
         box.addWidget(self.status)
+        self.quick = QCheckBox("Quick preview (fast engine)")
+        self.quick.setToolTip(QUICK_TIP)
+        box.addWidget(self.quick)
         self.preview = ImageView(PREVIEW_HEIGHT)
         box.addWidget(self.preview)
+        self.quick_preview = QuickPreview(self)
+        self.quick_preview.shown.connect(self._quick_shown)
+        self.quick_preview.message.connect(self.status_text)
+        self.quick.toggled.connect(self._quick_toggled)
+        for signal in (self.strength.valueChanged, self.preserve.toggled,
+                       self.source.currentIndexChanged, self.picker.changed):
+            signal.connect(lambda *_: self.quick_preview.request())
         self.ui_timer = QTimer(self)
         self.ui_timer.setInterval(500)
         self.ui_timer.timeout.connect(self._show_progress)
@@ -130,6 +145,7 @@ class NeuralStyleDocker(DockWidget):
             self.size.setCurrentIndex(max(0, self.size.findData(
                 int(settings.read_value("size", "0")) or None)))
             self.preserve.setChecked(settings.read_value("preserve_colors", "false") == "true")
+            self.quick.setChecked(settings.read_value("quick_preview", "true") == "true")
         except (ValueError, TypeError):
             self.strength.setValue(70)
         self.strength_label.setText("%d %%" % self.strength.value())
@@ -138,6 +154,7 @@ class NeuralStyleDocker(DockWidget):
         settings.write_value("strength", self.strength.value())
         settings.write_value("size", self.size.currentData() or 0)
         settings.write_value("preserve_colors", "true" if self.preserve.isChecked() else "false")
+        settings.write_value("quick_preview", "true" if self.quick.isChecked() else "false")
         if self.quality.count():
             settings.write_value("quality", self.quality.currentData())
 
@@ -177,6 +194,22 @@ class NeuralStyleDocker(DockWidget):
         self.engine.setCurrentIndex(max(0, self.engine.findData(jobspec.default_engine(self.info))))
         self.engine.setVisible(len(names) > 1)
         self.engine_label.setVisible(len(names) > 1)
+        has_fast = QuickPreview.available(self.info)
+        self.quick.setEnabled(has_fast)
+        self.quick.setToolTip(QUICK_TIP if has_fast else NO_FAST_TIP)
+        self._quick_toggled(self.quick.isChecked())
+
+    # -- quick preview -------------------------------------------------------------------
+
+    def _quick_toggled(self, on: bool, refresh: bool = True) -> None:
+        self.quick_preview.set_enabled(on and self.quick.isEnabled() and self.job is None, refresh)
+
+    @guard
+    def _quick_shown(self, image) -> None:
+        if self.job is None:
+            self.preview.set_image(image)
+            engine = self.engine.currentData() or jobspec.default_engine(self.info) or "the service"
+            self.status_text("Quick preview by the fast engine; Stylize renders with %s." % engine)
 
     # -- a job ---------------------------------------------------------------------------
 
@@ -193,6 +226,7 @@ class NeuralStyleDocker(DockWidget):
                    "engine": self.engine.currentData() if self.engine.count() > 1 else None,
                    "extra": dict(self.extra_options)}
         self._save_choices()
+        self.quick_preview.set_enabled(False)
         job = StyleJob(source, style, choices, settings.load(), label=label, parent=self)
         job.progressed.connect(self._progressed)
         job.finished.connect(lambda layer: self._finished(job))
@@ -245,6 +279,7 @@ class NeuralStyleDocker(DockWidget):
         self.cancel_button.setEnabled(False)
         self.progress.setValue(0)
         self.progress.setFormat("")
+        self._quick_toggled(self.quick.isChecked(), refresh=False)  # keep the render's picture
 
     @guard
     def show_result(self, job) -> None:

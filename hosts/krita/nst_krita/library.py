@@ -21,8 +21,10 @@ IMAGE_FILES = "Images (*.png *.jpg *.jpeg *.webp *.tif *.tiff *.bmp)"
 
 class StylePicker(QWidget):
     """Signals: ``loaded(found)`` with the service's engines, styles and address;
-    ``message(text)`` and ``failed(sentence)`` for the docker's status line."""
+    ``message(text)`` and ``failed(sentence)`` for the docker's status line; ``changed()``
+    when the chosen style changes."""
 
+    changed = pyqtSignal()
     loaded = pyqtSignal(object)
     message = pyqtSignal(str)
     failed = pyqtSignal(str)
@@ -58,6 +60,9 @@ class StylePicker(QWidget):
         row.addWidget(self.use_layer)
         row.addWidget(self.style_layer, 1)
         box.addLayout(row)
+        self.styles.currentItemChanged.connect(lambda *_: self.changed.emit())
+        self.use_layer.toggled.connect(lambda _on: self.changed.emit())
+        self.style_layer.currentIndexChanged.connect(lambda _i: self.changed.emit())
 
     def show_error(self, text: str) -> None:
         self.failed.emit(text)
@@ -110,6 +115,10 @@ class StylePicker(QWidget):
         for node in (layers.layers(doc) if doc is not None else []):
             self.style_layer.addItem(node.name(), str(node.uniqueId()))
         self.style_layer.setCurrentIndex(max(0, self.style_layer.findData(keep)))
+
+    def chosen(self) -> bool:
+        """Whether a style is chosen (a library style, or a layer as the style)."""
+        return self.use_layer.isChecked() or self.styles.currentItem() is not None
 
     def style(self, doc) -> tuple:
         """(worker style dict, label) of the chosen style, read now (main thread)."""

@@ -1,0 +1,108 @@
+"""Quick preview: the fast engine on a small copy of what Stylize would paint, redone a moment
+after the user changes the style, the strength or the colour choice.
+
+The final render keeps the engine chosen in the docker (vgg19 by default); the preview is the
+fast engine's one-pass approximation, in well under a second once the service is warm. A new
+request supersedes the one in flight (its service job is cancelled) and never shows an older
+result over a newer one. No layer is added and the document is only read.
+"""
+
+from __future__ import annotations
+
+from krita import Krita
+from PyQt5.QtCore import QObject, Qt, QTimer, pyqtSignal
+from PyQt5.QtGui import QImage
+
+from . import jobspec, layers, settings
+from .jobs import RUNNING, StyleJob
+from .panels import bgra_image
+
+ENGINE = "fast"
+EDGE = 384  # long edge of the previewed copy
+DELAY_MS = 300  # quiet time after the last change before a preview starts
+
+
+def shrink(source: layers.Source, edge: int = EDGE) -> layers.Source:
+    """``source`` scaled so its long edge is at most ``edge``; selection and document kept."""
+    w, h = source.size
+    if max(w, h) <= edge:
+        return source
+    image = bgra_image(w, h, source.pixels).scaled(edge, edge, Qt.KeepAspectRatio,
+                                                   Qt.SmoothTransformation)
+    image = image.convertToFormat(QImage.Format_ARGB32)
+    bits = image.constBits()
+    bits.setsize(image.byteCount())
+    return layers.Source(document=source.document, node=source.node,
+                         box=(0, 0, image.width(), image.height()), pixels=bytes(bits),
+                         mask=None, label=source.label)
+
+
+class QuickPreview(QObject):
+    """Runs preview jobs for ``docker``. Signals ``shown(QImage)`` and ``message(str)``."""
+
+    shown = pyqtSignal(object)
+    message = pyqtSignal(str)
+
+    def __init__(self, docker):
+        super().__init__(docker)
+        self.docker = docker
+        self.enabled = False
+        self.job = None  # the preview job in flight or last finished
+        self.count = 0  # previews shown, for scripts and tests
+        self.timer = QTimer(self)
+        self.timer.setSingleShot(True)
+        self.timer.setInterval(DELAY_MS)
+        self.timer.timeout.connect(self._start)
+
+    @staticmethod
+    def available(info: dict) -> bool:
+        """Whether the service (its ``GET /v1/engines`` answer) has the fast engine."""
+        return ENGINE in jobspec.engine_names(info)
+
+    def set_enabled(self, on: bool, refresh: bool = True) -> None:
+        self.enabled = bool(on)
+        if self.enabled and refresh:
+            self.request()
+        else:
+            self.stop()
+
+    def request(self) -> None:
+        """Something the preview shows changed: start one once the user pauses."""
+        if self.enabled:
+            self.timer.start()
+
+    def stop(self) -> None:
+        self.timer.stop()
+        if self.job is not None and self.job.state == RUNNING:
+            self.job.cancel("The quick preview was superseded.")
+
+    def _start(self) -> None:
+        d = self.docker
+        doc = Krita.instance().activeDocument()
+        if not self.enabled or d.job is not None or doc is None or not d.picker.chosen():
+            return  # a render shows its own previews; nothing to preview yet
+        self.stop()
+        try:
+            source = shrink(layers.read_source(doc, None, visible=d.source.currentIndex() == 1))
+            style, label = d.picker.style(doc)
+        except jobspec.PluginError as exc:
+            self.message.emit(str(exc))
+            return
+        choices = {"strength": d.strength.value() / 100.0, "size": EDGE,
+                   "preserve_colors": d.preserve.isChecked(), "engine": ENGINE}
+        job = StyleJob(source, style, choices, settings.load(), label=label, apply=False,
+                       parent=self)
+        job.finished.connect(lambda _layer: self._finished(job))
+        job.failed.connect(lambda text: self._failed(job, text))
+        self.job = job
+        job.start()
+
+    def _finished(self, job: StyleJob) -> None:
+        if job is self.job and job.result is not None:
+            w, h = job.source.size
+            self.count += 1
+            self.shown.emit(bgra_image(w, h, job.result))
+
+    def _failed(self, job: StyleJob, text: str) -> None:
+        if job is self.job:
+            self.message.emit("Quick preview: " + text[0].lower() + text[1:])
