@@ -20,19 +20,28 @@ DEFAULT_ENGINE = "vgg19"
 @dataclass(frozen=True)
 class Engine:
     """An engine: its name (what a request names), a one-line description, the stylize
-    function `stylize(request, reporter) -> Result`, and the schema options it takes."""
+    function `stylize(request, reporter) -> Result`, the schema options it takes, and
+    optionally `check() -> None | sentence`: what keeps it from running (a missing model)."""
 
     name: str
     description: str
     stylize: Callable[[StylizeRequest, Reporter], Result]
     options: tuple[str, ...] = ()
+    check: Callable[[], str | None] | None = None
+
+    def problem(self) -> str | None:
+        """None when the engine can run; else one sentence saying what to install."""
+        return None if self.check is None else self.check()
 
     def describe(self) -> dict[str, Any]:
-        """Name, description and the JSON schema of its options (for hosts and the service)."""
+        """Name, description, the JSON schema of its options and whether it can run now
+        (`ready`, and `problem` when it cannot), for hosts and the service."""
         from .options import json_schema
 
+        problem = self.problem()
         return {"name": self.name, "description": self.description,
-                "options": json_schema(self.options)}
+                "options": json_schema(self.options), "ready": problem is None,
+                "problem": problem}
 
 
 def installed(pm: pluggy.PluginManager | None = None) -> dict[str, Engine]:

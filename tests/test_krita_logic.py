@@ -469,3 +469,19 @@ def test_package_shape():
         assert line in desktop.splitlines()
     action = (HOST / "nst_krita.action").read_text()
     assert '<Action name="nst_krita_open">' in action and "<text>Neural Style Transfer...</text>" in action
+
+
+def test_the_quick_preview_needs_a_ready_fast_engine(fake, monkeypatch):
+    from nst_plugin import engines
+
+    def answer():  # what GET /v1/engines sends, from the engines installed here
+        return {"engines": [e.describe() for e in engines.installed().values()]}
+
+    why_not = fake.jobspec.engine_unavailable
+    assert why_not({"engines": []}, "fast").endswith("pip install 'nst-plugin[fast]' and restart the service.")
+    monkeypatch.setenv("NST_FAST_SOURCE", "savedmodel")  # a source that is not installed here
+    sentence = why_not(answer(), "fast")
+    assert "nst models download" in sentence and one_sentence(sentence), sentence
+    monkeypatch.delenv("NST_FAST_SOURCE")
+    if engines.get("fast").problem() is None:  # the fast extra is installed
+        assert why_not(answer(), "fast") is None

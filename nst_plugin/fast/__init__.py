@@ -20,7 +20,21 @@ def stylize(request, reporter):
     return transfer.run(request, reporter)
 
 
+def problem() -> str | None:
+    """None when a model source is installed; else the sentence saying what to install."""
+    from ..errors import UserError, describe
+    from . import models
+
+    try:
+        models.source()
+    except UserError as exc:
+        text = describe(exc)
+        return text[0].upper() + text[1:]
+    return None
+
+
 @hookimpl
 def nst_register_engines(register):
     register(Engine(NAME, "Magenta's arbitrary stylization (Ghiasi et al. 2017): one pass, "
-                          "in seconds, for previews and quick results.", stylize, taken_by(NAME)))
+                          "in seconds, for previews and quick results.", stylize, taken_by(NAME),
+                    check=problem))

@@ -100,8 +100,8 @@ def create_app(config: ServiceConfig, table: JobTable | None = None) -> FastAPI:
     async def list_engines():
         found = engines.installed()
         default = engines.DEFAULT_ENGINE if engines.DEFAULT_ENGINE in found else next(iter(found), None)
-        return {"default": default, "engines": [e.describe() for e in found.values()],
-                "presets": PRESETS}
+        described = await run_in_threadpool(lambda: [e.describe() for e in found.values()])
+        return {"default": default, "engines": described, "presets": PRESETS}
 
     @app.get("/v1/styles")
     async def list_styles():

@@ -23,8 +23,6 @@ TITLE = "Neural Style"
 PREVIEW_HEIGHT = 140
 QUICK_TIP = ("Show the fast engine's one-pass result as you change the style or strength; "
              "Stylize still renders with the engine chosen above")
-NO_FAST_TIP = ("The nst service has no fast engine; install it with "
-               "pip install 'nst-plugin[fast]' and restart the service.")
 SIZES = [("Document size", None)] + [("%d px (long edge)" % s, s) for s in jobspec.SIZE_CAPS]
 
 
@@ -194,9 +192,10 @@ class NeuralStyleDocker(DockWidget):
         self.engine.setCurrentIndex(max(0, self.engine.findData(jobspec.default_engine(self.info))))
         self.engine.setVisible(len(names) > 1)
         self.engine_label.setVisible(len(names) > 1)
-        has_fast = QuickPreview.available(self.info)
-        self.quick.setEnabled(has_fast)
-        self.quick.setToolTip(QUICK_TIP if has_fast else NO_FAST_TIP)
+        why_not = (jobspec.engine_unavailable(self.info, "fast") if self.info
+                   else "Connect to the nst service first.")
+        self.quick.setEnabled(why_not is None)
+        self.quick.setToolTip(why_not or QUICK_TIP)
         self._quick_toggled(self.quick.isChecked())
 
     # -- quick preview -------------------------------------------------------------------

@@ -59,6 +59,18 @@ def default_engine(info: dict):
     return default if default in names else (names[0] if names else None)
 
 
+def engine_unavailable(info: dict, name: str):
+    """None when the service (its ``GET /v1/engines`` answer) can run engine ``name`` now;
+    else one sentence saying why not and what to do."""
+    entry = next((e for e in engine_entries(info) if e["name"] == name), None)
+    if entry is None:
+        hint = " with pip install 'nst-plugin[fast]'" if name == "fast" else ""
+        return "The nst service has no %s engine; install it%s and restart the service." % (name, hint)
+    if entry.get("ready") is False:
+        return sentence(entry.get("problem") or "The nst service cannot run its %s engine." % name)
+    return None
+
+
 def option_names(entry: dict):
     """The option names an engine takes, or None when its description does not say.
 

@@ -54,11 +54,6 @@ class QuickPreview(QObject):
         self.timer.setInterval(DELAY_MS)
         self.timer.timeout.connect(self._start)
 
-    @staticmethod
-    def available(info: dict) -> bool:
-        """Whether the service (its ``GET /v1/engines`` answer) has the fast engine."""
-        return ENGINE in jobspec.engine_names(info)
-
     def set_enabled(self, on: bool, refresh: bool = True) -> None:
         self.enabled = bool(on)
         if self.enabled and refresh:
