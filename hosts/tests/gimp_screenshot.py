@@ -13,6 +13,7 @@ image and the plug-in's dialog, and saves the screen:
 
 from __future__ import annotations
 
+import ctypes
 import ctypes.util
 import json
 import os
@@ -31,11 +32,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import editors  # noqa: E402
 from gimp_scripts import (  # noqa: E402,F401  (PRELUDE: also for test_gimp.py)
     DIALOG_SCRIPT, INTERACTIVE_SCRIPT, PRELUDE, UNDO_SCRIPT)
-from xdisplay import Xvfb, click, press_keys, wait_for_window  # noqa: E402
+from xdisplay import Xvfb, _xlib, click, press_keys, wait_for_window  # noqa: E402
 from xdisplay import _kill_group as kill_group  # noqa: E402
 
 SCREEN = (1280, 800)
 DIALOG_TITLE = "Neural Style Transfer"
+PREVIEW_TRACE = "preview-trace.jsonl"  # the plug-in's test hook (NST_GIMP_PREVIEW_TRACE)
 
 
 def gui_missing_reason() -> str | None:
@@ -72,7 +74,8 @@ def _fill_screen_session(gimp_dir: Path, root: Path) -> None:
 class GimpGui:
     """``with GimpGui(root, gimp_dir, env, script) as gui:`` the GUI gimp runs PRELUDE +
     ``script`` (python-fu-eval); ``gui.wait_flag(name)`` / ``gui.set_flag(name)`` talk to it,
-    ``gui.display`` is its Xvfb display. Everything ends with the block."""
+    ``gui.display`` is its Xvfb display, ``gui.wait_preview(match)`` reads the dialog's
+    preview trace. Everything ends with the block."""
 
     def __init__(self, root: Path, gimp_dir: str, env: dict, script: str, timeout=240):
         self.root, self.gimp_dir, self.env, self.script = Path(root), gimp_dir, env, script
@@ -97,7 +100,8 @@ class GimpGui:
         self.xvfb = Xvfb(*SCREEN).__enter__()
         self.display = self.xvfb.display
         env = {"DISPLAY": self.display, "NO_AT_BRIDGE": "1", "GTK_A11Y": "none",
-               "NST_GUI_FLAGS": self.flags_inside, **self.env}
+               "NST_GUI_FLAGS": self.flags_inside,
+               "NST_GIMP_PREVIEW_TRACE": f"{self.flags_inside}/{PREVIEW_TRACE}", **self.env}
         inside = "/" + str(self.script_path.relative_to(self.root))
         batch = f'import runpy; runpy.run_path("{inside}", run_name="__main__")'
         command = ["gimp", "--no-splash", "-df", "--batch-interpreter", "python-fu-eval",
@@ -122,6 +126,25 @@ class GimpGui:
                                           + "\n".join(self.output().splitlines()[-30:]))
             time.sleep(0.1)
         return json.loads(path.read_text(encoding="utf-8"))
+
+    def preview_trace(self) -> list[dict]:
+        """The lines the plug-in's preview wrote so far (one per change under it)."""
+        path = self.flags / PREVIEW_TRACE
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        return [json.loads(line) for line in text.splitlines() if line.endswith("}")]
+
+    def wait_preview(self, match, timeout: float = 90) -> dict:
+        """The first preview trace line for which ``match(line)`` is true."""
+        deadline = min(self.deadline, time.monotonic() + timeout)
+        while True:
+            found = next((line for line in self.preview_trace() if match(line)), None)
+            if found is not None:
+                return found
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise editors.EditorError(f"GIMP GUI: no such preview; trace: "
+                                          f"{self.preview_trace()}; output tail:\n"
+                                          + "\n".join(self.output().splitlines()[-30:]))
+            time.sleep(0.1)
 
     def set_flag(self, name: str, value=None) -> None:
         (self.flags / (name + ".part")).write_text(json.dumps(value), encoding="utf-8")
@@ -159,13 +182,67 @@ def last_values_file(root: Path, gimp_dir: str) -> Path:
             / "GimpProcedureConfigRun-plug-in-nst-stylize.last")
 
 
+def focus_window(display: str, title: str) -> None:
+    """Give the keyboard to the window named ``title``: without a window manager GIMP's
+    main window keeps the X input focus when a plug-in's dialog opens."""
+    out = subprocess.run(["xwininfo", "-root", "-tree", "-display", display],
+                         capture_output=True, text=True, timeout=20).stdout
+    window = next(int(line.split()[0], 16) for line in out.splitlines()
+                  if f'"{title}"' in line)
+    x11, _ = _xlib()
+    x11.XSetInputFocus.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int,
+                                   ctypes.c_ulong]
+    dpy = x11.XOpenDisplay(display.encode())
+    try:
+        x11.XSetInputFocus(dpy, window, 2, 0)  # RevertToParent, CurrentTime
+        x11.XFlush(dpy)
+    finally:
+        x11.XCloseDisplay(dpy)
+
+
+def type_in_field(display: str, dialog: tuple, mnemonic: str, text: str) -> None:
+    """Alt+``mnemonic`` in the plug-in's dialog (its field gets the focus, text selected),
+    type ``text`` over it, then Tab (the value is taken)."""
+    x, y, w, h = dialog
+    focus_window(display, DIALOG_TITLE)
+    press_keys(display, ["Alt_L", mnemonic], (x + w // 2, y + 10))
+    x11, xtst = _xlib()
+    dpy = x11.XOpenDisplay(display.encode())
+    try:
+        for key in [{".": "period"}.get(c, c) for c in text] + ["Tab"]:
+            code = x11.XKeysymToKeycode(dpy, x11.XStringToKeysym(key.encode()))
+            xtst.XTestFakeKeyEvent(dpy, code, 1, 0)
+            xtst.XTestFakeKeyEvent(dpy, code, 0, 0)
+            x11.XFlush(dpy)
+            time.sleep(0.05)
+    finally:
+        x11.XCloseDisplay(dpy)
+
+
+def region_stats(shot: Path, box: tuple, other: Path | None = None) -> float:
+    """The standard deviation (0..1) of ``box`` (x, y, w, h) of a screenshot, or with
+    ``other`` the mean absolute difference (0..1) between the two shots there."""
+    x, y, w, h = box
+    crop = ["-crop", f"{w}x{h}+{x}+{y}", "+repage"]
+    if other is None:
+        args = ["convert", str(shot), *crop, "-colorspace", "gray", "-format",
+                "%[fx:standard_deviation]", "info:"]
+    else:
+        args = ["convert", "(", str(shot), *crop, ")", "(", str(other), *crop, ")",
+                "-compose", "difference", "-composite", "-colorspace", "gray", "-format",
+                "%[fx:mean]", "info:"]
+    out = subprocess.run(args, check=True, capture_output=True, text=True, timeout=60).stdout
+    return float(out.strip())
+
+
 def interactive_run(root: Path, gimp_dir: str, env: dict, last: dict,
-                    while_running=None) -> dict:
+                    while_running=None, in_dialog=None) -> dict:
     """An interactive run as from the menu: GIMP opens the dialog with the last values
-    (written first from ``last``, as a previous run leaves them), this clicks OK, GIMP shows
-    the progress in its status bar. ``while_running(press_cancel)`` is called after OK; it
-    may call ``press_cancel()`` to click the progress's Cancel button. Returns the outcome
-    and the last values GIMP saved afterwards (``last``: the file's text or None)."""
+    (written first from ``last``, as a previous run leaves them), ``in_dialog(gui, (x, y, w,
+    h))`` may work in it, this clicks OK, GIMP shows the progress in its status bar.
+    ``while_running(press_cancel)`` is called after OK; it may call ``press_cancel()`` to
+    click the progress's Cancel button. Returns the outcome and the last values GIMP saved
+    afterwards (``last``: the file's text or None)."""
     path = last_values_file(root, gimp_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = [f"({key} {json.dumps(value) if isinstance(value, str) else value})"
@@ -178,6 +255,8 @@ def interactive_run(root: Path, gimp_dir: str, env: dict, last: dict,
         if found is None:
             raise editors.EditorError("the plug-in's dialog did not open:\n" + gui.output())
         time.sleep(1.0)
+        if in_dialog is not None:
+            in_dialog(gui, found)
         x, y, w, h = found
         click(gui.display, x + w - 68, y + h - 42)  # OK, bottom right of the dialog
         time.sleep(1.0)
@@ -192,7 +271,8 @@ def interactive_run(root: Path, gimp_dir: str, env: dict, last: dict,
 def dialog_screenshot(root: Path, gimp_dir: str, env: dict, out: Path,
                       image: str | None = None, style: str | None = None,
                       settle: float = 4.0) -> dict:
-    """Open the plug-in's dialog over an image in GIMP's window and save the screen.
+    """Open the plug-in's dialog over an image in GIMP's window and save the screen once
+    the quick preview shows (or ``settle`` seconds after the dialog opened when it does not).
 
     ``image``: a file inside the chroot to show (else a made-up one); ``style``: the style
     (strength 0.7) the dialog opens with."""
@@ -201,11 +281,17 @@ def dialog_screenshot(root: Path, gimp_dir: str, env: dict, out: Path,
                  DIALOG_SCRIPT) as gui:
         gui.wait_flag("shown")
         found = wait_for_window(gui.display, DIALOG_TITLE, 60, 0.5)
-        time.sleep(settle)  # the style library fills in; GIMP paints
+        preview = None
+        try:
+            preview = gui.wait_preview(lambda line: line["sha1"] or line["message"], 60)
+        except editors.EditorError:
+            pass
+        press_keys(gui.display, [], (SCREEN[0] - 300, SCREEN[1] - 100))  # pointer off it
+        time.sleep(1.0 if preview else settle)  # GIMP paints
         out.parent.mkdir(parents=True, exist_ok=True)
         gui.xvfb.screenshot(out)
         _shrink(out)
-    return {"dialog": found}
+    return {"dialog": found, "preview": preview}
 
 
 def _shrink(path: Path, limit: int = 500_000) -> None:

@@ -151,6 +151,30 @@ def test_errors_leave_the_image_as_it_was(gimp, tmp_path):
     assert "inconsistent state" not in err
 
 
+def test_preview_source_is_the_area_downscaled(gimp):
+    """The quick preview's content: the area to process, at most 384 px, any layer type."""
+    _, _, _, runs = gimp.batch(f'''
+        import sys
+        sys.path.insert(0, "{gimp.chroot_dir}/plug-ins/nst-stylize")
+        import client, nst_gimp_logic as logic, nst_gimp_preview as preview
+        for grey, area in ((True, (0, 0, 800, 600)), (False, (68, 68, 264, 164))):
+            image, layer = make_image(800, 600, grey=grey)
+            png, size = preview.read_source([layer], lambda d: area)
+            width, height, mode, pixels = client.decode_png(png)
+            direct = layer.get_buffer().get(Gegl.Rectangle.new(*area), 1.0, "R'G'B' u8",
+                                            Gegl.AbyssPolicy.CLAMP)
+            report(size=size, decoded=[width, height], mode=mode,
+                   same=grey or pixels == bytes(direct))
+        failed = preview.read_source([], lambda d: (0, 0, 1, 1))
+        report(error=logic.preview_message(failed))
+    ''')
+    whole, selected, failed = runs
+    assert whole == {"size": [384, 288], "decoded": [384, 288], "mode": "L", "same": True}
+    assert selected == {"size": [264, 164], "decoded": [264, 164], "mode": "RGB",
+                        "same": True}  # never enlarged: the area's own pixels
+    assert failed["error"] == "Select exactly one layer to stylize."
+
+
 def test_no_service_is_an_error_status_with_one_sentence(gimp):
     _, _, _, (run,) = gimp.batch(f'''
         image, layer = make_image()
@@ -308,5 +332,55 @@ def test_dialog_screenshot(gimp, tmp_path):
     shot = Path(os.environ.get("NST_EDITOR_SHOTS", tmp_path)) / "gimp-dialog.png"
     found = gimp_screenshot.dialog_screenshot(gimp.root, gimp.chroot_dir, gimp.env, shot)
     assert found["dialog"], "the Neural Style Transfer dialog did not open"
+    assert found["preview"] and found["preview"]["sha1"], found["preview"]  # it shows one
     assert shot.stat().st_size < 500_000
     assert editors.png_size(shot) == gimp_screenshot.SCREEN
+
+
+def test_dialog_preview_follows_style_and_strength(gimp, nst_service, tmp_path):
+    """The quick preview (fast engine): a sentence for an unknown style, a picture once a
+    style is typed, another one when the strength changes, never an older one after it; OK
+    still renders with the service's default engine (vgg19)."""
+    reason = gimp_screenshot.gui_missing_reason()
+    if reason:
+        pytest.skip(reason)
+    known = {j["id"] for j in _jobs(nst_service)}
+    seen = {}
+
+    def in_dialog(gui, dialog):
+        seen["dialog"] = dialog
+        seen["error"] = gui.wait_preview(lambda t: "no_such_style" in t["message"])
+        gimp_screenshot.type_in_field(gui.display, dialog, "y", "wave")  # Alt+Y: Style
+        seen["weak"] = gui.wait_preview(lambda t: t["sha1"] and t["style"] == "wave")
+        time.sleep(1.0)  # GTK paints it
+        gui.xvfb.screenshot(tmp_path / "weak.png")
+        gimp_screenshot.type_in_field(gui.display, dialog, "t", "1")  # Alt+T: Strength
+        seen["strong"] = gui.wait_preview(lambda t: t["sha1"] and t["strength"] == 1.0)
+        time.sleep(1.0)
+        gui.xvfb.screenshot(tmp_path / "strong.png")
+        seen["trace"] = gui.preview_trace()
+
+    last = {"style": "no_such_style", "strength": 0.0, "quality": "draft", "options": FAST}
+    outcome = gimp_screenshot.interactive_run(gimp.root, gimp.chroot_dir, gimp.env, last,
+                                              in_dialog=in_dialog)
+    message = seen["error"]["message"]
+    assert message.endswith(".") and "\n" not in message and "Traceback" not in message
+    weak, strong = seen["weak"], seen["strong"]
+    assert weak["strength"] == 0.0 and weak["mapped"] and max(weak["size"]) == 256
+    assert strong["sha1"] != weak["sha1"]
+    later = seen["trace"][seen["trace"].index(strong):]
+    assert all(t["strength"] == 1.0 for t in later if t["sha1"]), later  # nothing stale
+    # On the screen: a picture in the preview's box, which changed with the strength.
+    x, y, _, _ = seen["dialog"]
+    bx, by, bw, bh = strong["box"]
+    box = (x + bx, y + by, bw, bh)
+    assert gimp_screenshot.region_stats(tmp_path / "strong.png", box) > 0.1  # blank: 0
+    assert gimp_screenshot.region_stats(tmp_path / "weak.png", box,
+                                        tmp_path / "strong.png") > 0.03
+    # OK renders the dialog's values with the default engine; no preview job is left.
+    assert outcome["status"] == "success", outcome
+    assert outcome["layers"] == ["Neural Style: wave 100%", "photo"]
+    jobs = [j for j in _jobs(nst_service) if j["id"] not in known]
+    assert [j["engine"] for j in jobs if j["state"] == "done" and j["engine"] != "fast"] \
+        == ["vgg19"], jobs
+    assert not [j for j in jobs if j["state"] in ("queued", "running")], jobs

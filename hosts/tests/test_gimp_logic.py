@@ -95,9 +95,96 @@ def test_progress_text_and_layer_name():
     assert logic.layer_name("starry_night", 0.7) == "Neural Style: starry_night 70%"
 
 
-def test_plugin_file_stays_small_and_standard_library_only():
-    source = (PLUGIN_SRC / "nst-stylize.py").read_text(encoding="utf-8")
+@pytest.mark.parametrize("name, allowed", [
+    ("nst-stylize.py", {"os", "sys", "threading", "traceback", "gi", "client", "nst_gimp_logic",
+                        "nst_gimp_preview"}),
+    ("nst_gimp_preview.py", {"hashlib", "json", "os", "threading", "contextlib", "gi", "client",
+                             "nst_gimp_logic"}),
+    ("nst_gimp_logic.py", {"json", "os", "threading"})])
+def test_plugin_files_stay_small_and_standard_library_only(name, allowed):
+    source = (PLUGIN_SRC / name).read_text(encoding="utf-8")
     assert len(source.splitlines()) < 400
-    imports = set(re.findall(r"^(?:from|import) (\w+)", source, re.M))
-    assert imports <= {"os", "sys", "threading", "traceback", "gi", "client",
-                       "nst_gimp_logic"}, imports
+    imports = set(re.findall(r"^\s*(?:from|import) (\w+)", source, re.M))
+    assert imports <= allowed, imports
+
+
+# ------------------------------------------------------------------ the quick preview
+
+
+def test_preview_sizes_keep_the_ratio():
+    assert logic.fit(1000, 500, 384) == (384, 192)
+    assert logic.fit(300, 600, 384) == (192, 384)
+    assert logic.fit(64, 48, 384) == (64, 48)  # never enlarged for the service
+    assert logic.fit(64, 48, 256, enlarge=True) == (256, 192)  # but shown at the dialog's size
+    assert logic.fit(5000, 1, 384) == (384, 1)
+
+
+def test_preview_needs_the_fast_engine():
+    on, tip = logic.preview_available({"engines": [{"name": "vgg19"}, {"name": "fast"}]})
+    assert on and "fast engine" in tip
+    for answer in ({"engines": [{"name": "vgg19"}]}, {}, None):
+        on, tip = logic.preview_available(answer)
+        assert not on and "pip install 'nst-plugin[fast]'" in tip
+        assert tip.endswith(".") and tip.count(". ") == 0  # one sentence
+    problem = "The fast engine needs its model, which is not installed; run nst models download"
+    on, tip = logic.preview_available({"engines": [{"name": "fast", "ready": False, "problem": problem}]})
+    assert not on and tip == problem + "."
+
+
+def test_preview_follows_the_real_services_answer(monkeypatch, tmp_path):
+    """The engines as the service describes them: ready here, not ready without a model."""
+    from nst_plugin import engines
+
+    answer = lambda: {"engines": [e.describe() for e in engines.installed().values()]}
+    monkeypatch.setenv("NST_MODELS_DIR", str(tmp_path))
+    monkeypatch.setenv("NST_FAST_SOURCE", "savedmodel")  # a source not installed there
+    on, tip = logic.preview_available(answer())
+    assert not on and "nst models download" in tip
+    monkeypatch.delenv("NST_FAST_SOURCE")
+    if engines.get("fast").problem() is None:
+        assert logic.preview_available(answer())[0]
+
+
+def test_preview_job_sends_the_style_strength_and_colors_to_the_fast_engine(tmp_path):
+    key = logic.preview_key(" wave ", 0.70001, 1)
+    assert key == ("wave", 0.7, True)
+    assert logic.preview_job(key, 300) == {
+        "styles": None, "style_name": "wave",
+        "options": {"engine": "fast", "size": 300, "strength": 0.7, "preserve_colors": True}}
+    picture = tmp_path / "mine.png"
+    picture.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)
+    job = logic.preview_job(logic.preview_key(str(picture), 0, False), 2000)
+    assert job["styles"] == [picture.read_bytes()] and job["style_name"] is None
+    assert job["options"]["size"] == logic.PREVIEW_EDGE
+    with pytest.raises(logic.UserError, match="Choose a style"):
+        logic.preview_job(logic.preview_key("", 0.5, False), 300)
+
+
+def test_preview_errors_are_one_sentence():
+    from nst_plugin import client
+    assert logic.preview_message(client.ServiceError("The service is gone.")) == \
+        "The service is gone."
+    assert logic.preview_message(client.Cancelled("Job 1 was cancelled")) == \
+        "Job 1 was cancelled."
+    assert logic.preview_message(logic.UserError("Choose a style.")) == "Choose a style."
+    text = logic.preview_message(OSError("disk full\nTraceback (most recent call last):"))
+    assert text == "The preview failed (disk full)."
+
+
+def test_a_newer_preview_request_supersedes_older_ones():
+    requests = logic.PreviewRequests()
+    first = requests.start(("wave", 0.5, False))
+    assert requests.start(("wave", 0.5, False)) is None  # nothing changed: no new job
+    assert requests.submitted(first, "job-1") and requests.is_current(first)
+    second = requests.start(("wave", 0.9, False))
+    assert second > first and not requests.is_current(first)
+    assert requests.stale_jobs() == ["job-1"]  # the newer request cancels it ...
+    assert requests.stale_jobs() == []  # ... once
+    third = requests.start(("wave", 1.0, False))
+    assert not requests.submitted(second, "job-2")  # late: its own thread cancels it
+    assert requests.submitted(third, "job-3")
+    requests.finished(third)
+    assert requests.stale_jobs() == []  # a finished job is not cancelled
+    requests.stop()  # preview off, or the dialog closed
+    assert not requests.is_current(third)
+    assert requests.start(("wave", 1.0, False)) is not None  # on again: asks anew

@@ -3,10 +3,11 @@
 
 Sends the active layer (or the bounds of the selection plus a margin) to the local nst
 service, shows its progress, and adds the result as a new layer above the source in one undo
-step; a selection becomes the new layer's mask. Installed by ``nst install-host gimp`` as
+step; a selection becomes the new layer's mask. The dialog shows a quick preview made with
+the fast engine (``nst_gimp_preview.py``). Installed by ``nst install-host gimp`` as
 ``plug-ins/nst-stylize/`` with ``client.py`` (a copy of nst_plugin/client.py),
-``nst_gimp_logic.py`` and ``nst-host.json`` beside it. Standard library, GObject
-introspection and those files only.
+``nst_gimp_logic.py``, ``nst_gimp_preview.py`` and ``nst-host.json`` beside it. Standard
+library, GObject introspection and those files only.
 
 Cancelling the progress makes GIMP kill this process; the progress stream drops and the
 service cancels the job (it was submitted with cancel_on_disconnect).
@@ -44,12 +45,13 @@ def connect_service():
 
 
 class Library(threading.Thread):
-    """Connects (starting the service if needed) and lists its styles, off the main thread,
-    while the dialog is open; only network here, the dialog is updated on the main thread."""
+    """Connects (starting the service if needed) and lists its styles and engines, off the
+    main thread, while the dialog is open; only network here, the dialog is updated on the
+    main thread."""
 
     def __init__(self, when_done=None):
         super().__init__(name="nst-library", daemon=True)
-        self.client = self.error = None
+        self.client = self.error = self.engines = None
         self.styles = []
         self.when_done = when_done
 
@@ -57,6 +59,7 @@ class Library(threading.Thread):
         try:
             self.client = connect_service()
             self.styles = self.client.styles()
+            self.engines = self.client.engines()
         except Exception as exc:  # noqa: BLE001 - shown in the dialog; OK tries again
             self.error = exc
         if self.when_done is not None:
@@ -72,12 +75,33 @@ class Library(threading.Thread):
 # ------------------------------------------------------------------------------- the dialog
 
 
-def show_dialog(procedure, config):
+def lay_out(dialog, library_row, preview_widget):
+    """The fields at the left (the library row above the style's), the preview at the right."""
+    from gi.repository import Gtk
+
+    box = dialog.fill_box("style-box", ["style", "style-file"])
+    box.pack_start(library_row, False, False, 0)
+    box.reorder_child(library_row, 0)
+    fields = dialog.fill_box("nst-fields", ["style-box", "strength", "quality", "size",
+                                            "preserve-colors", "engine", "options"])
+    columns = dialog.fill_box("nst-columns", ["nst-fields"])
+    columns.set_orientation(Gtk.Orientation.HORIZONTAL)
+    columns.set_spacing(12)
+    columns.set_child_packing(fields, True, True, 0, Gtk.PackType.START)
+    columns.pack_start(preview_widget, False, False, 0)
+    dialog.fill(["nst-columns"])
+    dialog.set_default_size(760, -1)  # the fields get what the preview leaves
+
+
+def show_dialog(procedure, config, image, drawables):
     """The procedure dialog; returns (ok, Library). The library combo fills in when the
-    service answers; picking a name or a file writes the ``style`` argument."""
+    service answers; picking a name or a file writes the ``style`` argument. The quick
+    preview sits at the right of the fields."""
     GimpUi.init("nst-stylize")
     gi.require_version("Gtk", "3.0")
     from gi.repository import Gtk
+
+    import nst_gimp_preview
 
     dialog = GimpUi.ProcedureDialog.new(procedure, config, "Neural Style Transfer")
     row = Gtk.Box(orientation=Gtk.Orientation.HORIZONTAL, spacing=6)
@@ -91,10 +115,13 @@ def show_dialog(procedure, config):
     row.pack_start(combo, True, True, 0)
     row.show_all()
     state = {"open": True, "filling": False}
+    source = nst_gimp_preview.read_source(drawables, lambda d: source_area(image, d)[0])
+    preview = nst_gimp_preview.Preview(config, source)
 
     def library_done():
         if not state["open"]:
             return False
+        preview.service_ready(library.client, library.engines, library.error)
         state["filling"] = True
         combo.remove_all()
         names = logic.style_names(library.styles)
@@ -126,15 +153,12 @@ def show_dialog(procedure, config):
     combo.connect("changed", picked)
     config.connect("notify::style-file", file_chosen)
     dialog.get_scale_entry("strength", 1.0)  # a slider rather than a bare spin button
-    box = dialog.fill_box("style-box", ["style", "style-file"])
-    box.pack_start(row, False, False, 0)
-    box.reorder_child(row, 0)
-    dialog.fill(["style-box", "strength", "quality", "size", "preserve-colors", "engine",
-                 "options"])
+    lay_out(dialog, row, preview.widget)
     library = Library(library_done)
     library.start()
     ok = dialog.run()
     state["open"] = False
+    preview.close()
     dialog.destroy()
     return ok, library
 
@@ -191,6 +215,18 @@ def add_result_layer(image, drawable, area, result, name, masked):
     return layer
 
 
+def source_area(image, drawable):
+    """``(area, masked)``: the part of the drawable to process, and whether a selection
+    limits it (then it becomes the new layer's mask)."""
+    masked = not Gimp.Selection.is_empty(image)
+    selection = None
+    if masked:
+        touches, sx, sy, sw, sh = drawable.mask_intersect()
+        selection = (sx, sy, sw, sh) if touches else (0, 0, 0, 0)
+    area = logic.processing_area(drawable.get_width(), drawable.get_height(), selection)
+    return area, masked
+
+
 def stylize(image, drawables, config, library=None):
     """Do the job; raises UserError / ServiceError (one sentence) on failure, image untouched."""
     if len(drawables) != 1:
@@ -200,12 +236,7 @@ def stylize(image, drawables, config, library=None):
     kind, style, label = logic.resolve_style(config.get_property("style"))
     extra = config.get_property("options")
     logic.parse_extra_options(extra)  # a typo fails before any work
-    masked = not Gimp.Selection.is_empty(image)
-    selection = None
-    if masked:
-        touches, sx, sy, sw, sh = drawable.mask_intersect()
-        selection = (sx, sy, sw, sh) if touches else (0, 0, 0, 0)
-    area = logic.processing_area(drawable.get_width(), drawable.get_height(), selection)
+    area, masked = source_area(image, drawable)
 
     Gimp.progress_init("Neural style: reading the layer")
     pixels = drawable.get_buffer().get(Gegl.Rectangle.new(*area), 1.0, PIXELS,
@@ -249,7 +280,7 @@ def failure(procedure, message):
 def run(procedure, run_mode, image, drawables, config, data):
     library = None
     if run_mode == Gimp.RunMode.INTERACTIVE:
-        ok, library = show_dialog(procedure, config)
+        ok, library = show_dialog(procedure, config, image, drawables)
         if not ok:
             return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
     try:

@@ -1,12 +1,14 @@
 """Pure logic of the GIMP plug-in ``nst-stylize``: no GIMP, no network, standard library only.
 
 Kept apart from ``nst-stylize.py`` so the rules (which area is processed, which options are
-sent, how a style is named, what the progress bar says) are testable outside GIMP.
+sent, how a style is named, what the progress bar says, which quick preview is current) are
+testable outside GIMP.
 ``nst install-host gimp`` copies this file beside the plug-in.
 """
 
 import json
 import os
+import threading
 
 MARGIN = 32  # pixels of context around a selection, so the style flows in from its edges
 
@@ -205,3 +207,113 @@ def sentence(exc):
     text = str(exc).strip() or type(exc).__name__
     text = text.splitlines()[0]
     return text if text[-1:] in ".!?" else text + "."
+
+
+# ------------------------------------------------------------------------------- the preview
+
+PREVIEW_ENGINE = "fast"
+PREVIEW_EDGE = 384  # long edge the preview is stylized at
+PREVIEW_SHOWN = 256  # long edge of the preview image in the dialog
+PREVIEW_DELAY_MS = 300  # quiet time after the last change before a preview is asked for
+PIXEL_MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}  # by bytes per pixel
+FAST_MISSING = ("The quick preview needs the fast engine: install it where the service runs "
+                "with pip install 'nst-plugin[fast]'.")
+PREVIEW_TIP = ("A quick approximation with the fast engine; OK renders with the engine "
+               "chosen in this dialog.")
+
+
+def fit(width, height, edge, enlarge=False):
+    """``(w, h)`` with the long edge at ``edge`` (never enlarged unless ``enlarge``)."""
+    scale = float(edge) / max(width, height, 1)
+    if scale >= 1 and not enlarge:
+        return max(1, int(width)), max(1, int(height))
+    return max(1, int(round(width * scale))), max(1, int(round(height * scale)))
+
+
+def preview_available(engines_info):
+    """``(available, tooltip)`` of the quick preview, from GET /v1/engines: the service must
+    list the fast engine as ready (else its ``problem`` sentence says what to install)."""
+    engines = engines_info.get("engines") if isinstance(engines_info, dict) else None
+    entry = next((e for e in engines or () if isinstance(e, dict)
+                  and e.get("name") == PREVIEW_ENGINE), None)
+    if entry is None:
+        return False, FAST_MISSING
+    if entry.get("ready") is False:
+        return False, sentence(entry.get("problem") or FAST_MISSING)
+    return True, PREVIEW_TIP
+
+
+def preview_key(style, strength, preserve_colors):
+    """What a preview depends on in the dialog: equal keys give the same preview."""
+    return (style or "").strip(), round(float(strength), 3), bool(preserve_colors)
+
+
+def preview_job(key, edge):
+    """The keyword arguments of ``client.submit`` for the preview of ``key``, the content
+    having ``edge`` pixels on its long edge; reads a style file (UserError when it fails)."""
+    style, strength, preserve_colors = key
+    kind, value, _ = resolve_style(style)
+    options = {"engine": PREVIEW_ENGINE, "size": int(min(edge, PREVIEW_EDGE)),
+               "strength": strength, "preserve_colors": preserve_colors}
+    return {"styles": [value] if kind == "file" else None,
+            "style_name": value if kind == "name" else None, "options": options}
+
+
+def preview_message(exc):
+    """The one sentence shown under the preview when it cannot be made."""
+    said = isinstance(exc, UserError) or any(kind.__name__ == "ServiceError"
+                                             for kind in type(exc).__mro__)
+    if said:  # already one sentence for the user (client.ServiceError: the service's own)
+        return sentence(exc)
+    return "The preview failed (%s)." % sentence(exc).rstrip(".")
+
+
+class PreviewRequests:
+    """Which preview request is current: each change in the dialog starts a newer one, which
+    supersedes the older ones; their service jobs are handed out once to be cancelled and
+    their results are never shown. Safe to use from several threads."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.current = 0
+        self.key = None
+        self._jobs = {}  # request number -> service job id, while the job may run
+
+    def start(self, key):
+        """The number of a new request for ``key``; None when the current one is for ``key``."""
+        with self._lock:
+            if key == self.key:
+                return None
+            self.current += 1
+            self.key = key
+            return self.current
+
+    def stop(self):
+        """Supersede every request (the preview was turned off, the dialog closed)."""
+        with self._lock:
+            self.current += 1
+            self.key = None
+
+    def is_current(self, number):
+        with self._lock:
+            return number == self.current
+
+    def submitted(self, number, job):
+        """Note the job of request ``number``; False when the request is already superseded
+        (then its thread cancels the job itself)."""
+        with self._lock:
+            if number != self.current:
+                return False
+            self._jobs[number] = job
+            return True
+
+    def finished(self, number):
+        """The job of request ``number`` ended (or was handed out to be cancelled)."""
+        with self._lock:
+            self._jobs.pop(number, None)
+
+    def stale_jobs(self):
+        """The jobs of superseded requests, each returned once, to be cancelled."""
+        with self._lock:
+            old = [number for number in self._jobs if number != self.current]
+            return [self._jobs.pop(number) for number in old]

@@ -1,0 +1,213 @@
+"""The quick preview in the nst-stylize dialog: the layer (or the selection's area) stylized
+with the service's fast engine at a small size, refreshed as the style, the strength or
+*Preserve colors* change.
+
+The source pixels are read once, downscaled, when the dialog opens (main thread). Each change
+waits ``PREVIEW_DELAY_MS`` for the next one, then a thread submits a fast job and reads its
+result; the image is only touched on GTK's main thread. A newer request cancels the job of an
+older one, whose result is never shown. Errors are one sentence under the image.
+
+Tests set ``NST_GIMP_PREVIEW_TRACE`` to a file path: each time the area under the check button
+changes, one JSON line is appended to it (the request's style and strength, the SHA-1 of the
+shown pixels or the sentence shown, the image's box in the dialog window).
+"""
+
+import hashlib
+import json
+import os
+import threading
+from contextlib import suppress
+
+import gi
+
+gi.require_version("Gtk", "3.0")
+gi.require_version("GdkPixbuf", "2.0")
+from gi.repository import GdkPixbuf, Gio, GLib, Gtk  # noqa: E402
+
+import client  # noqa: E402
+import nst_gimp_logic as logic  # noqa: E402
+
+TRACE = "NST_GIMP_PREVIEW_TRACE"
+
+
+def read_source(drawables, area_of):
+    """``(png_bytes, (width, height))``: the drawable's area to process (``area_of(drawable)``)
+    downscaled to the preview size by GIMP's thumbnail code (fast on large layers), or the
+    exception that stopped it (the preview says it; OK says it again). Main thread."""
+    try:
+        if len(drawables) != 1:
+            raise logic.UserError("Select exactly one layer to stylize.")
+        x, y, w, h = area_of(drawables[0])
+        width, height = logic.fit(w, h, logic.PREVIEW_EDGE)
+        data, width, height, bpp = drawables[0].get_sub_thumbnail_data(x, y, w, h, width,
+                                                                       height)
+        png = client.encode_png(width, height, data.get_data(), logic.PIXEL_MODES[bpp])
+        return png, (width, height)
+    except Exception as exc:  # noqa: BLE001
+        return exc
+
+
+def shown_pixbuf(png):
+    """The result PNG as a pixbuf of the dialog's preview size (any thread)."""
+    stream = Gio.MemoryInputStream.new_from_bytes(GLib.Bytes.new(png))
+    pixbuf = GdkPixbuf.Pixbuf.new_from_stream(stream, None)
+    width, height = logic.fit(pixbuf.get_width(), pixbuf.get_height(), logic.PREVIEW_SHOWN,
+                              enlarge=True)
+    return pixbuf.scale_simple(width, height, GdkPixbuf.InterpType.BILINEAR)
+
+
+def quietly_cancel(service, job):
+    """Cancel a running job, or forget a finished one; a failure here changes nothing."""
+    with suppress(Exception):
+        service.cancel(job)
+
+
+class Preview:
+    """The "Quick preview" check button, the preview image and the sentence under it.
+
+    ``source`` is ``read_source``'s answer. The preview starts when ``service_ready`` gives
+    it the connected client."""
+
+    def __init__(self, config, source):
+        self.config, self.source = config, source
+        self.requests = logic.PreviewRequests()
+        self.service = self.timer = None
+        self.open = True
+        self.check = Gtk.CheckButton.new_with_mnemonic("Quick pre_view")
+        self.check.set_active(True)
+        self.check.set_sensitive(False)
+        self.image = Gtk.Image()
+        size = (4, 3) if isinstance(source, Exception) else source[1]
+        self.image.set_size_request(*logic.fit(*size, logic.PREVIEW_SHOWN, enlarge=True))
+        frame = Gtk.Frame()
+        frame.set_shadow_type(Gtk.ShadowType.IN)
+        frame.add(self.image)
+        self.message = Gtk.Label(label="Looking for the nst service...")
+        self.message.set_line_wrap(True)
+        self.message.set_max_width_chars(32)
+        self.message.set_xalign(0.0)
+        self.widget = Gtk.Box(orientation=Gtk.Orientation.VERTICAL, spacing=6)
+        for child in (self.check, frame, self.message):
+            self.widget.pack_start(child, False, False, 0)
+        self.widget.show_all()
+        self.check.connect("toggled", self.toggled)
+        for name in ("style", "strength", "preserve-colors"):
+            config.connect("notify::" + name, self.changed)
+
+    # ---------------------------------------------------------------- main thread
+
+    def service_ready(self, service, engines_info, error=None):
+        """The library thread connected to the service (or could not)."""
+        if error is not None:
+            self.say(logic.sentence(error))
+            return
+        available, tip = logic.preview_available(engines_info)
+        self.service = service
+        self.check.set_tooltip_text(tip)
+        self.check.set_sensitive(available)
+        if not available:
+            self.check.set_active(False)
+            self.say(tip)
+        elif self.check.get_active():
+            self.schedule(0)
+
+    def changed(self, *_):
+        self.schedule()
+
+    def toggled(self, *_):
+        if self.check.get_active():
+            self.schedule(0)
+            return
+        self.stop()
+        self.image.clear()
+        if self.check.get_sensitive():
+            self.say("")
+
+    def schedule(self, delay=logic.PREVIEW_DELAY_MS):
+        """Ask for a preview ``delay`` ms after the last change (a newer change restarts it)."""
+        if not (self.open and self.service is not None and self.check.get_active()):
+            return
+        if self.timer is not None:
+            GLib.source_remove(self.timer)
+        self.timer = GLib.timeout_add(delay, self.fire)
+
+    def fire(self):
+        self.timer = None
+        if isinstance(self.source, Exception):
+            self.say(logic.preview_message(self.source))
+            return False
+        key = logic.preview_key(self.config.get_property("style"),
+                                self.config.get_property("strength"),
+                                self.config.get_property("preserve-colors"))
+        number = self.requests.start(key)
+        if number is not None:
+            self.message.set_text("Updating the preview...")
+            threading.Thread(target=self.work, args=(number, key), name="nst-preview",
+                             daemon=True).start()
+        return False
+
+    def show(self, number, key, pixbuf, text):
+        """Show a request's result or sentence, unless a newer request superseded it."""
+        if self.open and self.requests.is_current(number):
+            if pixbuf is not None:
+                self.image.set_from_pixbuf(pixbuf)
+            else:  # an older picture would pass for this request's
+                self.image.clear()
+            self.say(text, key, pixbuf)
+        return False
+
+    def say(self, text, key=None, pixbuf=None):
+        self.message.set_text(text)
+        if os.environ.get(TRACE):
+            self.trace(text, key, pixbuf)
+
+    def trace(self, text, key, pixbuf):
+        """The test hook: one JSON line per change under the check button."""
+        place = self.image.translate_coordinates(self.image.get_toplevel(), 0, 0)
+        area = self.image.get_allocation()
+        line = {"style": key and key[0], "strength": key and key[1], "message": text,
+                "sha1": pixbuf and hashlib.sha1(pixbuf.get_pixels()).hexdigest(),
+                "size": pixbuf and [pixbuf.get_width(), pixbuf.get_height()],
+                "box": [*place, area.width, area.height] if place else None,
+                "mapped": self.image.get_mapped()}
+        with open(os.environ[TRACE], "a", encoding="utf-8") as out:
+            out.write(json.dumps(line) + "\n")
+
+    def stop(self):
+        """Supersede every request and cancel their jobs (off the main thread)."""
+        if self.timer is not None:
+            GLib.source_remove(self.timer)
+            self.timer = None
+        self.requests.stop()
+        if self.service is not None:
+            threading.Thread(target=self.cancel_stale, daemon=True).start()
+
+    def close(self):
+        """The dialog closes: no more previews; their jobs are cancelled."""
+        self.open = False
+        self.stop()
+
+    # ---------------------------------------------------------------- worker threads
+
+    def cancel_stale(self):
+        for job in self.requests.stale_jobs():
+            quietly_cancel(self.service, job)
+
+    def work(self, number, key):
+        """Make the preview of request ``number`` (a thread of its own)."""
+        service, job, pixbuf, text = self.service, None, None, logic.PREVIEW_TIP
+        try:
+            self.cancel_stale()  # the device runs one job at a time: free it first
+            png, size = self.source
+            job = service.submit(png, cancel_on_disconnect=True,
+                                 **logic.preview_job(key, max(size)))
+            if not self.requests.submitted(number, job):
+                return
+            pixbuf = shown_pixbuf(service.wait(job))
+        except Exception as exc:  # noqa: BLE001 - shown as one sentence under the preview
+            pixbuf, text = None, logic.preview_message(exc)
+        finally:
+            self.requests.finished(number)
+            if job is not None:
+                quietly_cancel(service, job)  # forgets the finished job in the service
+        GLib.idle_add(self.show, number, key, pixbuf, text)
