@@ -455,6 +455,7 @@ def drive(result):
     result["full_vs_other_style"] = differ(full["image"], other["image"])
     result["same_document"] = snapshot(doc) == before
     result["same_layers"] = len(doc.rootNode().childNodes()) == layers_before
+    result["forgotten"] = service_state(service_client(), quick.job._work.job_id)
 '''
     code = code.replace("CONTENT", repr(str(content))).replace("SHOT", repr(str(shot)))
     r = run(home, code, nst_service["service_file"], timeout=400)
@@ -464,6 +465,7 @@ def drive(result):
     assert max(r["size"]) == 384, r["size"]
     assert r["zero_vs_full"] > 10 and r["full_vs_other_style"] > 5, r
     assert r["same_document"] and r["same_layers"], r
+    assert r["forgotten"] == "gone"  # previews do not crowd the service's list of results
     assert editors.png_size(shot) == editors.KRITA_SCREEN
     if os.environ.get("NST_KRITA_DOCS_SHOT"):
         out = REPO / "docs" / "krita-quick-preview.png"

@@ -28,8 +28,9 @@ class StyleJob(QObject):
     ended = pyqtSignal()
 
     def __init__(self, source: layers.Source, style: dict, choices: dict, connect: dict,
-                 *, label: str, apply: bool = True, parent=None):
+                 *, label: str, apply: bool = True, forget: bool = False, parent=None):
         super().__init__(parent)
+        self.forget = forget  # delete the service's job once its result is here
         self.source = source
         self.style = style
         self.choices = dict(choices)
@@ -50,7 +51,8 @@ class StyleJob(QObject):
 
     def start(self) -> "StyleJob":
         w, h = self.source.size
-        self._work = worker.JobWork(self.connect, (w, h, self.source.pixels), self.style, self.choices)
+        self._work = worker.JobWork(self.connect, (w, h, self.source.pixels), self.style,
+                                    self.choices, forget=self.forget)
         _watch(self)
         worker.run_in_thread(self._work, on_done=self._on_result, on_error=self._on_error,
                              on_event=self._on_event)

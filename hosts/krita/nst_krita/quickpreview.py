@@ -86,7 +86,7 @@ class QuickPreview(QObject):
         choices = {"strength": d.strength.value() / 100.0, "size": EDGE,
                    "preserve_colors": d.preserve.isChecked(), "engine": ENGINE}
         job = StyleJob(source, style, choices, settings.load(), label=label, apply=False,
-                       parent=self)
+                       forget=True, parent=self)
         job.finished.connect(lambda _layer: self._finished(job))
         job.failed.connect(lambda text: self._failed(job, text))
         self.job = job

@@ -116,11 +116,15 @@ class JobWork:
     """One stylize job in the service, run by ``run_in_thread``.
 
     ``content``: (width, height, BGRA); ``style``: {"name": library name} or {"path": file}
-    or {"pixels": (w, h, BGRA)}; ``choices``: keywords of ``jobspec.build_options``.
+    or {"pixels": (w, h, BGRA)}; ``choices``: keywords of ``jobspec.build_options``;
+    ``forget``: delete the job in the service once its result is here (quick previews, so
+    they do not crowd other clients' results out of the service's list).
     Returns the result as BGRA of the content's size.
     """
 
-    def __init__(self, connect: dict, content: tuple, style: dict, choices: dict):
+    def __init__(self, connect: dict, content: tuple, style: dict, choices: dict,
+                 forget: bool = False):
+        self.forget = forget
         self.connect = connect
         self.content = content
         self.style = style
@@ -163,6 +167,8 @@ class JobWork:
             self._cancel_remote()
             self._check()
         png = service.wait(self.job_id, on_event=lambda e: emit(_event_with_preview(e)))
+        if self.forget:
+            self._cancel_remote()  # a finished job: the service forgets it
         self._check()
         return to_bgra(png, width, height)
 
