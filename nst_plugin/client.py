@@ -302,6 +302,13 @@ def connect(*, url: str | None = None, token: str | None = None, service_file: s
                 what, "see its log %s" % log if log else "run `nst serve` in a terminal to see why"))
         time.sleep(0.1)
 
+def equivalent_strength(strength: float, engine: dict, other: dict) -> float:
+    """The strength for engine ``other`` that looks most like ``strength`` on ``engine`` (both ``GET /v1/engines``
+    entries): 0 maps to 0 and standard look to standard look, linearly; beyond ``other``'s range it stays at 1."""
+    a, b = (float((e or {}).get("standard_strength") or 0.5) for e in (engine, other))
+    s = min(max(float(strength), 0.0), 1.0)
+    return min(1.0, s * b / a if s <= a else b + (s - a) * (1 - b) / (1 - a))
+
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _SOURCES = {"L": (0, 0, 0), "LA": (0, 0, 0, 1), "RGB": (0, 1, 2), "RGBA": (0, 1, 2, 3), "BGRA": (2, 1, 0, 3)}
 _MODES = {0: "L", 2: "RGB", 4: "LA", 6: "RGBA"}  # by PNG colour type

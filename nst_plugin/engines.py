@@ -21,13 +21,16 @@ DEFAULT_ENGINE = "vgg19"
 class Engine:
     """An engine: its name (what a request names), a one-line description, the stylize
     function `stylize(request, reporter) -> Result`, the schema options it takes, and
-    optionally `check() -> None | sentence`: what keeps it from running (a missing model)."""
+    optionally `check() -> None | sentence`: what keeps it from running (a missing model),
+    and `standard_strength`: the strength at which it gives its standard look (0 is always the
+    photo, 1 its strongest), so hosts can carry a strength from one engine to another."""
 
     name: str
     description: str
     stylize: Callable[[StylizeRequest, Reporter], Result]
     options: tuple[str, ...] = ()
     check: Callable[[], str | None] | None = None
+    standard_strength: float = 0.5
 
     def problem(self) -> str | None:
         """None when the engine can run; else one sentence saying what to install."""
@@ -41,7 +44,7 @@ class Engine:
         problem = self.problem()
         return {"name": self.name, "description": self.description,
                 "options": json_schema(self.options), "ready": problem is None,
-                "problem": problem}
+                "problem": problem, "standard_strength": self.standard_strength}
 
 
 def installed(pm: pluggy.PluginManager | None = None) -> dict[str, Engine]:

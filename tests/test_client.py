@@ -812,3 +812,10 @@ def test_connect_with_a_missing_command(tmp_path, monkeypatch):
         nc.connect(nst_command=str(tmp_path / "no-such-nst"), wait=1)
     assert "cannot be started" in str(info.value) and "install-host" in str(info.value)
     assert_one_sentence(str(info.value))
+
+
+def test_equivalent_strength_maps_standard_looks_onto_each_other():
+    vgg19, fast = {"standard_strength": 0.5}, {"standard_strength": 1.0}
+    assert [nc.equivalent_strength(s, vgg19, fast) for s in (0, 0.2, 0.5, 0.9)] == [0, 0.4, 1, 1]
+    assert [nc.equivalent_strength(s, fast, vgg19) for s in (0, 0.5, 1)] == [0, 0.25, 0.5]
+    assert nc.equivalent_strength(1.7, {}, None) == 1.0  # clamped; unknown engines: as is

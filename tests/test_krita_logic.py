@@ -485,3 +485,14 @@ def test_the_quick_preview_needs_a_ready_fast_engine(fake, monkeypatch):
     monkeypatch.delenv("NST_FAST_SOURCE")
     if engines.get("fast").problem() is None:  # the fast extra is installed
         assert why_not(answer(), "fast") is None
+
+
+def test_the_preview_carries_the_sliders_strength_to_the_fast_engine(fake):
+    from nst_plugin import engines
+
+    info = {"default": "vgg19", "engines": [e.describe() for e in engines.installed().values()]}
+    carried = fake.jobspec.carried_strength
+    assert [carried(info, s, None, "fast") for s in (0.0, 0.25, 0.5, 0.7, 1.0)] == [0.0, 0.5, 1.0, 1.0, 1.0]
+    assert carried(info, 0.3, "fast", "fast") == pytest.approx(0.3)  # rendering with fast: as is
+    old = {"engines": [{"name": "vgg19"}, {"name": "fast"}]}  # a service that does not say
+    assert carried(old, 0.3, "vgg19", "fast") == pytest.approx(0.3)

@@ -100,7 +100,7 @@ def test_progress_text_and_layer_name():
                         "nst_gimp_preview"}),
     ("nst_gimp_preview.py", {"hashlib", "json", "os", "threading", "contextlib", "gi", "client",
                              "nst_gimp_logic"}),
-    ("nst_gimp_logic.py", {"json", "os", "threading"})])
+    ("nst_gimp_logic.py", {"json", "os", "threading", "client"})])
 def test_plugin_files_stay_small_and_standard_library_only(name, allowed):
     source = (PLUGIN_SRC / name).read_text(encoding="utf-8")
     assert len(source.splitlines()) < 400
@@ -188,3 +188,13 @@ def test_a_newer_preview_request_supersedes_older_ones():
     requests.stop()  # preview off, or the dialog closed
     assert not requests.is_current(third)
     assert requests.start(("wave", 1.0, False)) is not None  # on again: asks anew
+
+
+def test_the_preview_carries_the_strength_to_the_fast_engine(monkeypatch):
+    from nst_plugin import client, engines
+
+    monkeypatch.setitem(sys.modules, "client", client)  # install-host copies it beside the plug-in
+    info = {"default": "vgg19", "engines": [e.describe() for e in engines.installed().values()]}
+    assert [logic.carried_strength(info, s) for s in (0.0, 0.25, 0.5, 0.8)] == [0.0, 0.5, 1.0, 1.0]
+    assert logic.carried_strength(info, 0.3, "fast") == pytest.approx(0.3)
+    assert logic.carried_strength({}, 0.3) == pytest.approx(0.3)  # no answer yet: as it is

@@ -243,8 +243,22 @@ def preview_available(engines_info):
     return True, PREVIEW_TIP
 
 
+def carried_strength(engines_info, strength, render_engine=""):
+    """The fast engine's strength that looks most like ``strength`` on the engine that will
+    render (empty: the service's default): vgg19's 0.5, its weights as set, is the fast
+    engine's full style. Uses the client beside this module."""
+    import client
+
+    engines = engines_info.get("engines") if isinstance(engines_info, dict) else None
+    entries = {e.get("name"): e for e in engines or () if isinstance(e, dict)}
+    default = engines_info.get("default") if isinstance(engines_info, dict) else None
+    render = entries.get(render_engine or default or PREVIEW_ENGINE)
+    return client.equivalent_strength(strength, render, entries.get(PREVIEW_ENGINE))
+
+
 def preview_key(style, strength, preserve_colors):
-    """What a preview depends on in the dialog: equal keys give the same preview."""
+    """What a preview depends on in the dialog (``strength``: the fast engine's, from
+    ``carried_strength``): equal keys give the same preview."""
     return (style or "").strip(), round(float(strength), 3), bool(preserve_colors)
 
 

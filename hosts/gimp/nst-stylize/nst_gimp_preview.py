@@ -72,6 +72,7 @@ class Preview:
         self.config, self.source = config, source
         self.requests = logic.PreviewRequests()
         self.service = self.timer = None
+        self.engines = {}  # the service's GET /v1/engines answer
         self.open = True
         self.check = Gtk.CheckButton.new_with_mnemonic("Quick pre_view")
         self.check.set_active(True)
@@ -91,7 +92,7 @@ class Preview:
             self.widget.pack_start(child, False, False, 0)
         self.widget.show_all()
         self.check.connect("toggled", self.toggled)
-        for name in ("style", "strength", "preserve-colors"):
+        for name in ("style", "strength", "preserve-colors", "engine"):
             config.connect("notify::" + name, self.changed)
 
     # ---------------------------------------------------------------- main thread
@@ -102,7 +103,7 @@ class Preview:
             self.say(logic.sentence(error))
             return
         available, tip = logic.preview_available(engines_info)
-        self.service = service
+        self.service, self.engines = service, engines_info or {}
         self.check.set_tooltip_text(tip)
         self.check.set_sensitive(available)
         if not available:
@@ -136,8 +137,9 @@ class Preview:
         if isinstance(self.source, Exception):
             self.say(logic.preview_message(self.source))
             return False
-        key = logic.preview_key(self.config.get_property("style"),
-                                self.config.get_property("strength"),
+        strength = logic.carried_strength(self.engines, self.config.get_property("strength"),
+                                          self.config.get_property("engine"))
+        key = logic.preview_key(self.config.get_property("style"), strength,
                                 self.config.get_property("preserve-colors"))
         number = self.requests.start(key)
         if number is not None:

@@ -71,6 +71,17 @@ def engine_unavailable(info: dict, name: str):
     return None
 
 
+def carried_strength(info: dict, strength: float, render_engine, preview_engine: str) -> float:
+    """The strength for ``preview_engine`` that looks most like ``strength`` on the engine
+    that will render (None: the service's default); e.g. vgg19's 50 % (its weights as set)
+    is the fast engine's full style."""
+    from . import client
+
+    entries = {e["name"]: e for e in engine_entries(info)}
+    render = entries.get(render_engine or default_engine(info) or preview_engine)
+    return client.equivalent_strength(strength, render, entries.get(preview_engine))
+
+
 def option_names(entry: dict):
     """The option names an engine takes, or None when its description does not say.
 

@@ -2,7 +2,8 @@
 after the user changes the style, the strength or the colour choice.
 
 The final render keeps the engine chosen in the docker (vgg19 by default); the preview is the
-fast engine's one-pass approximation, in well under a second once the service is warm. A new
+fast engine's one-pass approximation, in well under a second once the service is warm, at the
+fast engine's strength that looks most like the slider's on the rendering engine. A new
 request supersedes the one in flight (its service job is cancelled) and never shows an older
 result over a newer one. No layer is added and the document is only read.
 """
@@ -83,7 +84,9 @@ class QuickPreview(QObject):
         except jobspec.PluginError as exc:
             self.message.emit(str(exc))
             return
-        choices = {"strength": d.strength.value() / 100.0, "size": EDGE,
+        strength = jobspec.carried_strength(d.info, d.strength.value() / 100.0,
+                                            d.engine.currentData(), ENGINE)
+        choices = {"strength": strength, "size": EDGE,
                    "preserve_colors": d.preserve.isChecked(), "engine": ENGINE}
         job = StyleJob(source, style, choices, settings.load(), label=label, apply=False,
                        forget=True, parent=self)
