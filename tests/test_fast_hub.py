@@ -139,6 +139,9 @@ def test_download_fetches_unpacks_and_checks_the_archive_over_http(archive, tmp_
         assert "not a readable .tar.gz archive" in err and "Traceback" not in err
         assert sorted(p.name for p in models.cache_dir().iterdir()) == before  # nothing half-written
         assert hub.installed(models.cache_dir()) == folder  # the working model is kept
+        assert cli.main(["models", "import", str(archive)]) == 0  # a good one replaces it
+        assert sorted(p.name for p in models.cache_dir().iterdir()) == before
+        hub.probe(folder)
     finally:
         server.shutdown()
 

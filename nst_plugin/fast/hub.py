@@ -96,9 +96,13 @@ def install(source: Path, cache: Path) -> Path:
     The copy is unpacked and probed in a temporary folder beside the destination and renamed
     into place, so the cache holds the old model or the new one, never half of one.
     """
-    cache.mkdir(parents=True, exist_ok=True)
     dest = folder(cache)
-    work = Path(tempfile.mkdtemp(prefix=f".{FOLDER}.", dir=cache))
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{FOLDER}.", dir=cache))
+    except OSError as exc:
+        raise UserError(f"cannot write to {cache} ({exc.strerror or exc}); make it writable or "
+                        "set NST_MODELS_DIR to another folder.") from exc
     try:
         staged = work / "model"
         if source.is_dir():
@@ -108,12 +112,26 @@ def install(source: Path, cache: Path) -> Path:
             _unpack(source, unpacked)
             _model_root(unpacked).rename(staged)
         probe(staged)
-        if dest.exists():
-            dest.rename(work / "old")
-        staged.rename(dest)
+        _swap_in(staged, dest, work / "old")
+    except OSError as exc:
+        raise UserError(f"could not put the model into {cache} ({exc.strerror or exc}); check "
+                        "the free disk space and the folder's permissions.") from exc
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return dest
+
+
+def _swap_in(staged: Path, dest: Path, old: Path) -> None:
+    """Rename `staged` to `dest`; a model already there moves to `old`, and back on failure."""
+    had = dest.exists()
+    if had:
+        dest.rename(old)
+    try:
+        staged.rename(dest)
+    except OSError:
+        if had:
+            old.rename(dest)
+        raise
 
 
 def _model_root(tree: Path) -> Path:
@@ -134,7 +152,10 @@ def _unpack(archive: Path, into: Path) -> None:
                 if not (member.isfile() or member.isdir()) or not target.is_relative_to(into.resolve()):
                     raise UserError(f"{archive} holds {member.name!r}, which a model archive "
                                     "never does; it was not unpacked.")
-            tar.extractall(into)  # noqa: S202 - every member was checked above
+            if hasattr(tarfile, "data_filter"):
+                tar.extractall(into, filter="data")
+            else:
+                tar.extractall(into)  # noqa: S202 - every member was checked above
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise UserError(f"{archive} is not a readable .tar.gz archive ({exc}); download it "
                         f"again from {HUB_URL}.") from exc
