@@ -438,7 +438,9 @@ def drive(result):
     zero = after(lambda: [dock.strength.setValue(v) for v in (5, 2, 0)])
     full = after(lambda: [dock.strength.setValue(v) for v in (40, 80, 100)])
     other = after(lambda: pick("wave"))
-    after(lambda: pick("starry_night"))
+    shown = after(lambda: pick("starry_night"))
+    result["reads_unchanged"] = quick.reads  # the same pixels: read once
+    result["same_document"] = snapshot(doc) == before
     from PyQt5.QtWidgets import QDockWidget
     for other_dock in main_window().qwindow().findChildren(QDockWidget):
         if other_dock is not dock:
@@ -448,12 +450,17 @@ def drive(result):
     main_window().activeView().canvas().setZoomLevel(1.0)
     process_events(1.0)
     screenshot(SHOT)
+    node = doc.activeNode()
+    node.setPixelData(b"\x00\x00\xff\xff" * (160 * 120), 40, 40, 160, 120)  # paint a red block
+    doc.refreshProjection(); doc.waitForDone()
+    painted = after(lambda: dock.strength.setValue(90))
+    result["reads_after_painting"] = quick.reads
+    result["painted_vs_before"] = differ(painted["image"], shown["image"])
     result["runs"] = {k: {x: v[x] for x in ("ok", "seconds", "shown")}
                       for k, v in (("first", first), ("zero", zero), ("full", full), ("other", other))}
     result["size"] = full["image"][:2]
     result["zero_vs_full"] = differ(zero["image"], full["image"])
     result["full_vs_other_style"] = differ(full["image"], other["image"])
-    result["same_document"] = snapshot(doc) == before
     result["same_layers"] = len(doc.rootNode().childNodes()) == layers_before
     result["forgotten"] = service_state(service_client(), quick.job._work.job_id)
 '''
@@ -465,6 +472,8 @@ def drive(result):
     assert max(r["size"]) == 384, r["size"]
     assert r["zero_vs_full"] > 10 and r["full_vs_other_style"] > 5, r
     assert r["same_document"] and r["same_layers"], r
+    assert r["reads_unchanged"] == 1 and r["reads_after_painting"] == 2, r
+    assert r["painted_vs_before"] > 1, r  # the preview shows the new paint
     assert r["forgotten"] == "gone"  # previews do not crowd the service's list of results
     assert editors.png_size(shot) == editors.KRITA_SCREEN
     if os.environ.get("NST_KRITA_DOCS_SHOT"):
