@@ -4,7 +4,9 @@ Each plug-in is copied from the plug-in sources (hosts/ in the repository; packa
 nst_plugin/hosts_data in a wheel; `$NST_HOSTS_DIR` overrides both) into the editor's user
 folder, together with a copy of nst_plugin/client.py and `nst-host.json`, which tells the
 plug-in where this installation's `nst` command is. A manifest beside them lists what was
-installed, so uninstalling removes exactly those files and nothing of the user's.
+installed, so uninstalling removes exactly those files and nothing of the user's. For Krita,
+`install` can also enable the plug-in in kritarc, noting the value it replaced, which
+`uninstall` puts back.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from .errors import UserError
 from .fsutil import write_atomic
 
 MANIFEST = ".nst-install.json"
+ENABLED = ".nst-enabled.json"  # the kritarc entry install set, and the value it had before
 HOST_CONFIG = "nst-host.json"
 CLIENT = Path(__file__).resolve().parent / "client.py"
 
@@ -35,6 +38,7 @@ class Host:
     plugin_dir: str  # the plug-in's own folder: client.py, nst-host.json and the manifest
     executable: str = ""  # made executable (GIMP runs each plug-in as a program)
     next_step: str = ""
+    setting: tuple[str, str] | None = None  # (group, key) of kritarc that enables it
 
 
 HOSTS = {
@@ -44,7 +48,7 @@ HOSTS = {
          ("nst_krita.action", "actions/nst_krita.action")),
         "pykrita/nst_krita",
         next_step="enable Neural Style in Settings > Configure Krita > Python Plugin Manager "
-                  "and restart Krita"),
+                  "and restart Krita", setting=("python", "enable_nst_krita")),
     "gimp": Host(
         "gimp", "GIMP", "gimp/nst-stylize",
         (("", "plug-ins/nst-stylize"),),
@@ -101,8 +105,13 @@ def _get(host: str) -> Host:
     return HOSTS[host]
 
 
-def install(host: str, dest: Path | None = None, source: Path | None = None) -> list[Path]:
-    """Copy the plug-in for `host` into `dest`; return the files written."""
+def install(host: str, dest: Path | None = None, source: Path | None = None,
+            kritarc: Path | None = None) -> list[Path]:
+    """Copy the plug-in for `host` into `dest`; return the files written.
+
+    `kritarc`: Krita's settings file in which to enable the plug-in (the value it had is
+    kept, so uninstalling puts it back); None leaves the editor's settings alone.
+    """
     spec = _get(host)
     dest = Path(dest or default_dest(host)).expanduser()
     root = Path(source or sources_dir()) / spec.source
@@ -126,9 +135,42 @@ def install(host: str, dest: Path | None = None, source: Path | None = None) -> 
     plugin = dest / spec.plugin_dir
     write_atomic(plugin / HOST_CONFIG, json.dumps(_config(plugin / HOST_CONFIG), indent=2) + "\n")
     written.append(f"{spec.plugin_dir}/{HOST_CONFIG}")
+    if kritarc is not None and spec.setting is not None:
+        _enable(plugin / ENABLED, Path(kritarc).expanduser().absolute(), *spec.setting)
+        written.append(f"{spec.plugin_dir}/{ENABLED}")
     previous = _manifest(dest, spec)
     write_atomic(plugin / MANIFEST, json.dumps(sorted(set(written) | set(previous)), indent=1))
     return [dest / rel for rel in written]
+
+
+def _enable(record: Path, path: Path, group: str, key: str) -> None:
+    """Set `key=true` in kritarc `path`, noting in `record` the value it had (first install)."""
+    from . import kritarc
+
+    try:
+        before = json.loads(record.read_text(encoding="utf-8"))["before"]
+    except (OSError, ValueError, KeyError, TypeError):
+        before = kritarc.get(path, group, key)
+    try:
+        kritarc.put(path, group, key, "true")
+    except OSError as exc:
+        raise UserError(f"the plug-in is installed but could not be enabled in {path} "
+                        f"({exc.strerror or exc}); enable it in Krita's Python Plugin Manager.") from exc
+    write_atomic(record, json.dumps({"kritarc": str(path), "group": group, "key": key,
+                                     "before": before}, indent=1) + "\n")
+
+
+def _disable(record: Path) -> None:
+    """Put back the kritarc value that install found, unless the user changed it since."""
+    from . import kritarc
+
+    try:
+        entry = json.loads(record.read_text(encoding="utf-8"))
+        path, group, key = Path(entry["kritarc"]), entry["group"], entry["key"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    if kritarc.get(path, group, key) == "true":
+        kritarc.put(path, group, key, entry.get("before"))
 
 
 def _config(path: Path) -> dict:
@@ -159,6 +201,7 @@ def uninstall(host: str, dest: Path | None = None) -> list[Path]:
     listed = _manifest(dest, spec)
     if not listed:
         return []
+    _disable(dest / spec.plugin_dir / ENABLED)
     removed = []
     folders = set()
     for rel in [*listed, f"{spec.plugin_dir}/{MANIFEST}"]:

@@ -61,29 +61,10 @@ def kritarc_path(home: Path | str) -> Path:
 
 
 def kritarc_set(home: Path | str, group: str, key: str, value: str) -> None:
-    """Set ``key=value`` in ``[group]`` of kritarc (KConfig INI; other lines kept verbatim)."""
-    path = kritarc_path(home)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
-    header = f"[{group}]"
-    start = next((i for i, l in enumerate(lines) if l.strip() == header), None)
-    if start is None:
-        if lines and lines[-1].strip():
-            lines.append("")
-        lines += [header, f"{key}={value}"]
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("[")),
-                   len(lines))
-        for i in range(start + 1, end):
-            if lines[i].split("=", 1)[0].strip() == key:
-                lines[i] = f"{key}={value}"
-                break
-        else:
-            ins = end
-            while ins > start + 1 and not lines[ins - 1].strip():
-                ins -= 1
-            lines.insert(ins, f"{key}={value}")
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    """Set ``key=value`` in ``[group]`` of the home's kritarc (other lines kept verbatim)."""
+    from nst_plugin import kritarc
+
+    kritarc.put(kritarc_path(home), group, key, value)
 
 
 def enable_krita_plugin(home: Path | str, name: str) -> None:

@@ -159,17 +159,6 @@ def test_krita_drive_errors_and_timeouts(krita_home):
     assert editors.x_server_locks() == locks
 
 
-def test_kritarc_set_keeps_other_lines(tmp_path):
-    rc = editors.kritarc_path(tmp_path)
-    rc.parent.mkdir(parents=True)
-    rc.write_text("top=1\n\n[python]\nenable_a=false\n\n[krita]\nx=y\n")
-    editors.enable_krita_plugin(tmp_path, "a")
-    editors.enable_krita_plugin(tmp_path, "b")
-    editors.kritarc_set(tmp_path, "new", "k", "v")
-    assert rc.read_text() == ("top=1\n\n[python]\nenable_a=true\nenable_b=true\n\n"
-                              "[krita]\nx=y\n\n[new]\nk=v\n")
-
-
 # --------------------------------------------------------------------------------------------
 # GIMP 3
 

@@ -82,10 +82,12 @@ def nst_service(tmp_path_factory):
 
 
 def install(home: Path) -> Path:
-    """The real `nst install-host krita` into the Krita HOME; returns the plug-in folder."""
+    """The real `nst install-host krita` into the Krita HOME, enabled in its kritarc (so every
+    test shows Krita loading the plug-in that way); returns the plug-in folder."""
     dest = home / ".local/share/krita"
-    subprocess.run([str(NST), "install-host", "krita", "--dest", str(dest)], check=True,
-                   stdout=subprocess.DEVNULL, timeout=60)
+    subprocess.run([str(NST), "install-host", "krita", "--dest", str(dest), "--kritarc",
+                    str(editors.kritarc_path(home))], check=True, stdout=subprocess.DEVNULL,
+                   timeout=60)
     pkg = dest / "pykrita/nst_krita"
     assert (pkg / "client.py").exists() and (pkg / "nst-host.json").exists()
     assert (dest / "actions/nst_krita.action").exists()
@@ -96,8 +98,7 @@ def run(home: Path, code: str, service_file: Path, timeout: float = 180, **env) 
     extra = {"NST_SERVICE_FILE": str(service_file), **env}
     for attempt in range(3):
         try:
-            outcome = editors.run_krita(home, PRELUDE + code, enable=["nst_krita"],
-                                        timeout=timeout, extra_env=extra)
+            outcome = editors.run_krita(home, PRELUDE + code, timeout=timeout, extra_env=extra)
             break
         except editors.EditorError as exc:
             # Another Xvfb of the same number going away under Krita (parallel editor tests

@@ -18,6 +18,11 @@ def nst_register_commands(subparsers: Any) -> None:
     p.add_argument("--dest", type=Path, default=None,
                    help="the editor's user folder (default: Krita ~/.local/share/krita, "
                         "GIMP ~/.config/GIMP/3.0)")
+    p.add_argument("--kritarc", type=Path, default=None,
+                   help="Krita: the settings file in which to enable the plug-in (default: "
+                        "Krita's own, ~/.config/kritarc, unless --dest is given)")
+    p.add_argument("--no-enable", action="store_true",
+                   help="Krita: leave its settings alone; enable the plug-in in Krita yourself")
     p.set_defaults(run=cmd_install)
 
     p = subparsers.add_parser("uninstall-host",
@@ -28,13 +33,18 @@ def nst_register_commands(subparsers: Any) -> None:
 
 
 def cmd_install(args: argparse.Namespace) -> int:
-    from .. import hostinstall
+    from .. import hostinstall, kritarc
 
     spec = hostinstall.HOSTS[args.editor]
     dest = args.dest or hostinstall.default_dest(args.editor)
-    written = hostinstall.install(args.editor, dest)
+    settings = None
+    if spec.setting is not None and not args.no_enable:
+        settings = args.kritarc or (None if args.dest else kritarc.default_path())
+    written = hostinstall.install(args.editor, dest, kritarc=settings)
+    step = spec.next_step if settings is None else (
+        f"restart {spec.title} (the plug-in is enabled in {settings})")
     print(f"nst: installed the {spec.title} plug-in in {dest} ({len(written)} files); now "
-          f"{spec.next_step}.")
+          f"{step}.")
     return 0
 
 
