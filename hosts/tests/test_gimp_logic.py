@@ -48,15 +48,13 @@ def test_options_preset_then_arguments_then_json():
     fast = logic.build_options(quality="best", strength=0.5, size=300, area=(0, 0, 64, 48),
                                preserve_colors=False, engine="fast", engines_info=engines)
     assert fast == {"strength": 0.5, "size": 300, "engine": "fast"}  # best's iterations dropped
-    local = logic.build_options(quality="good", strength=0.5, size=0, area=(0, 0, 10, 20),
-                                preserve_colors=False)
-    assert local["iterations"] == logic.LOCAL_PRESETS["good"]["iterations"]
-    assert local["size"] == 20
+    bare = logic.build_options(quality="good", strength=0.5, size=0, area=(0, 0, 10, 20),
+                               preserve_colors=False)
+    assert bare == {"strength": 0.5, "size": 20, "preserve_colors": False}  # no presets served
 
 
-def test_local_presets_match_the_options_module():
+def test_quality_choices_are_the_services_presets():
     from nst_plugin.options import PRESETS
-    assert logic.LOCAL_PRESETS == PRESETS
     assert [q for q, _ in logic.QUALITIES] == list(PRESETS)
 
 

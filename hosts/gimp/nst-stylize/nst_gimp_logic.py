@@ -12,13 +12,8 @@ import threading
 
 MARGIN = 32  # pixels of context around a selection, so the style flows in from its edges
 
-# Fallback for services that do not serve "presets" in GET /v1/engines
-# (the same values as nst_plugin.options.PRESETS).
-LOCAL_PRESETS = {
-    "draft": {"iterations": 60, "scales": 1},
-    "good": {"iterations": 200},
-    "best": {"iterations": 500},
-}
+# The quality argument's choices (GIMP 3.0's choices are fixed when the plug-in registers);
+# their settings come from the service's presets (GET /v1/engines).
 QUALITIES = (("draft", "Draft (fast)"), ("good", "Good"), ("best", "Best (slow)"))
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif")
@@ -131,15 +126,13 @@ def build_options(*, quality, strength, size, area, preserve_colors, engine="", 
                   engines_info=None):
     """The options JSON for POST /v1/jobs.
 
-    The quality preset (served by the service, else LOCAL_PRESETS), then ``strength``,
+    The quality preset (served by the service; none when it serves none), then ``strength``,
     ``size`` (0 = the processed area's long edge) and ``preserve_colors`` -- each dropped when
     the service says the engine does not take it -- then ``engine`` and the ``extra`` JSON
     object, which comes last and so wins.
     """
     presets = engines_info.get("presets") if isinstance(engines_info, dict) else None
-    if not isinstance(presets, dict) or quality not in presets:
-        presets = LOCAL_PRESETS
-    options = dict(presets.get(quality) or {})
+    options = dict(presets.get(quality) or {}) if isinstance(presets, dict) else {}
     options["strength"] = round(float(strength), 4)
     options["size"] = int(size) if size and size > 0 else max(area[2], area[3])
     options["preserve_colors"] = bool(preserve_colors)
