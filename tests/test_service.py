@@ -543,7 +543,9 @@ def test_a_dropped_event_stream_cancels_its_job(service):
     waiting.close()
     status = _wait_state(c, queued, timeout=5)
     stream.close()
-    assert _wait_state(c, job, timeout=10)["state"] == "cancelled"
+    # Cancelled at the engine's next check; generous, since one step can take seconds when
+    # the engine compiles (a restart) on a busy machine.
+    assert _wait_state(c, job, timeout=60)["state"] == "cancelled"
     assert status["state"] == "cancelled" and status["started"] is None
 
 
@@ -583,7 +585,7 @@ def test_sigkill_mid_job_then_restart_and_stop(service):
 
     follower = threading.Thread(target=follow)
     follower.start()
-    assert seen.wait(30)
+    assert seen.wait(120)  # the first step compiles the engine: slow on a busy machine
     service.proc.kill()
     service.proc.wait()
     follower.join(30)
@@ -601,7 +603,7 @@ def test_sigkill_mid_job_then_restart_and_stop(service):
     failure.clear()
     follower = threading.Thread(target=follow)
     follower.start()
-    assert seen.wait(30)
+    assert seen.wait(120)
     stopped = service.nst("serve", "--stop")
     assert stopped.returncode == 0, stopped.stderr
     assert service.proc.wait(5) == 0
