@@ -1,11 +1,11 @@
-"""Driver code that test_krita.py runs inside the real Krita (``editors.run_krita``).
+"""Driver code that the Krita tests run inside the real Krita (``editors.run_krita``).
 
 PRELUDE is put before every test's ``drive(result)``; the others are whole drivers (or, for
 DOCKER_PRELUDE, helpers for the docker's tests) and BASELINE_JOB a script that the stall
 driver runs with Debian's /usr/bin/python3 beside Krita.
 """
 
-# Helpers available to every drive() of test_krita.py (runs inside Krita).
+# Helpers available to every drive() of the Krita tests (runs inside Krita).
 PRELUDE = r'''
 import hashlib, time
 from krita import Selection
