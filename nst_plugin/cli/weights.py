@@ -1,8 +1,12 @@
-"""`nst weights status|download|import FILE`: the VGG19 ImageNet weights in Keras's cache."""
+"""`nst weights status|download|import FILE`: the VGG19 ImageNet weights in Keras's cache.
+
+`add_model_files_command` makes such a command for any engine's files (`nst models` too).
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from typing import Any
@@ -10,9 +14,14 @@ from typing import Any
 from ..hookspecs import hookimpl
 
 
-def add_model_files_command(subparsers: Any, name: str, what: str, run, *,
+def add_model_files_command(subparsers: Any, name: str, what: str, module: str, noun: str, *,
                             download: str | None = None) -> None:
-    """`nst NAME status|[download|]import FILE` for an engine's model files (`what`)."""
+    """`nst NAME status|[download|]import FILE` for an engine's files (`what`).
+
+    `module` (relative to this package, imported when the command runs) has `status()`,
+    `import_file(path)` and, with `download`, `download(progress=...)`; `noun` names what
+    was saved or imported in the closing message.
+    """
     p = subparsers.add_parser(name, help=f"show{', download' if download else ''} or import {what}")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     actions.add_parser("status", help=f"where {what} are and whether they check out")
@@ -20,27 +29,27 @@ def add_model_files_command(subparsers: Any, name: str, what: str, run, *,
         actions.add_parser("download", help=download)
     actions.add_parser("import", help="copy a file fetched elsewhere into the cache "
                                       "(offline machines)").add_argument("file")
-    p.set_defaults(run=run)
+    p.set_defaults(run=lambda args: run_model_files(importlib.import_module(module, __package__),
+                                                    noun, args))
 
 
-@hookimpl
-def nst_register_commands(subparsers: Any) -> None:
-    add_model_files_command(subparsers, "weights", "the VGG19 ImageNet weights", cmd_weights,
-                            download="download Keras's VGG19 file into the Keras cache")
-
-
-def cmd_weights(args: argparse.Namespace) -> int:
-    from ..engine import weights
-
+def run_model_files(files: Any, noun: str, args: argparse.Namespace) -> int:
+    """Run `status`, `download` or `import` on the module `files`."""
     if args.action == "status":
-        print(json.dumps(weights.status(), indent=2))
+        print(json.dumps(files.status(), indent=2))
     elif args.action == "download":
         from ..progressbar import download_bar
 
         with download_bar() as progress:
-            path = weights.download(progress=progress)
-        print(f"nst: weights saved to {path}", file=sys.stderr)
+            path = files.download(progress=progress)
+        print(f"nst: {noun} saved to {path}", file=sys.stderr)
     else:
-        path = weights.import_file(args.file)
-        print(f"nst: weights imported to {path}", file=sys.stderr)
+        print(f"nst: {noun} imported to {files.import_file(args.file)}", file=sys.stderr)
     return 0
+
+
+@hookimpl
+def nst_register_commands(subparsers: Any) -> None:
+    add_model_files_command(subparsers, "weights", "the VGG19 ImageNet weights",
+                            "..engine.weights", "weights",
+                            download="download Keras's VGG19 file into the Keras cache")

@@ -17,6 +17,7 @@ The cache is $NST_MODELS_DIR, else $XDG_CACHE_HOME/nst-plugin/models, else
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -54,6 +55,14 @@ def package_dir() -> Path | None:
 
 
 def sha256(path: Path) -> str:
+    """The file's SHA-256, read once per version of the file (every job and every
+    GET /v1/engines asks whether the model checks out)."""
+    info = path.stat()
+    return _sha256(str(path), info.st_size, info.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _sha256(path: str, _size: int, _mtime_ns: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -97,9 +106,10 @@ def status() -> dict:
     out = {"cache": str(cache_dir()), "onnx": _onnx_status(),
            "savedmodel": {"path": str(found) if found else None, "ready": found is not None,
                           "download_url": hub.url()}}
-    ready = [name for name in SOURCES if out[name]["ready"]]
-    wanted = os.environ.get("NST_FAST_SOURCE")
-    out["source"] = wanted if wanted in ready else (None if wanted else next(iter(ready), None))
+    try:
+        out["source"] = source()[0]
+    except UserError:
+        out["source"] = None
     out["ready"] = out["source"] is not None
     return out
 
