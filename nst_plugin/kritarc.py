@@ -5,8 +5,6 @@ Python Plugin Manager does (`[python]` `enable_nst_krita=true`).
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 from .fsutil import write_atomic
@@ -14,13 +12,9 @@ from .fsutil import write_atomic
 
 def default_path() -> Path:
     """Where Krita keeps kritarc for this user (Linux: $XDG_CONFIG_HOME or ~/.config)."""
-    home = Path.home()
-    if sys.platform.startswith("win"):
-        return Path(os.environ.get("LOCALAPPDATA") or home / "AppData" / "Local") / "kritarc"
-    if sys.platform == "darwin":
-        return home / "Library" / "Preferences" / "kritarc"
-    config = os.environ.get("XDG_CONFIG_HOME")
-    return (Path(config) if config and os.path.isabs(config) else home / ".config") / "kritarc"
+    from .service.config import user_dir
+
+    return user_dir("XDG_CONFIG_HOME", ".config", mac="Library/Preferences") / "kritarc"
 
 
 def _lines(path: Path) -> list[str]:
@@ -47,7 +41,7 @@ def get(path: Path, group: str, key: str) -> str | None:
     """The value of `key` in `[group]`, or None when it is not set."""
     lines = _lines(path)
     at = _key_at(lines, _group(lines, group), key)
-    return None if at is None else lines[at].split("=", 1)[1].strip() if "=" in lines[at] else ""
+    return None if at is None else lines[at].partition("=")[2].strip()
 
 
 def put(path: Path, group: str, key: str, value: str | None) -> None:

@@ -87,7 +87,7 @@ class SavedModelRunner:
     def __init__(self, path: Path) -> None:
         import tensorflow as tf
 
-        self.model, self.call = hub.load(path)
+        self.model, self.call = hub.load(path)  # the model stays referenced: its signature needs it
         self.device = "GPU" if tf.config.list_logical_devices("GPU") else "CPU"
 
     def conditions(self, styles: Styles, scale: float, content: Image.Image,

@@ -29,13 +29,14 @@ def style_vector(image: Image.Image, scale: float = 1.0) -> np.ndarray:
 
 
 def transform(content: np.ndarray, conditions: list, overlap: int,
-              on_tile=lambda done, total, partial: None) -> np.ndarray:
+              on_tile=lambda done, total, partial: None, model=None) -> np.ndarray:
     """Stylize float (h, w, 3) `content` in 0..1 tile by tile; returns the same shape.
 
     Each tile is the weighted sum of the model's outputs for `conditions` ((weight,
-    condition) pairs, `runners`). `on_tile(done, total, partial)` runs after each tile.
+    condition) pairs) of `model` (a runner; default: the source in use).
+    `on_tile(done, total, partial)` runs after each tile.
     """
-    model = runners.runner()
+    model = model or runners.runner()
     h, w = content.shape[:2]
     boxes = tiles.boxes(w, h, TILE, min(overlap, TILE // 2 - 1))
     total = np.zeros((h, w, 3), np.float32)
@@ -82,7 +83,7 @@ def run(request: StylizeRequest, reporter: Reporter) -> Result:
 
     reporter.stage("stylizing")
     reporter.check_cancel()
-    x = transform(content, conditions, s.tile_overlap, on_tile) * 255
+    x = transform(content, conditions, s.tile_overlap, on_tile, model) * 255
     if s.preserve_colors:
         x = colors.restore_colors(x, content * 255)
     return Result(image=from_array(x[None]), iterations=1, seconds=time.monotonic() - started,
