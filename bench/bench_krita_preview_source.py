@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "hosts" / "tests"))
 
-DRIVE = r'''
+DRIVE = r"""
 import statistics, sys, time
 sys.path.insert(0, HOSTS)
 sys.modules.setdefault("nst_krita.client", type(sys)("client"))  # not used here
@@ -45,7 +45,7 @@ def drive(result):
         times["read_source"].append(t1 - t); times["shrink"].append(t2 - t1)
         times["thumbnail_64"].append(t3 - t2)
     result.update({k: round(statistics.median(v) * 1000, 1) for k, v in times.items()})
-'''
+"""
 
 
 def main() -> int:
@@ -61,7 +61,8 @@ def main() -> int:
     try:
         editors.prepare_krita_home(home)
         code = DRIVE.replace("HOSTS", repr(str(ROOT / "hosts" / "krita"))).replace(
-            "SIZE", repr(tuple(args.size)))
+            "SIZE", repr(tuple(args.size))
+        )
         out = editors.run_krita(home, code, timeout=600)
     finally:
         shutil.rmtree(home, ignore_errors=True)

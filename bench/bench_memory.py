@@ -26,13 +26,28 @@ EXAMPLES = ROOT / "nst_plugin" / "examples"
 def peak(size: int, tile: int | None, folder: Path) -> tuple[float, float]:
     """(peak GiB, seconds) of one run in a child process."""
     content, style = folder / "content.png", folder / "style.png"
-    args = [sys.executable, "-c",
-            "import resource, sys; from nst_plugin.cli import main; rc = main(sys.argv[1:]); "
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); "
-            "sys.exit(rc)",
-            "stylize", str(content), str(style), "-o", str(folder / f"out-{size}-{tile}.png"),
-            "--size", str(size), "--scales", "1", "--iterations", "1", "--weights", "random",
-            "--quiet", "--overwrite"]
+    args = [
+        sys.executable,
+        "-c",
+        "import resource, sys; from nst_plugin.cli import main; rc = main(sys.argv[1:]); "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); "
+        "sys.exit(rc)",
+        "stylize",
+        str(content),
+        str(style),
+        "-o",
+        str(folder / f"out-{size}-{tile}.png"),
+        "--size",
+        str(size),
+        "--scales",
+        "1",
+        "--iterations",
+        "1",
+        "--weights",
+        "random",
+        "--quiet",
+        "--overwrite",
+    ]
     if tile is not None:
         args += ["--tile-size", str(tile)]
     t = time.perf_counter()

@@ -31,9 +31,12 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from nst_plugin import Reporter  # noqa: E402
+from nst_plugin import (  # noqa: E402
+    Reporter,
+    Settings,
+    StylizeRequest,
+)
 from nst_plugin.engine import load_engine  # noqa: E402
-from nst_plugin import Settings, StylizeRequest  # noqa: E402
 
 transfer = load_engine()
 from nst_plugin.engine import losses, optimize  # noqa: E402
@@ -74,19 +77,35 @@ def scipy_run(net, settings, targets, x0, iterations, on_iteration, check=lambda
     stalls = 0
     while len(losses_seen) <= iterations and not stopped:
         start = losses_seen[-1] if losses_seen else None
-        result = minimize(value, x, jac=True, method="L-BFGS-B",
-                          bounds=Bounds(0.0, 255.0 / scale), callback=callback,
-                          options={"maxiter": iterations - max(0, len(losses_seen) - 1),
-                                   "maxfun": iterations * 20, "ftol": 0.0, "gtol": 0.0})
+        result = minimize(
+            value,
+            x,
+            jac=True,
+            method="L-BFGS-B",
+            bounds=Bounds(0.0, 255.0 / scale),
+            callback=callback,
+            options={
+                "maxiter": iterations - max(0, len(losses_seen) - 1),
+                "maxfun": iterations * 20,
+                "ftol": 0.0,
+                "gtol": 0.0,
+            },
+        )
         x = result.x
         improved = losses_seen[-1] < (losses_seen[0] if start is None else start)
         stalls = 0 if improved else stalls + 1
         if stalls >= 2 and not stopped and len(losses_seen) <= iterations:
             done = max(0, len(losses_seen) - 1)
             start_x = (x * scale).reshape(shape).astype(np.float32)
-            rest, more = DEVICE_RUN(net, settings.replace(optimizer="adam"), targets,
-                                      start_x, iterations - done,
-                                      lambda k, loss, im: on_iteration(done + k, loss, im), check)
+            rest, more = DEVICE_RUN(
+                net,
+                settings.replace(optimizer="adam"),
+                targets,
+                start_x,
+                iterations - done,
+                lambda k, loss, im: on_iteration(done + k, loss, im),
+                check,
+            )
             return rest, losses_seen + more[1:]
     return (x * scale).astype(np.float32).reshape(shape), losses_seen
 
@@ -94,8 +113,9 @@ def scipy_run(net, settings, targets, x0, iterations, on_iteration, check=lambda
 def distances(judge, x, content_features, style_grams) -> tuple[float, float]:
     feats = judge.forward(x)
     n = len(judge.content_layers)
-    content = np.mean([float(losses.content_loss(f, t))
-                       for f, t in zip(feats[:n], content_features)])
+    content = np.mean(
+        [float(losses.content_loss(f, t)) for f, t in zip(feats[:n], content_features)]
+    )
     style = np.mean([float(losses.style_loss(f, g)) for f, g in zip(feats[n:], style_grams)])
     return float(style), float(content)
 
@@ -105,8 +125,9 @@ def trace(request: StylizeRequest, final: tuple[int, int], scipy: bool = False):
     judge_settings = request.settings.replace(precision="float32")
     judge = transfer.get_network(judge_settings)
     content = transfer.to_array(request.content, final)
-    style = transfer.to_array(request.styles[0], transfer.style_size(request.styles[0].size,
-                                                                     max(final)))
+    style = transfer.to_array(
+        request.styles[0], transfer.style_size(request.styles[0].size, max(final))
+    )
     content_features = judge.forward(content)[: len(judge.content_layers)]
     style_grams = transfer.style_targets(judge, [style], [1.0], judge_settings)["style"]
     points = []
@@ -118,8 +139,9 @@ def trace(request: StylizeRequest, final: tuple[int, int], scipy: bool = False):
         if (image.shape[2], image.shape[1]) != final:
             return
         t = time.perf_counter()
-        points.append((t - started - paused, *distances(judge, image, content_features,
-                                                         style_grams)))
+        points.append(
+            (t - started - paused, *distances(judge, image, content_features, style_grams))
+        )
         paused += time.perf_counter() - t
 
     reporter = Reporter()
@@ -138,8 +160,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--iterations", type=int, default=100)
-    parser.add_argument("--more", type=float, default=1.0,
-                        help="iterations of the device runs, as a multiple of --iterations")
+    parser.add_argument(
+        "--more",
+        type=float,
+        default=1.0,
+        help="iterations of the device runs, as a multiple of --iterations",
+    )
     parser.add_argument("--scales", type=int, default=None)
     parser.add_argument("--weights", default="random")
     parser.add_argument("--content", default=str(EXAMPLES / "wave.jpg"))
@@ -149,8 +175,15 @@ def main() -> None:
     content = Image.open(args.content).convert("RGB")
     style = Image.open(args.style).convert("RGB")
     final = transfer.output_size(content.size, args.size)
-    base = Settings(size=args.size, iterations=args.iterations, weights=args.weights,
-                    save_every=1, preview_every=0, seed=0, scales=args.scales)
+    base = Settings(
+        size=args.size,
+        iterations=args.iterations,
+        weights=args.weights,
+        save_every=1,
+        preview_every=0,
+        seed=0,
+        scales=args.scales,
+    )
     device = base.replace(iterations=round(args.iterations * args.more))
     runs = {  # name: (settings, scipy)
         "scipy L-BFGS-B, float32": (base.replace(precision="float32"), True),
@@ -162,26 +195,33 @@ def main() -> None:
     for settings, scipy in runs.values():  # build, trace and compile outside the timings
         warm = settings.replace(iterations=2)
         trace(StylizeRequest(content, [style], warm), final, scipy)
-    results = {name: trace(StylizeRequest(content, [style], settings), final, scipy)
-               for name, (settings, scipy) in runs.items()}
+    results = {
+        name: trace(StylizeRequest(content, [style], settings), final, scipy)
+        for name, (settings, scipy) in runs.items()
+    }
 
     plan = transfer.schedule(final, base)
-    print(f"content {Path(args.content).name} -> {final[0]}x{final[1]}, style "
-          f"{Path(args.style).name}, weights {args.weights}, {args.iterations} iterations "
-          f"({device.iterations} for the device runs), "
-          f"scales {[size for size, _ in plan]}, auto = "
-          f"{transfer.get_network(base).precision}")
+    print(
+        f"content {Path(args.content).name} -> {final[0]}x{final[1]}, style "
+        f"{Path(args.style).name}, weights {args.weights}, {args.iterations} iterations "
+        f"({device.iterations} for the device runs), "
+        f"scales {[size for size, _ in plan]}, auto = "
+        f"{transfer.get_network(base).precision}"
+    )
     (ref_points, ref_time), *_ = results.values()
     _, style_goal, content_goal = ref_points[-1]
     for name, (points, seconds) in results.items():
-        line = (f"{name:<44}{seconds:7.1f} s   style {points[-1][1]:.5f}   "
-                f"content {points[-1][2]:.4f}")
+        line = (
+            f"{name:<44}{seconds:7.1f} s   style {points[-1][1]:.5f}   content {points[-1][2]:.4f}"
+        )
         if points is not ref_points:
-            reached = next((p for p in points if p[1] <= style_goal and p[2] <= content_goal),
-                           None)
-            line += ("   never reached the reference" if reached is None else
-                     f"   reached the reference at {reached[0]:.1f} s = "
-                     f"{reached[0] / ref_time:.0%} of its time")
+            reached = next((p for p in points if p[1] <= style_goal and p[2] <= content_goal), None)
+            line += (
+                "   never reached the reference"
+                if reached is None
+                else f"   reached the reference at {reached[0]:.1f} s = "
+                f"{reached[0] / ref_time:.0%} of its time"
+            )
         print(line)
 
 

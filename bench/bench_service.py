@@ -46,28 +46,42 @@ def options(args) -> dict:
     """The job's options: the fast engine takes no iterations or weights."""
     if args.engine == "fast":
         return {"engine": "fast", "size": args.size}
-    return {"engine": args.engine, "size": args.size, "iterations": args.iterations,
-            "weights": "random"}
+    return {
+        "engine": args.engine,
+        "size": args.size,
+        "iterations": args.iterations,
+        "weights": "random",
+    }
 
 
 def start_service(folder: Path):
     from nst_plugin import client
 
-    env = {**os.environ, "NST_SERVICE_FILE": str(folder / "service.json"),
-           "XDG_STATE_HOME": str(folder / "state"), "XDG_DATA_HOME": str(folder / "data"),
-           "NST_PLUGINS": "", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = {
+        **os.environ,
+        "NST_SERVICE_FILE": str(folder / "service.json"),
+        "XDG_STATE_HOME": str(folder / "state"),
+        "XDG_DATA_HOME": str(folder / "data"),
+        "NST_PLUGINS": "",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
     errors = open(folder / "stderr.txt", "wb")  # noqa: SIM115 - read back on failure
-    proc = subprocess.Popen([sys.executable, "-m", "nst_plugin.cli", "serve", "--weights",
-                             "random", "--preload"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=errors)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nst_plugin.cli", "serve", "--weights", "random", "--preload"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=errors,
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         info = client.read_service_file(str(folder / "service.json"))
         if info and info.get("pid") == proc.pid:
             return proc, client.Client(info["url"], info["token"])
         if proc.poll() is not None:
-            raise SystemExit("nst serve exited at start:\n"
-                             + (folder / "stderr.txt").read_text(errors="replace")[-2000:])
+            raise SystemExit(
+                "nst serve exited at start:\n"
+                + (folder / "stderr.txt").read_text(errors="replace")[-2000:]
+            )
         time.sleep(0.05)
     proc.kill()
     raise SystemExit("nst serve did not start within 120 s")
@@ -85,8 +99,11 @@ def service_job(args, conn) -> tuple[float, float, float, float]:
             marks.setdefault("step", now)
 
     start = time.perf_counter()
-    job = conn.submit(CONTENT.read_bytes(), styles=[STYLE.read_bytes()],
-                      options={k: v for k, v in options(args).items() if k != "weights"})
+    job = conn.submit(
+        CONTENT.read_bytes(),
+        styles=[STYLE.read_bytes()],
+        options={k: v for k, v in options(args).items() if k != "weights"},
+    )
     conn.wait(job, on_event=note)
     total = time.perf_counter() - start
     status = conn.status(job)
@@ -119,15 +136,21 @@ def main() -> int:
 
     med = statistics.median
     work = "one pass" if args.engine == "fast" else f"{args.iterations} iterations, random weights"
-    print(f"nst serve overhead: {args.engine} engine, {args.size} px, {work}, "
-          f"median of {args.runs} (warm engine); {platform.machine()}, "
-          f"{os.cpu_count()} CPUs, Python {platform.python_version()}")
+    print(
+        f"nst serve overhead: {args.engine} engine, {args.size} px, {work}, "
+        f"median of {args.runs} (warm engine); {platform.machine()}, "
+        f"{os.cpu_count()} CPUs, Python {platform.python_version()}"
+    )
     print(f"  Python API, in process      {med(api) * 1000:8.1f} ms")
     print(f"  service, submit -> result   {med(totals) * 1000:8.1f} ms")
-    print(f"  service overhead            {(med(totals) - med(api)) * 1000:8.1f} ms "
-          f"({(med(totals) / med(api) - 1) * 100:+.0f} %)")
-    print(f"  outside the job's own run   {med(outside) * 1000:8.1f} ms "
-          "(upload, decode, queue, result PNG, download)")
+    print(
+        f"  service overhead            {(med(totals) - med(api)) * 1000:8.1f} ms "
+        f"({(med(totals) / med(api) - 1) * 100:+.0f} %)"
+    )
+    print(
+        f"  outside the job's own run   {med(outside) * 1000:8.1f} ms "
+        "(upload, decode, queue, result PNG, download)"
+    )
     print(f"  submit -> first event       {med(first_event) * 1000:8.1f} ms")
     print(f"  submit -> first step        {med(first_step) * 1000:8.1f} ms")
     return 0

@@ -32,8 +32,8 @@ from pathlib import Path
 from PIL import Image
 
 from nst_plugin import Engine, Result, hookimpl
-from nst_plugin.plugins import get_plugin_manager
 from nst_plugin.hotfolder import WatchConfig, Watcher
+from nst_plugin.plugins import get_plugin_manager
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "nst_plugin" / "examples"
 
@@ -58,8 +58,15 @@ class StampEngine:
         if b == 7:
             self.starts[r + 256 * g] = t0
         self.engine_seconds += time.time() - t0
-        return Result(image=request.content, iterations=1, seconds=0.0, losses=[1.0, 0.5],
-                      engine="fast", backend="none", device="CPU")
+        return Result(
+            image=request.content,
+            iterations=1,
+            seconds=0.0,
+            losses=[1.0, 0.5],
+            engine="fast",
+            backend="none",
+            device="CPU",
+        )
 
 
 def image_bytes(index: int) -> bytes:
@@ -69,10 +76,17 @@ def image_bytes(index: int) -> bytes:
     return buf.getvalue()
 
 
-def start_watcher(inbox: Path, style: Path, observer: str,
-                  settle: float) -> tuple[Watcher, threading.Thread]:
-    config = WatchConfig(inbox=inbox, style=str(style), engine="fast", settle=settle,
-                         polling=observer == "polling", rescan=3600)
+def start_watcher(
+    inbox: Path, style: Path, observer: str, settle: float
+) -> tuple[Watcher, threading.Thread]:
+    config = WatchConfig(
+        inbox=inbox,
+        style=str(style),
+        engine="fast",
+        settle=settle,
+        polling=observer == "polling",
+        rescan=3600,
+    )
     watcher = Watcher(config, out=open(os.devnull, "w"), err=io.StringIO())
     thread = threading.Thread(target=watcher.run, daemon=True)
     thread.start()
@@ -104,7 +118,9 @@ def wait_done(watcher: Watcher, n: int, timeout: float = 600) -> float:
     return time.time()
 
 
-def burst(root: Path, style: Path, engine: StampEngine, observer: str, n: int, settle: float) -> dict:
+def burst(
+    root: Path, style: Path, engine: StampEngine, observer: str, n: int, settle: float
+) -> dict:
     inbox = root / f"burst-{observer}"
     inbox.mkdir()
     watcher, thread = start_watcher(inbox, style, observer, settle)
@@ -124,12 +140,17 @@ def burst(root: Path, style: Path, engine: StampEngine, observer: str, n: int, s
     thread.join()
     first = min(engine.starts.values())
     wall = (end - first) / n
-    return {"wall_ms": wall * 1000, "cpu_ms": cpu / n * 1000,
-            "engine_ms": engine.engine_seconds / n * 1000, "done": watcher.done}
+    return {
+        "wall_ms": wall * 1000,
+        "cpu_ms": cpu / n * 1000,
+        "engine_ms": engine.engine_seconds / n * 1000,
+        "done": watcher.done,
+    }
 
 
-def trickle(root: Path, style: Path, engine: StampEngine, observer: str, n: int, settle: float,
-            gap: float) -> dict:
+def trickle(
+    root: Path, style: Path, engine: StampEngine, observer: str, n: int, settle: float, gap: float
+) -> dict:
     inbox = root / f"trickle-{observer}"
     inbox.mkdir()
     watcher, thread = start_watcher(inbox, style, observer, settle)
@@ -170,8 +191,13 @@ def real_engine(root: Path, files: int) -> dict:
     log = io.StringIO()
     from nst_plugin import Settings
 
-    config = WatchConfig(inbox=inbox, style=str(EXAMPLES / "starry_night.jpg"), once=True, settle=0.1,
-                         settings=Settings(weights="random", size=64, iterations=5))
+    config = WatchConfig(
+        inbox=inbox,
+        style=str(EXAMPLES / "starry_night.jpg"),
+        once=True,
+        settle=0.1,
+        settings=Settings(weights="random", size=64, iterations=5),
+    )
     t0 = time.monotonic()
     code = Watcher(config, out=log, err=io.StringIO()).run()
     total = time.monotonic() - t0
@@ -179,10 +205,19 @@ def real_engine(root: Path, files: int) -> dict:
     for line in log.getvalue().splitlines():
         if " done " not in line:
             print(line, file=sys.stderr)
-    seconds = [float(word[:-1]) for line in log.getvalue().splitlines()
-               for word in line.split() if word.endswith("s") and word[:-1].replace(".", "").isdigit()]
-    return {"code": code, "builds": len(builds), "jobs": seconds, "total": total,
-            "outputs": len(list((inbox / "out").iterdir()))}
+    seconds = [
+        float(word[:-1])
+        for line in log.getvalue().splitlines()
+        for word in line.split()
+        if word.endswith("s") and word[:-1].replace(".", "").isdigit()
+    ]
+    return {
+        "code": code,
+        "builds": len(builds),
+        "jobs": seconds,
+        "total": total,
+        "outputs": len(list((inbox / "out").iterdir())),
+    }
 
 
 def main() -> int:
@@ -197,26 +232,32 @@ def main() -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     engine = StampEngine()
     get_plugin_manager().register(engine)
-    print(f"# nst watch benchmark, {time.strftime('%Y-%m-%d')}, {platform.machine()} "
-          f"{os.cpu_count()} CPUs, Python {platform.python_version()}, {args.files} files, "
-          f"--settle {args.settle}")
+    print(
+        f"# nst watch benchmark, {time.strftime('%Y-%m-%d')}, {platform.machine()} "
+        f"{os.cpu_count()} CPUs, Python {platform.python_version()}, {args.files} files, "
+        f"--settle {args.settle}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         style = root / "style.png"
         Image.new("RGB", (32, 32), (20, 40, 200)).save(style)
         for observer in filter(None, args.observers.split(",")):
             b = burst(root, style, engine, observer, args.files, args.settle)
-            print(f"{observer:8} burst:   {b['wall_ms']:.1f} ms wall, {b['cpu_ms']:.1f} ms CPU per file "
-                  f"(engine stub {b['engine_ms']:.3f} ms), {b['done']} done")
+            print(
+                f"{observer:8} burst:   {b['wall_ms']:.1f} ms wall, {b['cpu_ms']:.1f} ms CPU per file "
+                f"(engine stub {b['engine_ms']:.3f} ms), {b['done']} done"
+            )
             t = trickle(root, style, engine, observer, args.files, args.settle, args.gap)
             print(f"{observer:8} trickle: last write + settle -> job start: {t['seen']}")
             print(f"{observer:8} trickle: watcher's settle timer -> claim:  {t['own']}")
         if args.real:
             r = real_engine(root, args.real)
             jobs = ", ".join(f"{s:.1f}" for s in r["jobs"])
-            print(f"vgg19 (random weights, 64 px, 5 iterations): {r['outputs']} outputs from "
-                  f"{args.real} files, network built {r['builds']} time(s), job seconds [{jobs}], "
-                  f"{r['total']:.1f} s in all (engine load included), exit {r['code']}")
+            print(
+                f"vgg19 (random weights, 64 px, 5 iterations): {r['outputs']} outputs from "
+                f"{args.real} files, network built {r['builds']} time(s), job seconds [{jobs}], "
+                f"{r['total']:.1f} s in all (engine load included), exit {r['code']}"
+            )
     return 0
 
 

@@ -25,16 +25,33 @@ def path_for(output: str | os.PathLike[str]) -> Path:
     return output.with_name(output.name + SUFFIX)
 
 
-def save(path: Path, *, content, alpha, styles, settings: Settings, output: str | None,
-         engine: str, state: dict[str, Any]) -> None:
+def save(
+    path: Path,
+    *,
+    content,
+    alpha,
+    styles,
+    settings: Settings,
+    output: str | None,
+    engine: str,
+    state: dict[str, Any],
+) -> None:
     """Write atomically (temporary name, then rename): a crash mid-write keeps the last one."""
     import numpy as np
 
-    meta = {"version": VERSION, "settings": settings.to_dict(), "output": output,
-            "engine": engine, "styles": len(styles),
-            **{k: v for k, v in state.items() if k != "image"}}
-    arrays = {"content": np.asarray(content), "image": np.asarray(state["image"], np.float32),
-              "meta": np.frombuffer(json.dumps(meta).encode(), np.uint8)}
+    meta = {
+        "version": VERSION,
+        "settings": settings.to_dict(),
+        "output": output,
+        "engine": engine,
+        "styles": len(styles),
+        **{k: v for k, v in state.items() if k != "image"},
+    }
+    arrays = {
+        "content": np.asarray(content),
+        "image": np.asarray(state["image"], np.float32),
+        "meta": np.frombuffer(json.dumps(meta).encode(), np.uint8),
+    }
     if alpha is not None:
         arrays["alpha"] = np.asarray(alpha)
     for i, style in enumerate(styles):

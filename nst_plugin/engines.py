@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -42,15 +43,22 @@ class Engine:
         from .options import json_schema
 
         problem = self.problem()
-        return {"name": self.name, "description": self.description,
-                "options": json_schema(self.options), "ready": problem is None,
-                "problem": problem, "standard_strength": self.standard_strength}
+        return {
+            "name": self.name,
+            "description": self.description,
+            "options": json_schema(self.options),
+            "ready": problem is None,
+            "problem": problem,
+            "standard_strength": self.standard_strength,
+        }
 
 
 def installed(pm: pluggy.PluginManager | None = None) -> dict[str, Engine]:
     """Every registered engine by name; a later-registered plugin's engine wins a name."""
     found: dict[str, Engine] = {}
-    (pm or get_plugin_manager()).hook.nst_register_engines(register=lambda e: found.setdefault(e.name, e))
+    (pm or get_plugin_manager()).hook.nst_register_engines(
+        register=lambda e: found.setdefault(e.name, e)
+    )
     return found
 
 
@@ -59,6 +67,7 @@ def get(name: str, pm: pluggy.PluginManager | None = None) -> Engine:
     engines = installed(pm)
     if name not in engines:
         names = ", ".join(sorted(engines)) or "none"
-        raise RequestError(f"no engine named {name!r} is installed; the installed engines are: "
-                           f"{names}.")
+        raise RequestError(
+            f"no engine named {name!r} is installed; the installed engines are: {names}."
+        )
     return engines[name]

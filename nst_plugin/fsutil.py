@@ -13,8 +13,9 @@ import itertools
 import os
 import secrets
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 
 def temp_name(dest: Path) -> Path:
@@ -43,7 +44,9 @@ def atomic_file(dest: str | os.PathLike[str], *, overwrite: bool = True) -> Iter
             os.unlink(tmp)  # gone already after os.replace
 
 
-def write_atomic(dest: str | os.PathLike[str], data: bytes | str, *, overwrite: bool = True) -> None:
+def write_atomic(
+    dest: str | os.PathLike[str], data: bytes | str, *, overwrite: bool = True
+) -> None:
     """Write `data` (text is UTF-8) to `dest` in one step."""
     with atomic_file(dest, overwrite=overwrite) as fh:
         fh.write(data.encode("utf-8") if isinstance(data, str) else data)

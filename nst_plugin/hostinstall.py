@@ -43,17 +43,28 @@ class Host:
 
 HOSTS = {
     "krita": Host(
-        "krita", "Krita", "krita",
-        (("nst_krita.desktop", "pykrita/nst_krita.desktop"), ("nst_krita", "pykrita/nst_krita"),
-         ("nst_krita.action", "actions/nst_krita.action")),
+        "krita",
+        "Krita",
+        "krita",
+        (
+            ("nst_krita.desktop", "pykrita/nst_krita.desktop"),
+            ("nst_krita", "pykrita/nst_krita"),
+            ("nst_krita.action", "actions/nst_krita.action"),
+        ),
         "pykrita/nst_krita",
         next_step="enable Neural Style in Settings > Configure Krita > Python Plugin Manager "
-                  "and restart Krita", setting=("python", "enable_nst_krita")),
+        "and restart Krita",
+        setting=("python", "enable_nst_krita"),
+    ),
     "gimp": Host(
-        "gimp", "GIMP", "gimp/nst-stylize",
+        "gimp",
+        "GIMP",
+        "gimp/nst-stylize",
         (("", "plug-ins/nst-stylize"),),
-        "plug-ins/nst-stylize", executable="plug-ins/nst-stylize/nst-stylize.py",
-        next_step="restart GIMP; the filter is Filters > Artistic > Neural Style Transfer..."),
+        "plug-ins/nst-stylize",
+        executable="plug-ins/nst-stylize/nst-stylize.py",
+        next_step="restart GIMP; the filter is Filters > Artistic > Neural Style Transfer...",
+    ),
 }
 
 
@@ -92,11 +103,15 @@ def _files(src: Path, dest: str) -> list[tuple[Path, str]]:
     """(source file, destination relative path) for a file or every file of a folder."""
     if src.is_file():
         return [(src, dest)]
-    return [(path, f"{dest}/{path.relative_to(src).as_posix()}")
-            for path in sorted(src.rglob("*"))
-            if path.is_file() and path.suffix != ".pyc"
-            and not any(part.startswith(".") or part == "__pycache__"
-                        for part in path.relative_to(src).parts)]
+    return [
+        (path, f"{dest}/{path.relative_to(src).as_posix()}")
+        for path in sorted(src.rglob("*"))
+        if path.is_file()
+        and path.suffix != ".pyc"
+        and not any(
+            part.startswith(".") or part == "__pycache__" for part in path.relative_to(src).parts
+        )
+    ]
 
 
 def _get(host: str) -> Host:
@@ -105,8 +120,9 @@ def _get(host: str) -> Host:
     return HOSTS[host]
 
 
-def install(host: str, dest: Path | None = None, source: Path | None = None,
-            kritarc: Path | None = None) -> list[Path]:
+def install(
+    host: str, dest: Path | None = None, source: Path | None = None, kritarc: Path | None = None
+) -> list[Path]:
     """Copy the plug-in for `host` into `dest`; return the files written.
 
     `kritarc`: Krita's settings file in which to enable the plug-in (the value it had is
@@ -119,9 +135,11 @@ def install(host: str, dest: Path | None = None, source: Path | None = None,
     for src_rel, dest_rel in spec.copies:
         src = root / src_rel
         if not src.exists():
-            raise UserError(f"the {spec.title} plug-in's file {src} is missing; reinstall "
-                            "nst-plugin, or set NST_HOSTS_DIR to the hosts/ folder of its "
-                            "source.")
+            raise UserError(
+                f"the {spec.title} plug-in's file {src} is missing; reinstall "
+                "nst-plugin, or set NST_HOSTS_DIR to the hosts/ folder of its "
+                "source."
+            )
         plan += _files(src, dest_rel)
     plan.append((CLIENT, f"{spec.plugin_dir}/client.py"))
     written = []
@@ -154,10 +172,15 @@ def _enable(record: Path, path: Path, group: str, key: str) -> None:
     try:
         kritarc.put(path, group, key, "true")
     except OSError as exc:
-        raise UserError(f"the plug-in is installed but could not be enabled in {path} "
-                        f"({exc.strerror or exc}); enable it in Krita's Python Plugin Manager.") from exc
-    write_atomic(record, json.dumps({"kritarc": str(path), "group": group, "key": key,
-                                     "before": before}, indent=1) + "\n")
+        raise UserError(
+            f"the plug-in is installed but could not be enabled in {path} "
+            f"({exc.strerror or exc}); enable it in Krita's Python Plugin Manager."
+        ) from exc
+    write_atomic(
+        record,
+        json.dumps({"kritarc": str(path), "group": group, "key": key, "before": before}, indent=1)
+        + "\n",
+    )
 
 
 def _disable(record: Path) -> None:
@@ -190,8 +213,15 @@ def _manifest(dest: Path, spec: Host) -> list[str]:
         listed = json.loads((dest / spec.plugin_dir / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return []
-    return [rel for rel in listed if isinstance(rel, str) and ".." not in Path(rel).parts
-            and not Path(rel).is_absolute()] if isinstance(listed, list) else []
+    return (
+        [
+            rel
+            for rel in listed
+            if isinstance(rel, str) and ".." not in Path(rel).parts and not Path(rel).is_absolute()
+        ]
+        if isinstance(listed, list)
+        else []
+    )
 
 
 def uninstall(host: str, dest: Path | None = None) -> list[Path]:
@@ -219,8 +249,11 @@ def uninstall(host: str, dest: Path | None = None) -> list[Path]:
             folders.add(parent)
             parent = parent.parent
     for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
-        if folder.is_dir() and folder not in (dest / "pykrita", dest / "actions",
-                                              dest / "plug-ins"):
+        if folder.is_dir() and folder not in (
+            dest / "pykrita",
+            dest / "actions",
+            dest / "plug-ins",
+        ):
             try:
                 folder.rmdir()  # only when empty: the user's own files stay
             except OSError:

@@ -26,14 +26,14 @@ except ImportError:  # Pillow built without LittleCMS
     ImageCms = None
 
 __all__ = [
-    "ImageError",
-    "OutputExistsError",
-    "LoadedImage",
     "MAX_PIXELS",
     "SUPPORTED_OUTPUT",
-    "load_image",
-    "join_alpha",
+    "ImageError",
+    "LoadedImage",
+    "OutputExistsError",
     "check_output",
+    "join_alpha",
+    "load_image",
     "save_image",
 ]
 
@@ -98,7 +98,9 @@ def load_image(
         except FileNotFoundError:
             raise ImageError(f"{name} does not exist; check the path and the file name.") from None
         except PermissionError:
-            raise ImageError(f"{name} cannot be read (permission denied); check its permissions.") from None
+            raise ImageError(
+                f"{name} cannot be read (permission denied); check its permissions."
+            ) from None
         except Exception as err:  # Pillow raises many types on corrupt data
             raise _unreadable(name, err) from None
 

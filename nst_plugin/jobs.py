@@ -20,8 +20,9 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from .engines import DEFAULT_ENGINE
 from .errors import Cancelled, describe, is_user_error
@@ -99,8 +100,13 @@ class JobRunner:
     job's progress also goes to the `nst_progress` plugins.
     """
 
-    def __init__(self, *, on_finished: JobCallback | None = None, name: str = "nst-jobs",
-                 broadcast: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        on_finished: JobCallback | None = None,
+        name: str = "nst-jobs",
+        broadcast: bool = True,
+    ) -> None:
         from .pipeline import broadcast as to_plugins
 
         self.on_finished = on_finished
@@ -128,8 +134,9 @@ class JobRunner:
         """Queue a job (the arguments are those of `nst_plugin.stylize`) and return it."""
         from .pipeline import as_list
 
-        job = Job(content, as_list(styles), output, settings_with(settings, options), engine,
-                  overwrite)
+        job = Job(
+            content, as_list(styles), output, settings_with(settings, options), engine, overwrite
+        )
         return self._queue_job(job, [*self._listeners, *listeners], on_done)
 
     def resume(
@@ -145,7 +152,9 @@ class JobRunner:
         job = Job(None, [], output, None, overwrite=overwrite, checkpoint=checkpoint)
         return self._queue_job(job, [*self._listeners, *listeners], on_done)
 
-    def _queue_job(self, job: Job, listeners: Sequence[Callable], on_done: JobCallback | None) -> Job:
+    def _queue_job(
+        self, job: Job, listeners: Sequence[Callable], on_done: JobCallback | None
+    ) -> Job:
         job.reporter.listeners.extend(listeners)
         if on_done is not None:
             job.on_done.append(on_done)
@@ -213,12 +222,18 @@ class JobRunner:
             job.reporter.check_cancel()  # cancelled while queued: never starts
             job.state, job.started = RUNNING, time.time()
             if job.checkpoint is not None:
-                job.result = resume(job.checkpoint, job.output, overwrite=job.overwrite,
-                                    reporter=job.reporter)
+                job.result = resume(
+                    job.checkpoint, job.output, overwrite=job.overwrite, reporter=job.reporter
+                )
             else:
                 job.result = stylize(
-                    job.content, job.styles, job.output, overwrite=job.overwrite,
-                    engine=job.engine, settings=job.settings, reporter=job.reporter,
+                    job.content,
+                    job.styles,
+                    job.output,
+                    overwrite=job.overwrite,
+                    engine=job.engine,
+                    settings=job.settings,
+                    reporter=job.reporter,
                 )
             job.state = DONE
         except Cancelled:

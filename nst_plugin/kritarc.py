@@ -33,8 +33,9 @@ def _group(lines: list[str], group: str) -> tuple[int, int] | None:
 def _key_at(lines: list[str], span: tuple[int, int] | None, key: str) -> int | None:
     if span is None:
         return None
-    return next((i for i in range(span[0] + 1, span[1])
-                 if lines[i].split("=", 1)[0].strip() == key), None)
+    return next(
+        (i for i in range(span[0] + 1, span[1]) if lines[i].split("=", 1)[0].strip() == key), None
+    )
 
 
 def get(path: Path, group: str, key: str) -> str | None:

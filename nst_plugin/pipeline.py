@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence, Union
+from typing import TYPE_CHECKING, Any, Union
 
 from . import checkpoint, engines
 from .errors import RequestError
@@ -72,8 +73,9 @@ def stylize(
     reporter.stage("loading")
     loaded = images.load_image(content)
     style_images = [images.load_image(s).rgb for s in styles]
-    return _run(loaded.rgb, loaded.alpha, style_images, settings, output, overwrite, engine,
-                reporter)
+    return _run(
+        loaded.rgb, loaded.alpha, style_images, settings, output, overwrite, engine, reporter
+    )
 
 
 def resume(
@@ -92,9 +94,18 @@ def resume(
     output = output if output is not None else saved["output"]
     if output is not None:
         images.check_output(output, overwrite=overwrite)
-    return _run(saved["content"], saved["alpha"], saved["styles"], saved["settings"], output,
-                overwrite, saved["engine"], _reporter(reporter, on_progress),
-                resume_state=saved["state"], checkpoint_file=Path(path))
+    return _run(
+        saved["content"],
+        saved["alpha"],
+        saved["styles"],
+        saved["settings"],
+        output,
+        overwrite,
+        saved["engine"],
+        _reporter(reporter, on_progress),
+        resume_state=saved["state"],
+        checkpoint_file=Path(path),
+    )
 
 
 def _reporter(reporter: Reporter | None, on_progress: Callable | None) -> Reporter:
@@ -104,9 +115,18 @@ def _reporter(reporter: Reporter | None, on_progress: Callable | None) -> Report
     return reporter
 
 
-def _run(content, alpha, styles, settings: Settings, output, overwrite: bool, engine: str,
-         reporter: Reporter, resume_state: dict | None = None,
-         checkpoint_file: Path | None = None) -> Result:
+def _run(
+    content,
+    alpha,
+    styles,
+    settings: Settings,
+    output,
+    overwrite: bool,
+    engine: str,
+    reporter: Reporter,
+    resume_state: dict | None = None,
+    checkpoint_file: Path | None = None,
+) -> Result:
     from . import images
 
     chosen = engines.get(engine)
@@ -127,8 +147,9 @@ def _run(content, alpha, styles, settings: Settings, output, overwrite: bool, en
     return result
 
 
-def _snapshot_writer(request: StylizeRequest, alpha, output, overwrite: bool,
-                     checkpoint_file: Path | None) -> Callable[[int, dict], None]:
+def _snapshot_writer(
+    request: StylizeRequest, alpha, output, overwrite: bool, checkpoint_file: Path | None
+) -> Callable[[int, dict], None]:
     """Writes numbered intermediates (save_every) and the checkpoint (checkpoint_every)."""
     from . import images
 
@@ -139,14 +160,21 @@ def _snapshot_writer(request: StylizeRequest, alpha, output, overwrite: bool,
             out = Path(output)
             image = images.join_alpha(images.from_array(state["image"]), alpha)
             try:
-                images.save_image(image, out.with_name(f"{out.stem}-{step:05d}{out.suffix}"),
-                                   overwrite=overwrite)
+                images.save_image(
+                    image, out.with_name(f"{out.stem}-{step:05d}{out.suffix}"), overwrite=overwrite
+                )
             except images.OutputExistsError as err:
                 print(f"nst: intermediate not written: {err}", file=sys.stderr)
         if s.checkpoint_every and checkpoint_file is not None and step % s.checkpoint_every == 0:
-            checkpoint.save(checkpoint_file, content=request.content, alpha=alpha,
-                            styles=request.styles, settings=s,
-                            output=None if output is None else os.fspath(output),
-                            engine=request.engine, state=state)
+            checkpoint.save(
+                checkpoint_file,
+                content=request.content,
+                alpha=alpha,
+                styles=request.styles,
+                settings=s,
+                output=None if output is None else os.fspath(output),
+                engine=request.engine,
+                state=state,
+            )
 
     return write

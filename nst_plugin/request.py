@@ -12,6 +12,7 @@ from .options import Settings
 if TYPE_CHECKING:  # Pillow stays out of `import nst_plugin`
     from PIL import Image
 
+
 @dataclass
 class StylizeRequest:
     """One job as an engine receives it: decoded sRGB images and settings.
@@ -25,7 +26,9 @@ class StylizeRequest:
     settings: Settings = field(default_factory=Settings)
     engine: str = DEFAULT_ENGINE
     job_id: str = "job"
-    resume: dict[str, Any] | None = None  # {"scale", "tile", "tile_step", "image"} from a checkpoint
+    resume: dict[str, Any] | None = (
+        None  # {"scale", "tile", "tile_step", "image"} from a checkpoint
+    )
 
     def style_weights(self) -> list[float]:
         """Blend weights for the styles, summing to 1."""

@@ -18,8 +18,14 @@ from nst_plugin import Engine, Result, hookimpl
 
 
 class FakeEngine:
-    def __init__(self, name: str = "fake", delay: float = 0.0, slow_width: int | None = None,
-                 slow_seconds: float = 60.0, error: BaseException | None = None):
+    def __init__(
+        self,
+        name: str = "fake",
+        delay: float = 0.0,
+        slow_width: int | None = None,
+        slow_seconds: float = 60.0,
+        error: BaseException | None = None,
+    ):
         self.name = name
         self.delay = delay
         self.slow_width = slow_width
@@ -31,8 +37,14 @@ class FakeEngine:
 
     @hookimpl
     def nst_register_engines(self, register):
-        register(Engine(self.name, "test stand-in: returns the content image", self.stylize,
-                        ("size", "iterations")))
+        register(
+            Engine(
+                self.name,
+                "test stand-in: returns the content image",
+                self.stylize,
+                ("size", "iterations"),
+            )
+        )
 
     def stylize(self, request, reporter):
         if self.error is not None:
@@ -45,8 +57,9 @@ class FakeEngine:
         reporter.stage("optimizing", 2)
         width, height = request.content.size
         reporter.progress(1, 2, 0.75, preview=request.content)
-        reporter.snapshot(1, {"image": np.zeros((1, height, width, 3), np.float32), "scale": 0,
-                              "tile_step": 1})
+        reporter.snapshot(
+            1, {"image": np.zeros((1, height, width, 3), np.float32), "scale": 0, "tile_step": 1}
+        )
         while True:
             reporter.check_cancel()
             if time.monotonic() - start >= delay:
@@ -55,5 +68,12 @@ class FakeEngine:
         reporter.progress(2, 2, 0.5)
         with self.lock:
             self.calls.append((start, time.monotonic(), request.settings))
-        return Result(image=request.content, iterations=2, seconds=time.monotonic() - start,
-                      losses=[1.0, 0.5], engine=self.name, backend="none", device="CPU")
+        return Result(
+            image=request.content,
+            iterations=2,
+            seconds=time.monotonic() - start,
+            losses=[1.0, 0.5],
+            engine=self.name,
+            backend="none",
+            device="CPU",
+        )

@@ -29,11 +29,18 @@ START_CASES = {
 }
 
 # The controls that run through the optimizers' compiled steps, run on JAX too.
-JAX_CONTROLS = [f"tests/test_controls.py::{name}" for name in (
-    "test_checkpoint_and_resume", "test_time_budget_stops_the_run",
-    "test_previews_and_intermediates", "test_tiled_run_has_no_seam",
-    "test_adam_iterate_averaging", "test_mixed_precision_stays_finite",
-    "test_content_targets_stop_at_the_content_layers")]
+JAX_CONTROLS = [
+    f"tests/test_controls.py::{name}"
+    for name in (
+        "test_checkpoint_and_resume",
+        "test_time_budget_stops_the_run",
+        "test_previews_and_intermediates",
+        "test_tiled_run_has_no_seam",
+        "test_adam_iterate_averaging",
+        "test_mixed_precision_stays_finite",
+        "test_content_targets_stop_at_the_content_layers",
+    )
+]
 
 # Stylizes in the backend KERAS_BACKEND names; prints one JSON line after MARK.
 # argv: content, style, block_tensorflow ("1": make `import tensorflow` fail, as on a
@@ -58,7 +65,8 @@ print(MARK + json.dumps({
     "tensorflow_loaded": "tensorflow" in sys.modules and sys.modules["tensorflow"] is not None,
 }))
 """.replace("MARK", repr(MARK)).replace(
-    "START_CASES", repr({name: options for name, (options, _) in START_CASES.items()}))
+    "START_CASES", repr({name: options for name, (options, _) in START_CASES.items()})
+)
 
 
 def _env(backend: str, keras_home: Path) -> dict[str, str]:
@@ -71,23 +79,38 @@ def _env(backend: str, keras_home: Path) -> dict[str, str]:
 
 def _run(args: list[str], backend: str, keras_home: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, *args], cwd=ROOT, env=_env(backend, keras_home),
-        capture_output=True, text=True, timeout=TIMEOUT,
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=_env(backend, keras_home),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
     )
 
 
 def _tail(proc: subprocess.CompletedProcess, chars: int = 6000) -> str:
-    return f"exit {proc.returncode}\n--- stdout ---\n{proc.stdout[-chars:]}" \
-           f"\n--- stderr ---\n{proc.stderr[-chars:]}"
+    return (
+        f"exit {proc.returncode}\n--- stdout ---\n{proc.stdout[-chars:]}"
+        f"\n--- stderr ---\n{proc.stderr[-chars:]}"
+    )
 
 
 def _stylize(backend: str, images: dict, keras_home: Path, block_tensorflow: bool) -> dict:
-    proc = _run(["-c", STYLIZE, str(images["content"]), str(images["style"]),
-                 "1" if block_tensorflow else "0"], backend, keras_home)
+    proc = _run(
+        [
+            "-c",
+            STYLIZE,
+            str(images["content"]),
+            str(images["style"]),
+            "1" if block_tensorflow else "0",
+        ],
+        backend,
+        keras_home,
+    )
     assert proc.returncode == 0, _tail(proc)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(MARK)]
     assert lines, _tail(proc)
-    return json.loads(lines[-1][len(MARK):])
+    return json.loads(lines[-1][len(MARK) :])
 
 
 @pytest.fixture(scope="module")
@@ -99,8 +122,20 @@ def jax_run(images, tmp_path_factory) -> dict:
 
 def test_engine_and_loss_tests_pass_on_jax(tmp_path):
     pytest.importorskip("jax", reason="JAX is not installed (pip install jax)")
-    proc = _run(["-m", "pytest", "-q", "-p", "no:cacheprovider",
-                 "tests/test_losses.py", "tests/test_engine.py", *JAX_CONTROLS], "jax", tmp_path)
+    proc = _run(
+        [
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/test_losses.py",
+            "tests/test_engine.py",
+            *JAX_CONTROLS,
+        ],
+        "jax",
+        tmp_path,
+    )
     assert proc.returncode == 0, _tail(proc)
 
 

@@ -21,14 +21,27 @@ FAST = ["--size", "48", "--iterations", "2", "--weights", "random", "--quiet"]
 
 
 def nst(*args: str, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "nst_plugin.cli", *args],
-                          capture_output=True, text=True, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "nst_plugin.cli", *args], capture_output=True, text=True, **kw
+    )
 
 
 def test_stylize_json_end_to_end(images, tmp_path):
     out = tmp_path / "out.png"
-    p = nst("stylize", str(images["content"]), str(images["style"]), "-o", str(out),
-            "--size", "128", "--iterations", "30", "--weights", "random", "--json")
+    p = nst(
+        "stylize",
+        str(images["content"]),
+        str(images["style"]),
+        "-o",
+        str(out),
+        "--size",
+        "128",
+        "--iterations",
+        "30",
+        "--weights",
+        "random",
+        "--json",
+    )
     assert p.returncode == 0, p.stderr
     summary = json.loads(p.stdout.strip().splitlines()[-1])
     src = Image.open(images["content"])
@@ -43,8 +56,14 @@ def test_stylize_json_end_to_end(images, tmp_path):
 
 
 def test_progress_bar_on_stderr(images, tmp_path, capsys):
-    args = ["stylize", str(images["content"]), str(images["style"]), "-o",
-            str(tmp_path / "o.png"), *[a for a in FAST if a != "--quiet"]]
+    args = [
+        "stylize",
+        str(images["content"]),
+        str(images["style"]),
+        "-o",
+        str(tmp_path / "o.png"),
+        *[a for a in FAST if a != "--quiet"],
+    ]
     assert cli.main(args) == 0
     err = capsys.readouterr().err
     assert "2/2" in err and "loss" in err and "wrote" in err
@@ -64,8 +83,12 @@ def test_existing_output_is_never_overwritten(images, tmp_path, capsys):
 def _png_header(width: int, height: int) -> bytes:
     """A PNG that claims a huge size: a decompression bomb, refused before decoding."""
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    chunk = lambda kind, data: (struct.pack(">I", len(data)) + kind + data  # noqa: E731
-                                + struct.pack(">I", zlib.crc32(kind + data)))
+    chunk = lambda kind, data: (
+        struct.pack(">I", len(data))
+        + kind
+        + data
+        + struct.pack(">I", zlib.crc32(kind + data))
+    )
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
 
 
@@ -95,11 +118,35 @@ def test_bad_inputs_exit_2_with_one_sentence(images, tmp_path, capsys, name, rol
 
 
 def test_bad_usage_exits_2(images, tmp_path, capsys):
-    assert cli.main(["stylize", str(images["content"]), str(images["style"]),
-                     "-o", str(tmp_path / "o.png"), "--size", "0", *FAST[2:]]) == 2
+    assert (
+        cli.main(
+            [
+                "stylize",
+                str(images["content"]),
+                str(images["style"]),
+                "-o",
+                str(tmp_path / "o.png"),
+                "--size",
+                "0",
+                *FAST[2:],
+            ]
+        )
+        == 2
+    )
     assert "size" in capsys.readouterr().err
-    assert cli.main(["stylize", str(images["content"]), str(images["style"]),
-                     "-o", str(tmp_path / "o.gif2"), *FAST]) == 2
+    assert (
+        cli.main(
+            [
+                "stylize",
+                str(images["content"]),
+                str(images["style"]),
+                "-o",
+                str(tmp_path / "o.gif2"),
+                *FAST,
+            ]
+        )
+        == 2
+    )
     assert not list(tmp_path.iterdir())
     with pytest.raises(SystemExit) as exc:
         cli.main(["stylize", "--no-such-flag"])
@@ -109,8 +156,20 @@ def test_bad_usage_exits_2(images, tmp_path, capsys):
 def test_missing_weights_say_how_to_import(images, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(weights, "VGG19_URL", "http://127.0.0.1:1/vgg19.h5")  # offline
     out = tmp_path / "out.png"
-    code = cli.main(["stylize", str(images["content"]), str(images["style"]), "-o", str(out),
-                     "--size", "48", "--iterations", "1", "--quiet"])
+    code = cli.main(
+        [
+            "stylize",
+            str(images["content"]),
+            str(images["style"]),
+            "-o",
+            str(out),
+            "--size",
+            "48",
+            "--iterations",
+            "1",
+            "--quiet",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert weights.VGG19_FILE in err and "nst weights import" in err
@@ -136,11 +195,27 @@ def test_version():
 def test_ctrl_c_exits_130_and_leaves_no_output(images, tmp_path):
     out = tmp_path / "out.png"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "nst_plugin.cli", "stylize", str(images["content"]),
-         str(images["style"]), "-o", str(out), "--size", "64", "--iterations", "100000",
-         "--weights", "random"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "NST_TRACE_PLUGINS": "1"})  # hook calls traced to stderr
+        [
+            sys.executable,
+            "-m",
+            "nst_plugin.cli",
+            "stylize",
+            str(images["content"]),
+            str(images["style"]),
+            "-o",
+            str(out),
+            "--size",
+            "64",
+            "--iterations",
+            "100000",
+            "--weights",
+            "random",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "NST_TRACE_PLUGINS": "1"},
+    )  # hook calls traced to stderr
     deadline = time.monotonic() + 120
     buf = ""
     while "stage='optimizing', step=2" not in buf and time.monotonic() < deadline:

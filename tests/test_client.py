@@ -63,7 +63,9 @@ def test_imports_only_the_standard_library(tmp_path):
         "import sys; sys.path.insert(0, %r); before = set(sys.modules); import client; "
         "print(' '.join(sorted(set(sys.modules) - before)))" % str(tmp_path)
     )
-    out = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True
+    )
     imported = out.stdout.split()
     assert "client" in imported
     foreign = [
@@ -80,7 +82,14 @@ def test_source_is_python38_compatible():
     source = CLIENT_PY.read_text(encoding="utf-8")
     ast.parse(source, feature_version=(3, 8))
     assert "from __future__ import annotations" in source
-    for newer in ("removeprefix", "removesuffix", "functools.cache(", "zoneinfo", "graphlib", "bit_count"):
+    for newer in (
+        "removeprefix",
+        "removesuffix",
+        "functools.cache(",
+        "zoneinfo",
+        "graphlib",
+        "bit_count",
+    ):
         assert newer not in source
     tree = ast.parse(source)
     for node in ast.walk(tree):
@@ -165,7 +174,7 @@ def _reference_png(width, height, color, samples, seed=0):
     stream = bytearray()
     prior = bytes(stride)
     for y in range(height):
-        raw = bytes(samples[y * stride:(y + 1) * stride])
+        raw = bytes(samples[y * stride : (y + 1) * stride])
         ftype = order[y % 5]
         stream.append(ftype)
         for i, x in enumerate(raw):
@@ -175,8 +184,10 @@ def _reference_png(width, height, color, samples, seed=0):
             stream.append((x - (0, a, b, (a + b) // 2, _paeth(a, b, c))[ftype]) & 255)
         prior = raw
     data = zlib.compress(bytes(stream))
-    png = b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, color, 0, 0, 0))
-    png += _chunk(b"IDAT", data[: len(data) // 2]) + _chunk(b"IDAT", data[len(data) // 2:])
+    png = b"\x89PNG\r\n\x1a\n" + _chunk(
+        b"IHDR", struct.pack(">IIBBBBB", width, height, 8, color, 0, 0, 0)
+    )
+    png += _chunk(b"IDAT", data[: len(data) // 2]) + _chunk(b"IDAT", data[len(data) // 2 :])
     png += _chunk(b"tEXt", b"Comment\x00ancillary chunks are skipped")
     return png + _chunk(b"IEND", b"")
 
@@ -186,7 +197,9 @@ def test_decode_every_filter_type_and_colour_type(color):
     width, height = 11, 10  # ten rows: each filter type twice
     channels = {0: 1, 2: 3, 4: 2, 6: 4}[color]
     rng = random.Random(color)
-    samples = [rng.randrange(256) if i % 3 else (i * 37) & 255 for i in range(width * height * channels)]
+    samples = [
+        rng.randrange(256) if i % 3 else (i * 37) & 255 for i in range(width * height * channels)
+    ]
     w, h, mode, pixels = nc.decode_png(_reference_png(width, height, color, samples, seed=color))
     assert (w, h, mode) == (width, height, {0: "L", 2: "RGB", 4: "LA", 6: "RGBA"}[color])
     assert pixels == bytes(samples)
@@ -196,9 +209,17 @@ def _photo_like(width: int, height: int, channels: int, seed: int = 0) -> bytes:
     """Smooth gradients with mild noise and a few hard edges, like a photograph."""
     rng = random.Random(seed)
     return bytes(
-        min(255, max(0, (x * 3 + y * 2 + c * 40 + (60 if (x // 50 + y // 40) % 3 == 0 else 0)) % 256
-                     + rng.randrange(-6, 7)))
-        for y in range(height) for x in range(width) for c in range(channels)
+        min(
+            255,
+            max(
+                0,
+                (x * 3 + y * 2 + c * 40 + (60 if (x // 50 + y // 40) % 3 == 0 else 0)) % 256
+                + rng.randrange(-6, 7),
+            ),
+        )
+        for y in range(height)
+        for x in range(width)
+        for c in range(channels)
     )
 
 
@@ -210,7 +231,9 @@ def test_decode_matches_pillow(case):
     """Pillow chooses a filter per row (adaptive filtering): varied content makes it use several."""
     Image = pytest.importorskip("PIL.Image")
     mode = case.split("-")[0]
-    width, height = {"RGB-big": (160, 90), "RGBA-photo": (120, 80), "L-photo": (97, 61)}.get(case, (37, 23))
+    width, height = {"RGB-big": (160, 90), "RGBA-photo": (120, 80), "L-photo": (97, 61)}.get(
+        case, (37, 23)
+    )
     if case.endswith("-photo"):
         pixels = _photo_like(width, height, len(mode), seed=7)
     else:
@@ -314,15 +337,27 @@ def test_read_service_file(tmp_path):
     assert nc.read_service_file(str(path)) is None
     path.write_text('["a list"]')
     assert nc.read_service_file(str(path)) is None
-    info = {"url": "http://127.0.0.1:1", "token": "t", "pid": 1, "version": "0.1.0", "log": "/x.log"}
+    info = {
+        "url": "http://127.0.0.1:1",
+        "token": "t",
+        "pid": 1,
+        "version": "0.1.0",
+        "log": "/x.log",
+    }
     path.write_text(json.dumps(info))
     assert nc.read_service_file(str(path)) == info
 
 
 def test_load_host_config(tmp_path):
     assert nc.load_host_config(str(tmp_path)) == {}
-    (tmp_path / "nst-host.json").write_text('{"nst": "/opt/nst/bin/nst", "url": null, "token": null}')
-    assert nc.load_host_config(str(tmp_path)) == {"nst": "/opt/nst/bin/nst", "url": None, "token": None}
+    (tmp_path / "nst-host.json").write_text(
+        '{"nst": "/opt/nst/bin/nst", "url": null, "token": null}'
+    )
+    assert nc.load_host_config(str(tmp_path)) == {
+        "nst": "/opt/nst/bin/nst",
+        "url": None,
+        "token": None,
+    }
     (tmp_path / "nst-host.json").write_text("{broken")
     with pytest.raises(nc.ServiceError) as info:
         nc.load_host_config(str(tmp_path))
@@ -346,7 +381,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _handle(self):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        self.server.requests.append({"method": self.command, "path": self.path, "headers": self.headers, "body": body})
+        self.server.requests.append(
+            {"method": self.command, "path": self.path, "headers": self.headers, "body": body}
+        )
         route = self.server.routes.get((self.command, self.path))
         if route is None:
             self.send_json(404, {"error": "There is no such job."})
@@ -377,7 +414,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         data = text.encode()
         if chunked:
             for i in range(0, len(data), 7):  # chunk borders fall inside lines
-                piece = data[i:i + 7]
+                piece = data[i : i + 7]
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
         else:
             self.wfile.write(data)
@@ -400,7 +437,9 @@ def service():
     server.requests = []
     server.release = threading.Event()
     server.url = "http://127.0.0.1:%d" % server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    )
     thread.start()
     yield server
     server.release.set()
@@ -432,8 +471,14 @@ def _parse_multipart(content_type: str, body: bytes) -> list:
 
 def test_health_has_no_token_and_other_calls_do(service):
     service.routes[("GET", "/v1/health")] = (200, {"ok": True, "version": "0.1.0"})
-    service.routes[("GET", "/v1/engines")] = (200, {"default": "vgg19", "engines": [{"name": "vgg19"}]})
-    service.routes[("GET", "/v1/styles")] = (200, {"styles": [{"name": "starry_night", "source": "bundled"}]})
+    service.routes[("GET", "/v1/engines")] = (
+        200,
+        {"default": "vgg19", "engines": [{"name": "vgg19"}]},
+    )
+    service.routes[("GET", "/v1/styles")] = (
+        200,
+        {"styles": [{"name": "starry_night", "source": "bundled"}]},
+    )
     client = nc.Client(service.url + "/", TOKEN)
     assert client.health() == {"ok": True, "version": "0.1.0"}
     assert client.engines()["default"] == "vgg19"
@@ -448,11 +493,16 @@ def test_health_has_no_token_and_other_calls_do(service):
 def test_submit_multipart_wire_format(service):
     service.routes[("POST", "/v1/jobs")] = (202, {"id": "job-1", "state": "queued"})
     content = nc.encode_png(5, 3, _noise_and_gradient(5, 3, 4), "RGBA")
-    styles = [b"\xff\xd8\xff\xe0 jpeg-ish \r\n--not-a-boundary\r\n" + bytes(range(256)), os.urandom(300)]
+    styles = [
+        b"\xff\xd8\xff\xe0 jpeg-ish \r\n--not-a-boundary\r\n" + bytes(range(256)),
+        os.urandom(300),
+    ]
     mask = nc.encode_png(5, 3, bytes(range(15)), "L")
-    options = {"engine": "vgg19", "steps": 50, "note": "naïve \"quoted\""}
+    options = {"engine": "vgg19", "steps": 50, "note": 'naïve "quoted"'}
     client = nc.Client(service.url, TOKEN)
-    job = client.submit(content, styles=styles, mask=mask, options=options, cancel_on_disconnect=True)
+    job = client.submit(
+        content, styles=styles, mask=mask, options=options, cancel_on_disconnect=True
+    )
     assert job == "job-1"
     request = service.requests[0]
     assert request["headers"]["Authorization"] == "Bearer " + TOKEN
@@ -575,7 +625,15 @@ CANNED = (
 
 EXPECTED_EVENTS = [
     {"event": "progress", "stage": "style", "step": 1, "total": 10, "loss": 5.5, "eta": 9.0},
-    {"event": "progress", "stage": "style", "step": 2, "total": 10, "loss": 4.25, "eta": 8.0, "preview": "iVBORw0KGgo="},
+    {
+        "event": "progress",
+        "stage": "style",
+        "step": 2,
+        "total": 10,
+        "loss": 4.25,
+        "eta": 8.0,
+        "preview": "iVBORw0KGgo=",
+    },
     {"event": "done", "state": "done", "error": None},
 ]
 
@@ -599,7 +657,9 @@ def test_events_of_unknown_job_raise_at_once(service):
 
 def _blocked_stream(service):
     first = 'event: progress\ndata: {"step": 1}\n\n'
-    service.routes[("GET", "/v1/jobs/j/events")] = lambda h: h.send_events(first, hold=service.release)
+    service.routes[("GET", "/v1/jobs/j/events")] = lambda h: h.send_events(
+        first, hold=service.release
+    )
 
 
 @pytest.mark.parametrize("how", ["stream.close", "client.close_streams"])
@@ -653,7 +713,9 @@ def test_wait_failed_and_cancelled(service):
 
 
 def test_wait_asks_for_the_state_when_the_stream_ends_early(service):
-    service.routes[("GET", "/v1/jobs/j/events")] = lambda h: h.send_events('event: progress\ndata: {"step": 1}\n\n')
+    service.routes[("GET", "/v1/jobs/j/events")] = lambda h: h.send_events(
+        'event: progress\ndata: {"step": 1}\n\n'
+    )
     service.routes[("GET", "/v1/jobs/j")] = (200, {"id": "j", "state": "done"})
     service.routes[("GET", "/v1/jobs/j/result")] = (200, b"PNG", "image/png")
     assert nc.Client(service.url, TOKEN).wait("j") == b"PNG"
@@ -687,7 +749,13 @@ def test_wait_stopped_by_close_streams_raises_cancelled(service):
 
 
 def _write_info(path: Path, url: str, pid: int, token: str = TOKEN) -> dict:
-    info = {"url": url, "token": token, "pid": pid, "version": "0.1.0", "log": str(path.parent / "service.log")}
+    info = {
+        "url": url,
+        "token": token,
+        "pid": pid,
+        "version": "0.1.0",
+        "log": str(path.parent / "service.log"),
+    }
     path.write_text(json.dumps(info))
     return info
 

@@ -7,9 +7,8 @@ import pytest
 from PIL import Image
 
 import nst_plugin
-from nst_plugin import Cancelled, Reporter, checkpoint
+from nst_plugin import Cancelled, Reporter, Settings, checkpoint
 from nst_plugin.engine import colors, load_engine
-from nst_plugin import Settings
 
 transfer = load_engine()
 FAST = dict(size=48, weights="random", scales=1)
@@ -33,13 +32,22 @@ def test_schedule_is_coarse_to_fine():
     assert [size for size, _ in plan] == [(128, 64), (256, 128), (512, 256)]
     assert sum(n for _, n in plan) == 100
     assert transfer.schedule((96, 64), Settings()) == [((96, 64), 300)]
-    assert [s for s, _ in transfer.schedule((512, 512), Settings(scales=2))] == [(256, 256), (512, 512)]
+    assert [s for s, _ in transfer.schedule((512, 512), Settings(scales=2))] == [
+        (256, 256),
+        (512, 512),
+    ]
 
 
 def test_multiscale_runs_every_scale(images):
     previews = []
-    r = run(images, size=64, scales=2, iterations=4, preview_every=1,
-            on_progress=lambda e: e.preview is not None and previews.append(e.preview.size))
+    r = run(
+        images,
+        size=64,
+        scales=2,
+        iterations=4,
+        preview_every=1,
+        on_progress=lambda e: e.preview is not None and previews.append(e.preview.size),
+    )
     assert max(r.image.size) == 64 and r.iterations == 4
     assert {max(size) for size in previews} == {32, 64}  # a preview from each scale
 
@@ -74,8 +82,10 @@ def test_preserve_colors_keeps_the_contents_chroma(images):
 
 def test_match_colors_moves_the_style_to_the_contents_colours(images):
     request = nst_plugin.StylizeRequest(
-        Image.open(images["content"]).convert("RGB"), [Image.open(images["style"]).convert("RGB")],
-        Settings(match_colors=True, **FAST))
+        Image.open(images["content"]).convert("RGB"),
+        [Image.open(images["style"]).convert("RGB")],
+        Settings(match_colors=True, **FAST),
+    )
     content, styles = transfer.prepare_images(request, (48, 27))
     gap = np.abs(styles[0].mean(axis=(0, 1, 2)) - content.mean(axis=(0, 1, 2))).max()
     assert gap < 3
@@ -121,8 +131,11 @@ def test_auto_precision_follows_the_device(tmp_path):
     assert precision.resolve("auto", Device(False)) == "float32"
     assert precision.resolve("float32", Device(True)) == "float32"
     assert precision.resolve("mixed", Device(False)) == "mixed"
-    for flags, want in (("fpu sse avx512f amx_bf16 amx_tile", True),
-                        ("fpu sse avx512f avx512_bf16", True), ("fpu sse avx2 avx512f", False)):
+    for flags, want in (
+        ("fpu sse avx512f amx_bf16 amx_tile", True),
+        ("fpu sse avx512f avx512_bf16", True),
+        ("fpu sse avx2 avx512f", False),
+    ):
         info = tmp_path / f"cpuinfo-{want}-{len(flags)}"
         info.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
         assert precision.cpu_has_bfloat16(str(info)) is want
@@ -168,10 +181,10 @@ def test_tiled_run_has_no_seam(images):
     diff = np.abs(arr(tiled) - arr(whole)).mean(axis=2)
     h, w = diff.shape
     seams_x = [x0 for x0, _, _, _ in transfer.tiles.boxes(w, h, 48, 16) if x0 > 0]
-    near = np.concatenate([diff[:, max(0, x - 8):x + 24] for x in seams_x], axis=1)
+    near = np.concatenate([diff[:, max(0, x - 8) : x + 24] for x in seams_x], axis=1)
     assert near.mean() < 2.0 * diff.mean() + 1.0
     # and the seam itself is no sharper in the tiled image than in the whole one
-    step = lambda a, x: np.abs(np.diff(a[:, x - 4:x + 20].mean(axis=2), axis=1)).mean()  # noqa: E731
+    step = lambda a, x: np.abs(np.diff(a[:, x - 4 : x + 20].mean(axis=2), axis=1)).mean()  # noqa: E731
     for x in seams_x:
         assert step(arr(tiled), x) < 1.5 * step(arr(whole), x) + 2.0
 
@@ -194,20 +207,27 @@ def test_previews_and_intermediates(images, tmp_path):
     previews = [e for e in events if e.preview is not None]
     assert [e.step for e in previews] == [2, 4]
     assert max(previews[0].preview.size) <= 256
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out-00002.png", "out-00004.png",
-                                                          "out.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "out-00002.png",
+        "out-00004.png",
+        "out.png",
+    ]
 
 
 def test_checkpoint_and_resume(images, tmp_path):
     out = tmp_path / "out.png"
     reporter = Reporter()
-    reporter.listeners.append(lambda e: e.stage == "optimizing" and e.step == 5 and reporter.cancel())
+    reporter.listeners.append(
+        lambda e: e.stage == "optimizing" and e.step == 5 and reporter.cancel()
+    )
     with pytest.raises(Cancelled):
         run(images, output=out, iterations=8, checkpoint_every=2, reporter=reporter)
     ckpt = checkpoint.path_for(out)
     assert ckpt.exists() and not out.exists()
     steps = []
-    r = nst_plugin.resume(ckpt, on_progress=lambda e: e.stage == "optimizing" and steps.append(e.step))
+    r = nst_plugin.resume(
+        ckpt, on_progress=lambda e: e.stage == "optimizing" and steps.append(e.step)
+    )
     assert steps[0] == 4 and steps[-1] == 8  # lost at most checkpoint_every iterations
     assert out.exists() and not ckpt.exists() and r.output == str(out)
 

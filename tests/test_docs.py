@@ -37,7 +37,8 @@ def test_readme_option_table_is_the_schema():
     assert table, "README.md lacks the generated option table"
     assert table.group(1) == markdown_table(), (
         "README's option table differs from the schema; paste the output of "
-        "`python -c 'from nst_plugin.options import markdown_table; print(markdown_table())'`")
+        "`python -c 'from nst_plugin.options import markdown_table; print(markdown_table())'`"
+    )
 
 
 def test_every_option_is_a_flag_of_stylize_and_in_its_help():

@@ -24,13 +24,17 @@ def pixels(result) -> np.ndarray:
 
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
 def test_loss_goes_down(images, optimizer):
-    r = nst_plugin.stylize(images["content"], images["style"], iterations=8,
-                           optimizer=optimizer, **FAST)
+    r = nst_plugin.stylize(
+        images["content"], images["style"], iterations=8, optimizer=optimizer, **FAST
+    )
     assert len(r.losses) == 9
     assert r.loss_end < 0.7 * r.loss_start
     transfer = load_engine()  # the backend is KERAS_BACKEND's; tests run on both
     assert (r.backend, r.device, r.engine) == (
-        transfer.backend_module().NAME, transfer.backend_module().device(), "vgg19")
+        transfer.backend_module().NAME,
+        transfer.backend_module().device(),
+        "vgg19",
+    )
 
 
 def test_output_keeps_aspect_ratio(images):
@@ -41,29 +45,42 @@ def test_output_keeps_aspect_ratio(images):
 
 
 def test_same_seed_same_image(images):
-    runs = [nst_plugin.stylize(images["content"], images["style"], iterations=4, init="noise",
-                               seed=7, **FAST) for _ in range(2)]
-    other = nst_plugin.stylize(images["content"], images["style"], iterations=4, init="noise",
-                               seed=8, **FAST)
+    runs = [
+        nst_plugin.stylize(
+            images["content"], images["style"], iterations=4, init="noise", seed=7, **FAST
+        )
+        for _ in range(2)
+    ]
+    other = nst_plugin.stylize(
+        images["content"], images["style"], iterations=4, init="noise", seed=8, **FAST
+    )
     assert np.array_equal(pixels(runs[0]), pixels(runs[1]))
     assert not np.array_equal(pixels(runs[0]), pixels(other))
 
 
 def test_weights_file_gives_the_same_network_as_random(images, tmp_path):
     """An .h5 in Keras's layout loads by layer name: written from the stand-in, it behaves alike."""
-    path = write_vgg19_h5(tmp_path / "vgg19.h5", seed=0, layers=[
-        f"block{b}_conv{i}" for b, n in ((1, 2), (2, 2), (3, 4), (4, 4), (5, 1))
-        for i in range(1, n + 1)])
-    a = nst_plugin.stylize(images["content"], images["style"], iterations=3, size=48,
-                           weights=str(path))
+    path = write_vgg19_h5(
+        tmp_path / "vgg19.h5",
+        seed=0,
+        layers=[
+            f"block{b}_conv{i}"
+            for b, n in ((1, 2), (2, 2), (3, 4), (4, 4), (5, 1))
+            for i in range(1, n + 1)
+        ],
+    )
+    a = nst_plugin.stylize(
+        images["content"], images["style"], iterations=3, size=48, weights=str(path)
+    )
     b = nst_plugin.stylize(images["content"], images["style"], iterations=3, **FAST)
     assert a.losses == pytest.approx(b.losses, rel=1e-5)
 
 
 def test_pooling_changes_the_result(images):
     mx = nst_plugin.stylize(images["content"], images["style"], iterations=3, **FAST)
-    avg = nst_plugin.stylize(images["content"], images["style"], iterations=3,
-                             pooling="avg", **FAST)
+    avg = nst_plugin.stylize(
+        images["content"], images["style"], iterations=3, pooling="avg", **FAST
+    )
     assert mx.losses[0] != pytest.approx(avg.losses[0], rel=1e-3)
 
 
@@ -98,8 +115,14 @@ def test_cancel_within_one_iteration(images, optimizer):
 
     reporter.listeners.append(on_event)
     with pytest.raises(Cancelled):
-        nst_plugin.stylize(images["content"], images["style"], iterations=50,
-                           optimizer=optimizer, reporter=reporter, **FAST)
+        nst_plugin.stylize(
+            images["content"],
+            images["style"],
+            iterations=50,
+            optimizer=optimizer,
+            reporter=reporter,
+            **FAST,
+        )
     assert max(steps) == 2
 
 
@@ -107,10 +130,17 @@ def test_several_styles_blend(images, tmp_path):
     flipped = tmp_path / "flipped.png"
     Image.open(images["style"]).transpose(Image.Transpose.ROTATE_90).save(flipped)
     one = nst_plugin.stylize(images["content"], images["style"], iterations=3, seed=1, **FAST)
-    blend = nst_plugin.stylize(images["content"], [images["style"], flipped], iterations=3,
-                               style_blend=(1, 0), seed=1, **FAST)
-    both = nst_plugin.stylize(images["content"], [images["style"], flipped], iterations=3,
-                              seed=1, **FAST)
+    blend = nst_plugin.stylize(
+        images["content"],
+        [images["style"], flipped],
+        iterations=3,
+        style_blend=(1, 0),
+        seed=1,
+        **FAST,
+    )
+    both = nst_plugin.stylize(
+        images["content"], [images["style"], flipped], iterations=3, seed=1, **FAST
+    )
     assert blend.losses == pytest.approx(one.losses, rel=1e-5)
     assert both.losses[0] != pytest.approx(one.losses[0], rel=1e-3)
 
@@ -141,8 +171,7 @@ def test_bad_settings_fail_before_work(images):
     with pytest.raises(nst_plugin.RequestError, match="style-blend"):
         nst_plugin.stylize(images["content"], images["style"], style_blend=(1, 1), **FAST)
     with pytest.raises(nst_plugin.RequestError, match="layer"):
-        nst_plugin.stylize(images["content"], images["style"], content_layers=("relu9_9",),
-                           **FAST)
+        nst_plugin.stylize(images["content"], images["style"], content_layers=("relu9_9",), **FAST)
 
 
 def test_a_real_photo_from_the_shared_folder(tmp_path):
@@ -202,8 +231,7 @@ def test_pixels_stay_within_bounds(optimizer):
         return False
 
     settings = Settings(optimizer=optimizer, learning_rate=20.0, average=0.0)
-    x, losses = optimize.run(net, settings, targets, np.full_like(target, 128.0), 40,
-                             on_iteration)
+    x, losses = optimize.run(net, settings, targets, np.full_like(target, 128.0), 40, on_iteration)
     for image in [*seen, x]:
         assert image.min() >= 0.0 and image.max() <= 255.0
     assert losses[-1] < 0.5 * losses[0]
@@ -241,12 +269,17 @@ def test_device_lbfgs_does_as_well_as_scipy(images):
     def callback(intermediate_result):
         scipy_losses.append(intermediate_result.fun)
 
-    minimize(value, content.ravel().astype(np.float64) / scale, jac=True, method="L-BFGS-B",
-             bounds=Bounds(0, 255 / scale), callback=callback,
-             options={"maxiter": n, "ftol": 0, "gtol": 0})
+    minimize(
+        value,
+        content.ravel().astype(np.float64) / scale,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=Bounds(0, 255 / scale),
+        callback=callback,
+        options={"maxiter": n, "ftol": 0, "gtol": 0},
+    )
     assert len(device) == n + 1 and device[-1] < 0.5 * device[0]
-    assert len(scipy_losses) == n and device[-1] <= 1.1 * scipy_losses[-1], (device,
-                                                                           scipy_losses)
+    assert len(scipy_losses) == n and device[-1] <= 1.1 * scipy_losses[-1], (device, scipy_losses)
     assert evaluations <= 1.3 * n + 1
 
 
@@ -270,8 +303,17 @@ def test_the_memory_gives_the_two_loop_direction():
     for i in range(1, m):
         r += flat_s[i] * (alphas[i] - (flat_y[i] @ r) / (flat_s[i] @ flat_y[i]))
     f32 = lambda a: np.asarray(a, np.float32)  # noqa: E731
-    d = solvers._direction(f32(g), f32(s), f32(y), f32(flat_s @ flat_y.T), f32(flat_y @ flat_y.T),
-                           f32(valid), f32(flat_s @ flat_g), f32(flat_y @ flat_g), f32(gamma))
+    d = solvers._direction(
+        f32(g),
+        f32(s),
+        f32(y),
+        f32(flat_s @ flat_y.T),
+        f32(flat_y @ flat_y.T),
+        f32(valid),
+        f32(flat_s @ flat_g),
+        f32(flat_y @ flat_g),
+        f32(gamma),
+    )
     np.testing.assert_allclose(np.asarray(d).ravel(), -r, rtol=1e-3, atol=1e-4)
 
 
@@ -280,6 +322,7 @@ def test_result_says_which_precision_ran(images):
     auto = nst_plugin.stylize(images["content"], images["style"], iterations=1, **FAST)
     want = "mixed" if transfer.backend_module().native_bfloat16() else "float32"
     assert auto.precision == want and auto.to_dict()["precision"] == want
-    plain = nst_plugin.stylize(images["content"], images["style"], iterations=1,
-                               precision="float32", **FAST)
+    plain = nst_plugin.stylize(
+        images["content"], images["style"], iterations=1, precision="float32", **FAST
+    )
     assert plain.precision == "float32"

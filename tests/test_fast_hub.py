@@ -44,12 +44,17 @@ def build(path: Path, *, callable_: bool = True) -> Path:
     """Save a TinyStylizer like the Hub model: callable, or with only a serving signature."""
     model = TinyStylizer()
     if callable_:
-        model.__call__ = tf.function(lambda content, style: [model.stylize(content, style)],
-                                     input_signature=SPEC)
+        model.__call__ = tf.function(
+            lambda content, style: [model.stylize(content, style)], input_signature=SPEC
+        )
         signatures = None
     else:
-        run = tf.function(lambda placeholder, placeholder_1: {"output_0": model.stylize(placeholder, placeholder_1)},
-                          input_signature=SPEC)
+        run = tf.function(
+            lambda placeholder, placeholder_1: {
+                "output_0": model.stylize(placeholder, placeholder_1)
+            },
+            input_signature=SPEC,
+        )
         signatures = {"serving_default": run.get_concrete_function()}
     tf.saved_model.save(model, str(path), signatures=signatures)
     return path
@@ -81,15 +86,20 @@ def direct(folder: Path, content: Image.Image, style_square: np.ndarray) -> np.n
     return call(np.asarray(content, np.float32)[None] / 255, style_square)[0] * 255
 
 
-def test_the_engine_runs_an_imported_savedmodel_in_tiles_like_one_pass(saved, savedmodel_only, images):
+def test_the_engine_runs_an_imported_savedmodel_in_tiles_like_one_pass(
+    saved, savedmodel_only, images
+):
     assert cli.main(["models", "import", str(saved)]) == 0
     status = models.status()
     assert status["source"] == "savedmodel" and status["savedmodel"]["ready"]
     content, style = Image.open(images["content"]).convert("RGB"), Image.open(images["style"])
     result = nst_plugin.stylize(content, style, engine="fast", size=500, strength=1.0)
     assert result.image.size[0] == 500 and result.backend == "tensorflow"
-    whole = direct(hub.installed(models.cache_dir()), content.resize(result.image.size, Image.Resampling.LANCZOS),
-                   runners.style_square(style, 1.0))
+    whole = direct(
+        hub.installed(models.cache_dir()),
+        content.resize(result.image.size, Image.Resampling.LANCZOS),
+        runners.style_square(style, 1.0),
+    )
     assert result.image.size[1] > 0 and whole.shape[1] > 384  # several tiles across
     assert np.abs(np.asarray(result.image, np.float32) - whole).mean() < 1.0
 
@@ -98,8 +108,12 @@ def test_strength_mixes_the_styles_result_with_the_photos_own(saved, savedmodel_
     models.import_file(saved)
     folder = hub.installed(models.cache_dir())
     content, style = Image.open(images["content"]).convert("RGB"), Image.open(images["style"])
-    out = {s: np.asarray(nst_plugin.stylize(content, style, engine="fast", size=96, strength=s).image,
-                         np.float32) for s in (0.0, 0.5, 1.0)}
+    out = {
+        s: np.asarray(
+            nst_plugin.stylize(content, style, engine="fast", size=96, strength=s).image, np.float32
+        )
+        for s in (0.0, 0.5, 1.0)
+    }
     size = (out[0.0].shape[1], out[0.0].shape[0])
     photo = content.resize(size, Image.Resampling.LANCZOS)
     own = direct(folder, photo, runners.style_square(photo, 1.0))
@@ -116,7 +130,9 @@ def test_a_model_with_only_a_serving_signature_runs(tmp_path, savedmodel_only, i
     assert max(result.image.size) == 64
 
 
-def test_download_fetches_unpacks_and_checks_the_archive_over_http(archive, tmp_path, monkeypatch, capsys):
+def test_download_fetches_unpacks_and_checks_the_archive_over_http(
+    archive, tmp_path, monkeypatch, capsys
+):
     served = tmp_path / "served"
     served.mkdir()
     (served / "model.tar.gz").write_bytes(archive.read_bytes())
@@ -137,7 +153,9 @@ def test_download_fetches_unpacks_and_checks_the_archive_over_http(archive, tmp_
         assert cli.main(["models", "download"]) == 2
         err = capsys.readouterr().err.strip()
         assert "not a readable .tar.gz archive" in err and "Traceback" not in err
-        assert sorted(p.name for p in models.cache_dir().iterdir()) == before  # nothing half-written
+        assert (
+            sorted(p.name for p in models.cache_dir().iterdir()) == before
+        )  # nothing half-written
         assert hub.installed(models.cache_dir()) == folder  # the working model is kept
         assert cli.main(["models", "import", str(archive)]) == 0  # a good one replaces it
         assert sorted(p.name for p in models.cache_dir().iterdir()) == before
@@ -155,7 +173,10 @@ def test_an_archive_reaching_outside_its_folder_is_refused(tmp_path):
         tar.addfile(info, io.BytesIO(data))
     with pytest.raises(nst_plugin.UserError, match="was not unpacked"):
         models.import_file(evil)
-    assert not (tmp_path / "outside.txt").exists() and not (models.cache_dir().parent / "outside.txt").exists()
+    assert (
+        not (tmp_path / "outside.txt").exists()
+        and not (models.cache_dir().parent / "outside.txt").exists()
+    )
     assert hub.installed(models.cache_dir()) is None
 
 

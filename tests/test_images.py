@@ -32,10 +32,15 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-def _write_png(path: Path, width: int, height: int, depth: int, colour_type: int, idat: bytes) -> Path:
+def _write_png(
+    path: Path, width: int, height: int, depth: int, colour_type: int, idat: bytes
+) -> Path:
     ihdr = struct.pack(">IIBBBBB", width, height, depth, colour_type, 0, 0, 0)
     path.write_bytes(
-        b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b"")
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"IDAT", idat)
+        + _png_chunk(b"IEND", b"")
     )
     return path
 
@@ -72,8 +77,15 @@ def _linear_rgb_icc() -> bytes:
         data += body
     size = offset + len(data)
     header = (
-        struct.pack(">I", size) + b"\0" * 4 + bytes([2, 0x10, 0, 0]) + b"mntrRGB XYZ " + b"\0" * 12
-        + b"acsp" + b"\0" * 28 + xyz(0.9642, 1.0, 0.8249)[8:] + b"\0" * 48
+        struct.pack(">I", size)
+        + b"\0" * 4
+        + bytes([2, 0x10, 0, 0])
+        + b"mntrRGB XYZ "
+        + b"\0" * 12
+        + b"acsp"
+        + b"\0" * 28
+        + xyz(0.9642, 1.0, 0.8249)[8:]
+        + b"\0" * 48
     )
     assert len(header) == 128
     return header + table + data
@@ -118,7 +130,13 @@ MODE_CASES = [
     ("RGB", lambda: Image.new("RGB", (6, 4), (10, 20, 30)), ".png", (10, 20, 30), None),
     ("RGB-jpeg", lambda: Image.new("RGB", (6, 4), (200, 100, 50)), ".jpg", (200, 100, 50), None),
     ("RGBA", lambda: Image.new("RGBA", (6, 4), (10, 20, 30, 40)), ".png", (10, 20, 30), 40),
-    ("RGBA-opaque", lambda: Image.new("RGBA", (6, 4), (10, 20, 30, 255)), ".png", (10, 20, 30), None),
+    (
+        "RGBA-opaque",
+        lambda: Image.new("RGBA", (6, 4), (10, 20, 30, 255)),
+        ".png",
+        (10, 20, 30),
+        None,
+    ),
     ("CMYK", lambda: Image.new("CMYK", (6, 4), (0, 255, 0, 0)), ".tif", (255, 0, 255), None),
     ("I;16-max", lambda: _i16(65535), ".png", (255, 255, 255), None),
     ("I;16-half", lambda: _i16(32768), ".png", (128, 128, 128), None),
@@ -315,14 +333,19 @@ def test_unreadable_files_raise_one_sentence_image_error(tmp_path, make):
 def test_empty_file_message(tmp_path):
     path = tmp_path / "empty.png"
     path.write_bytes(b"")
-    with pytest.raises(ImageError, match=r"empty\.png is not an image Pillow can read \(the file is empty\)"):
+    with pytest.raises(
+        ImageError, match=r"empty\.png is not an image Pillow can read \(the file is empty\)"
+    ):
         load_image(path)
 
 
 def test_not_an_image_message(tmp_path):
     path = tmp_path / "notes.png"
     path.write_text("hello")
-    with pytest.raises(ImageError, match=r"notes\.png is not an image Pillow can read \(cannot identify image file\)"):
+    with pytest.raises(
+        ImageError,
+        match=r"notes\.png is not an image Pillow can read \(cannot identify image file\)",
+    ):
         load_image(str(path))
 
 
@@ -397,7 +420,9 @@ def test_save_every_supported_format(tmp_path, ext):
     assert out == tmp_path / f"out{ext}"
     with Image.open(out) as img:
         assert img.size == (8, 8)
-        assert all(abs(a - b) <= 4 for a, b in zip(img.convert("RGB").getpixel((4, 4)), (200, 100, 50)))
+        assert all(
+            abs(a - b) <= 4 for a, b in zip(img.convert("RGB").getpixel((4, 4)), (200, 100, 50))
+        )
     assert os.listdir(tmp_path) == [out.name]
 
 

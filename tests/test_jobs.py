@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 
@@ -38,8 +36,10 @@ def test_runs_jobs_in_order_one_at_a_time(fake_engine, pair, tmp_path):
     fake = fake_engine(delay=0.05)
     content, style = pair
     with JobRunner() as runner:
-        jobs = [runner.submit(content, style, str(tmp_path / f"out{i}.png"), engine="fake")
-                for i in range(4)]
+        jobs = [
+            runner.submit(content, style, str(tmp_path / f"out{i}.png"), engine="fake")
+            for i in range(4)
+        ]
         assert all(job.wait(10) for job in jobs)
     assert [job.state for job in jobs] == [DONE] * 4
     starts = [c[0] for c in fake.calls]

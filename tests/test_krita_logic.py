@@ -34,10 +34,17 @@ class Rect:
     def __init__(self, x, y, w, h):
         self._r = (x, y, w, h)
 
-    def x(self): return self._r[0]
-    def y(self): return self._r[1]
-    def width(self): return self._r[2]
-    def height(self): return self._r[3]
+    def x(self):
+        return self._r[0]
+
+    def y(self):
+        return self._r[1]
+
+    def width(self):
+        return self._r[2]
+
+    def height(self):
+        return self._r[3]
 
 
 class Selection:
@@ -49,14 +56,18 @@ class Selection:
 
     def select(self, x, y, w, h, value):
         for yy in range(y, y + h):
-            self.data[yy * self.w + x:yy * self.w + x + w] = bytes([value]) * w
+            self.data[yy * self.w + x : yy * self.w + x + w] = bytes([value]) * w
 
     def setPixelData(self, data, x, y, w, h):
         for row in range(h):
-            self.data[(y + row) * self.w + x:(y + row) * self.w + x + w] = data[row * w:(row + 1) * w]
+            self.data[(y + row) * self.w + x : (y + row) * self.w + x + w] = data[
+                row * w : (row + 1) * w
+            ]
 
     def pixelData(self, x, y, w, h):
-        return b"".join(bytes(self.data[(y + r) * self.w + x:(y + r) * self.w + x + w]) for r in range(h))
+        return b"".join(
+            bytes(self.data[(y + r) * self.w + x : (y + r) * self.w + x + w]) for r in range(h)
+        )
 
     def _bounds(self):
         pts = [(i % self.w, i // self.w) for i, v in enumerate(self.data) if v]
@@ -65,10 +76,17 @@ class Selection:
         xs, ys = [p[0] for p in pts], [p[1] for p in pts]
         return min(xs), min(ys), max(xs) - min(xs) + 1, max(ys) - min(ys) + 1
 
-    def x(self): return self._bounds()[0]
-    def y(self): return self._bounds()[1]
-    def width(self): return self._bounds()[2]
-    def height(self): return self._bounds()[3]
+    def x(self):
+        return self._bounds()[0]
+
+    def y(self):
+        return self._bounds()[1]
+
+    def width(self):
+        return self._bounds()[2]
+
+    def height(self):
+        return self._bounds()[3]
 
     def duplicate(self):
         copy = Selection((self.w, self.h))
@@ -85,16 +103,35 @@ class Node:
         self.data = bytearray(doc.w * doc.h * channels)
         self.set_calls = []
 
-    def __eq__(self, other): return isinstance(other, Node) and self.uid == other.uid
-    def __hash__(self): return hash(self.uid)
-    def name(self): return self._name
-    def setName(self, name): self._name = name
-    def type(self): return self.kind
-    def uniqueId(self): return self.uid
-    def childNodes(self): return list(self.children)
-    def parentNode(self): return self.parent
-    def colorModel(self): return "RGBA"
-    def colorDepth(self): return self.depth
+    def __eq__(self, other):
+        return isinstance(other, Node) and self.uid == other.uid
+
+    def __hash__(self):
+        return hash(self.uid)
+
+    def name(self):
+        return self._name
+
+    def setName(self, name):
+        self._name = name
+
+    def type(self):
+        return self.kind
+
+    def uniqueId(self):
+        return self.uid
+
+    def childNodes(self):
+        return list(self.children)
+
+    def parentNode(self):
+        return self.parent
+
+    def colorModel(self):
+        return "RGBA"
+
+    def colorDepth(self):
+        return self.depth
 
     def setColorSpace(self, model, depth, profile):
         self.depth, self.channels = depth, 4
@@ -108,7 +145,9 @@ class Node:
 
     def pixelData(self, x, y, w, h):
         c, W = self.channels, self.doc.w
-        return b"".join(bytes(self.data[((y + r) * W + x) * c:((y + r) * W + x + w) * c]) for r in range(h))
+        return b"".join(
+            bytes(self.data[((y + r) * W + x) * c : ((y + r) * W + x + w) * c]) for r in range(h)
+        )
 
     projectionPixelData = pixelData
 
@@ -116,10 +155,12 @@ class Node:
         self.set_calls.append((x, y, w, h))
         c, W = self.channels, self.doc.w
         for r in range(h):
-            self.data[((y + r) * W + x) * c:((y + r) * W + x + w) * c] = data[r * w * c:(r + 1) * w * c]
+            self.data[((y + r) * W + x) * c : ((y + r) * W + x + w) * c] = data[
+                r * w * c : (r + 1) * w * c
+            ]
 
     def bounds(self):
-        alpha = self.data[self.channels - 1::self.channels]  # mask: 1 channel; U16: high byte
+        alpha = self.data[self.channels - 1 :: self.channels]  # mask: 1 channel; U16: high byte
         pts = [i for i, a in enumerate(alpha) if a]
         if not pts:
             return Rect(0, 0, 0, 0)
@@ -137,23 +178,47 @@ class Document:
         self.clones = []
         self.convertible = True
 
-    def __eq__(self, other): return other is self
-    def __hash__(self): return id(self)
-    def width(self): return self.w
-    def height(self): return self.h
-    def rootNode(self): return self.root
-    def colorModel(self): return "RGBA"
-    def colorDepth(self): return self.depth
-    def createNode(self, name, kind): return Node(self, name, kind, self.depth)
-    def selection(self): return self.sel.duplicate() if self.sel is not None and self.sel.width() else None
-    def setSelection(self, sel): self.sel = sel.duplicate() if sel is not None else None
-    def activeNode(self): return self.active
+    def __eq__(self, other):
+        return other is self
+
+    def __hash__(self):
+        return id(self)
+
+    def width(self):
+        return self.w
+
+    def height(self):
+        return self.h
+
+    def rootNode(self):
+        return self.root
+
+    def colorModel(self):
+        return "RGBA"
+
+    def colorDepth(self):
+        return self.depth
+
+    def createNode(self, name, kind):
+        return Node(self, name, kind, self.depth)
+
+    def selection(self):
+        return self.sel.duplicate() if self.sel is not None and self.sel.width() else None
+
+    def setSelection(self, sel):
+        self.sel = sel.duplicate() if sel is not None else None
+
+    def activeNode(self):
+        return self.active
 
     def setActiveNode(self, node):
         self.active = node
 
-    def waitForDone(self): pass
-    def refreshProjection(self): pass
+    def waitForDone(self):
+        pass
+
+    def refreshProjection(self):
+        pass
 
     def pixelData(self, x, y, w, h):  # the projection: here simply the top layer
         return self.root.children[-1].pixelData(x, y, w, h)
@@ -206,12 +271,23 @@ class FakeKrita:
         self.window = object()
         self.docs = []
 
-    def readSetting(self, group, key, default): return self.settings.get((group, key), default)
-    def writeSetting(self, group, key, value): self.settings[(group, key)] = value
-    def activeDocument(self): return self.active_document
-    def activeWindow(self): return self.window
-    def documents(self): return list(self.docs)
-    def action(self, name): return Action(self) if name == "add_new_transparency_mask" else None
+    def readSetting(self, group, key, default):
+        return self.settings.get((group, key), default)
+
+    def writeSetting(self, group, key, value):
+        self.settings[(group, key)] = value
+
+    def activeDocument(self):
+        return self.active_document
+
+    def activeWindow(self):
+        return self.window
+
+    def documents(self):
+        return list(self.docs)
+
+    def action(self, name):
+        return Action(self) if name == "add_new_transparency_mask" else None
 
 
 @pytest.fixture
@@ -250,8 +326,12 @@ def make_doc(fake, w=96, h=64, depth="U8", shown=True):
 
 
 def one_sentence(text: str) -> bool:
-    return (text == text.strip() and "\n" not in text and text.endswith(".")
-            and not re.search(r"[.!?]\s+[A-Z]", text[:-1]))
+    return (
+        text == text.strip()
+        and "\n" not in text
+        and text.endswith(".")
+        and not re.search(r"[.!?]\s+[A-Z]", text[:-1])
+    )
 
 
 # ----------------------------------------------------------------------------- geometry
@@ -294,7 +374,9 @@ def test_read_source_without_selection_whole_selection_visible_and_masks(fake):
     small.setPixelData(pattern(10, 5), 20, 30, 10, 5)
     assert fake.layers.read_source(doc, small).box == (20, 30, 10, 5)
     visible = fake.layers.read_source(doc, visible=True)
-    assert visible.node is None and visible.box == (0, 0, 96, 64) and visible.label == "Visible image"
+    assert (
+        visible.node is None and visible.box == (0, 0, 96, 64) and visible.label == "Visible image"
+    )
     mask = doc.createNode("m", "transparencymask")
     small.addChildNode(mask, None)
     assert fake.layers.read_source(doc, mask).node == small  # a mask stands for its layer
@@ -305,9 +387,11 @@ def test_read_source_refuses_in_one_sentence(fake):
     empty = doc.createNode("Empty", "paintlayer")
     doc.root.addChildNode(empty, layer)
     errors = []
-    for call in (lambda: fake.layers.read_source(doc, empty),
-                 lambda: fake.layers.read_source(None),
-                 lambda: fake.layers.read_style_layer(doc, empty)):
+    for call in (
+        lambda: fake.layers.read_source(doc, empty),
+        lambda: fake.layers.read_source(None),
+        lambda: fake.layers.read_style_layer(doc, empty),
+    ):
         with pytest.raises(fake.jobspec.PluginError) as info:
             call()
         errors.append(str(info.value))
@@ -339,8 +423,9 @@ def test_result_layer_above_the_source_with_a_transparency_mask(fake):
     src = fake.layers.read_source(doc, margin=8)
     assert src.box == (32, 12, 40, 32)
     result = bytes(v for _ in range(40 * 32) for v in (1, 2, 3, 255))
-    new = fake.results.insert_result(doc, src, result, "Neural Style: wave 70%",
-                                     process_events=lambda: None)
+    new = fake.results.insert_result(
+        doc, src, result, "Neural Style: wave 70%", process_events=lambda: None
+    )
     assert [n.name() for n in doc.root.children] == ["Photo", "Neural Style: wave 70%"]
     assert new.set_calls == [src.box] and new.pixelData(*src.box) == result
     assert bytes(layer.data) == before  # the user's layer is never written
@@ -348,8 +433,9 @@ def test_result_layer_above_the_source_with_a_transparency_mask(fake):
     assert mask.name() == fake.results.MASK_NAME and mask.type() == "transparencymask"
     assert mask.pixelData(0, 0, 96, 64) == sel.pixelData(0, 0, 96, 64)
     assert doc.selection().pixelData(0, 0, 96, 64) == sel.pixelData(0, 0, 96, 64)  # put back
-    again = fake.results.insert_result(doc, src, result, "Neural Style: wave 70%",
-                                       process_events=lambda: None)
+    again = fake.results.insert_result(
+        doc, src, result, "Neural Style: wave 70%", process_events=lambda: None
+    )
     assert again.name() == "Neural Style: wave 70% (2)"
 
 
@@ -377,13 +463,20 @@ def test_result_layer_of_a_16_bit_document_is_8_bit(fake):
 
 def test_bgra_alpha_helpers_and_png(fake):
     keep, multiply = fake.results.keep_alpha, fake.results.multiply_alpha
-    assert keep(b"\x01\x02\x03\xff\x04\x05\x06\xff", b"\x00\x00\x00\x10\x00\x00\x00\x00") == \
-        b"\x01\x02\x03\x10\x04\x05\x06\x00"
-    assert multiply(b"\x01\x02\x03\xff\x01\x02\x03\x80", b"\x80\xff") == b"\x01\x02\x03\x80\x01\x02\x03\x80"
+    assert (
+        keep(b"\x01\x02\x03\xff\x04\x05\x06\xff", b"\x00\x00\x00\x10\x00\x00\x00\x00")
+        == b"\x01\x02\x03\x10\x04\x05\x06\x00"
+    )
+    assert (
+        multiply(b"\x01\x02\x03\xff\x01\x02\x03\x80", b"\x80\xff")
+        == b"\x01\x02\x03\x80\x01\x02\x03\x80"
+    )
     with pytest.raises(ValueError):
         multiply(b"\x00" * 8, b"\x00")
     # Krita's 8-bit order is B, G, R, A: the PNG the service gets is RGBA.
-    w, h, mode, rgba = nst_client.decode_png(nst_client.encode_png(2, 1, b"\x0a\x14\x1e\xff\x01\x02\x03\x04", "BGRA"))
+    w, h, mode, rgba = nst_client.decode_png(
+        nst_client.encode_png(2, 1, b"\x0a\x14\x1e\xff\x01\x02\x03\x04", "BGRA")
+    )
     assert (w, h, mode, rgba) == (2, 1, "RGBA", b"\x1e\x14\x0a\xff\x03\x02\x01\x04")
 
 
@@ -391,8 +484,12 @@ def test_bgra_alpha_helpers_and_png(fake):
 
 
 def engines_info(presets=True, engines=(("vgg19", None), ("fast", ("size", "strength")))):
-    info = {"default": "vgg19",
-            "engines": [{"name": n, "description": n, "options": json_schema(names)} for n, names in engines]}
+    info = {
+        "default": "vgg19",
+        "engines": [
+            {"name": n, "description": n, "options": json_schema(names)} for n, names in engines
+        ],
+    }
     if presets:
         info["presets"] = PRESETS
     return info
@@ -402,7 +499,12 @@ def test_options_from_the_docker_state_and_presets(fake):
     build = fake.jobspec.build_options
     info = engines_info()
     assert build(info, width=800, height=600, strength=0.7, size=None, preserve_colors=True) == {
-        **PRESETS["good"], "strength": 0.7, "size": 800, "preserve_colors": True, "engine": "vgg19"}
+        **PRESETS["good"],
+        "strength": 0.7,
+        "size": 800,
+        "preserve_colors": True,
+        "engine": "vgg19",
+    }
     draft = build(info, width=3000, height=2000, quality="draft", size=1024)
     assert draft == {**PRESETS["draft"], "size": 1024, "engine": "vgg19"}
     fast = build(info, width=300, height=200, engine="fast", strength=0.5, preserve_colors=True)
@@ -432,21 +534,37 @@ def test_names_progress_and_error_sentences(fake):
     assert js.style_label("/home/me/Paintings/The Scream.JPG") == "The Scream"
     assert js.style_label("starry_night") == "starry_night"
     assert js.unique_name("a", ["a", "a (2)"]) == "a (3)"
-    assert js.progress_text({"stage": "optimizing", "step": 3, "total": 10, "eta": 12.4}) == \
-        "Stylizing: iteration 3 of 10, about 12 s left"
+    assert (
+        js.progress_text({"stage": "optimizing", "step": 3, "total": 10, "eta": 12.4})
+        == "Stylizing: iteration 3 of 10, about 12 s left"
+    )
     assert js.progress_text({"stage": "loading"}) == "Loading the engine"
     assert js.progress_fraction({"step": 5, "total": 20}) == 0.25
-    assert js.error_sentence(nst_client.ServiceError("The service is gone.")) == "The service is gone."
+    assert (
+        js.error_sentence(nst_client.ServiceError("The service is gone.")) == "The service is gone."
+    )
     odd = js.error_sentence(ValueError("bad\nthing."))
-    assert odd.startswith("Neural Style failed unexpectedly (ValueError: bad thing)") and one_sentence(odd)
+    assert odd.startswith(
+        "Neural Style failed unexpectedly (ValueError: bad thing)"
+    ) and one_sentence(odd)
 
 
 def test_connection_settings(fake):
     kw, st = fake.settings.connect_kwargs, fake.settings
     host = {"nst": "/opt/nst/bin/nst", "url": None, "token": None}
-    assert kw({"url": "", "token": ""}, host) == {"nst_command": "/opt/nst/bin/nst", "start": True, "wait": 60.0}
-    assert kw({"url": "http://10.0.0.2:5000 ", "token": "t"}, host) == {"url": "http://10.0.0.2:5000", "token": "t"}
-    assert kw({"url": ""}, {"url": "http://127.0.0.1:9", "token": "x"}) == {"url": "http://127.0.0.1:9", "token": "x"}
+    assert kw({"url": "", "token": ""}, host) == {
+        "nst_command": "/opt/nst/bin/nst",
+        "start": True,
+        "wait": 60.0,
+    }
+    assert kw({"url": "http://10.0.0.2:5000 ", "token": "t"}, host) == {
+        "url": "http://10.0.0.2:5000",
+        "token": "t",
+    }
+    assert kw({"url": ""}, {"url": "http://127.0.0.1:9", "token": "x"}) == {
+        "url": "http://127.0.0.1:9",
+        "token": "x",
+    }
     assert kw({}, {}) == {"nst_command": None, "start": False, "wait": 60.0}
     st.write(" http://h:1 ", "secret")
     assert st.read() == {"url": "http://h:1", "token": "secret"}
@@ -462,13 +580,22 @@ def test_package_shape():
     for name in ("jobspec.py", "layers.py", "results.py", "settings.py"):  # testable without Qt
         tree = ast.parse((PACKAGE / name).read_text())
         top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
-        assert not any("PyQt5" in ast.unparse(n) or "krita" == getattr(n, "module", "") for n in top), name
+        assert not any(
+            "PyQt5" in ast.unparse(n) or getattr(n, "module", "") == "krita" for n in top
+        ), name
     desktop = (HOST / "nst_krita.desktop").read_text()
-    for line in ("ServiceTypes=Krita/PythonPlugin", "X-KDE-Library=nst_krita",
-                 "X-Python-2-Compatible=false", "Name=Neural Style"):
+    for line in (
+        "ServiceTypes=Krita/PythonPlugin",
+        "X-KDE-Library=nst_krita",
+        "X-Python-2-Compatible=false",
+        "Name=Neural Style",
+    ):
         assert line in desktop.splitlines()
     action = (HOST / "nst_krita.action").read_text()
-    assert '<Action name="nst_krita_open">' in action and "<text>Neural Style Transfer...</text>" in action
+    assert (
+        '<Action name="nst_krita_open">' in action
+        and "<text>Neural Style Transfer...</text>" in action
+    )
 
 
 def test_the_quick_preview_needs_a_ready_fast_engine(fake, monkeypatch):
@@ -478,7 +605,9 @@ def test_the_quick_preview_needs_a_ready_fast_engine(fake, monkeypatch):
         return {"engines": [e.describe() for e in engines.installed().values()]}
 
     why_not = fake.jobspec.engine_unavailable
-    assert why_not({"engines": []}, "fast").endswith("pip install 'nst-plugin[fast]' and restart the service.")
+    assert why_not({"engines": []}, "fast").endswith(
+        "pip install 'nst-plugin[fast]' and restart the service."
+    )
     monkeypatch.setenv("NST_FAST_SOURCE", "savedmodel")  # a source that is not installed here
     sentence = why_not(answer(), "fast")
     assert "nst models download" in sentence and one_sentence(sentence), sentence
@@ -492,7 +621,13 @@ def test_the_preview_carries_the_sliders_strength_to_the_fast_engine(fake):
 
     info = {"default": "vgg19", "engines": [e.describe() for e in engines.installed().values()]}
     carried = fake.jobspec.carried_strength
-    assert [carried(info, s, None, "fast") for s in (0.0, 0.25, 0.5, 0.7, 1.0)] == [0.0, 0.5, 1.0, 1.0, 1.0]
+    assert [carried(info, s, None, "fast") for s in (0.0, 0.25, 0.5, 0.7, 1.0)] == [
+        0.0,
+        0.5,
+        1.0,
+        1.0,
+        1.0,
+    ]
     assert carried(info, 0.3, "fast", "fast") == pytest.approx(0.3)  # rendering with fast: as is
     old = {"engines": [{"name": "vgg19"}, {"name": "fast"}]}  # a service that does not say
     assert carried(old, 0.3, "vgg19", "fast") == pytest.approx(0.3)

@@ -17,8 +17,9 @@ def test_put_keeps_every_other_line(tmp_path):
     kritarc.put(rc, "python", "enable_a", "true")
     kritarc.put(rc, "python", "enable_b", "true")
     kritarc.put(rc, "new", "k", "v")
-    assert rc.read_text() == ("top=1\n\n[python]\nenable_a=true\nenable_b=true\n\n"
-                              "[krita]\nx=y\n\n[new]\nk=v\n")
+    assert rc.read_text() == (
+        "top=1\n\n[python]\nenable_a=true\nenable_b=true\n\n[krita]\nx=y\n\n[new]\nk=v\n"
+    )
     assert kritarc.get(rc, "python", "enable_b") == "true" and kritarc.get(rc, "krita", "k") is None
     kritarc.put(rc, "python", "enable_b", None)
     kritarc.put(rc, "python", "missing", None)  # nothing to remove: fine
@@ -38,13 +39,26 @@ def test_install_enables_the_plugin_and_uninstall_puts_back_what_was_there(tmp_p
     assert not any(p.is_file() for p in dest.rglob("*"))
 
 
-def test_without_a_settings_file_named_a_dest_install_leaves_krita_settings_alone(tmp_path, capsys,
-                                                                                  monkeypatch):
+def test_without_a_settings_file_named_a_dest_install_leaves_krita_settings_alone(
+    tmp_path, capsys, monkeypatch
+):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     assert main(["install-host", "krita", "--dest", str(tmp_path / "krita")]) == 0
     assert "Python Plugin Manager" in capsys.readouterr().out
     assert not kritarc.default_path().exists()
-    assert main(["install-host", "krita", "--dest", str(tmp_path / "k2"), "--no-enable",
-                 "--kritarc", str(tmp_path / "rc")]) == 0
+    assert (
+        main(
+            [
+                "install-host",
+                "krita",
+                "--dest",
+                str(tmp_path / "k2"),
+                "--no-enable",
+                "--kritarc",
+                str(tmp_path / "rc"),
+            ]
+        )
+        == 0
+    )
     assert not (tmp_path / "rc").exists()
     assert kritarc.default_path() == Path(tmp_path / "config" / "kritarc")

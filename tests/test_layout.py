@@ -61,7 +61,7 @@ def test_no_import_cycles():
         state[node] = 1
         for dep in sorted(edges[node]):
             if state.get(dep) == 1:
-                cycles.append(path[path.index(dep):] + [dep] if dep in path else [node, dep])
+                cycles.append(path[path.index(dep) :] + [dep] if dep in path else [node, dep])
             elif dep not in state:
                 walk(dep, path + [dep])
         state[node] = 2
@@ -81,6 +81,9 @@ def test_the_cycle_check_sees_a_cycle(tmp_path):
 
 
 def test_no_module_is_over_400_lines():
-    long = {p.relative_to(PACKAGE).as_posix(): n for p in PACKAGE.rglob("*.py")
-            if (n := len(p.read_text().splitlines())) > 400}
+    long = {
+        p.relative_to(PACKAGE).as_posix(): n
+        for p in PACKAGE.rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > 400
+    }
     assert not long, f"split these by role: {long}"

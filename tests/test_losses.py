@@ -29,7 +29,9 @@ def test_gram_matches_numpy(rng):
 def test_gram_does_not_grow_with_image_size(rng):
     small = rng.normal(size=(1, 4, 4, 3)).astype(np.float32)
     tiled = np.tile(small, (1, 3, 3, 1))  # same statistics, nine times the positions
-    np.testing.assert_allclose(np.asarray(losses.gram(tiled)), np.asarray(losses.gram(small)), rtol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(losses.gram(tiled)), np.asarray(losses.gram(small)), rtol=1e-5
+    )
 
 
 def test_content_and_style_losses_match_numpy(rng):
@@ -55,10 +57,12 @@ def test_losses_are_scale_free(rng):
     t = rng.normal(size=(1, 6, 6, 8)).astype(np.float32)
     for k in (0.1, 100.0):
         assert float(losses.content_loss(k * f, k * t)) == pytest.approx(
-            float(losses.content_loss(f, t)), rel=1e-3)
+            float(losses.content_loss(f, t)), rel=1e-3
+        )
         a, ka = np_gram(t).astype(np.float32), np_gram(k * t).astype(np.float32)
         assert float(losses.style_loss(k * f, ka)) == pytest.approx(
-            float(losses.style_loss(f, a)), rel=1e-3)
+            float(losses.style_loss(f, a)), rel=1e-3
+        )
 
 
 def test_image_gradient_matches_finite_differences(images):

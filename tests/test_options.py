@@ -10,9 +10,7 @@ import sys
 import pytest
 from PIL import Image
 
-import nst_plugin
-from nst_plugin import cli
-from nst_plugin import Settings, engines
+from nst_plugin import Settings, cli, engines
 from nst_plugin.errors import RequestError
 from nst_plugin.options import BY_NAME, OPTIONS, check, coerce, json_schema, taken_by
 
@@ -24,17 +22,20 @@ def test_settings_fields_and_defaults_are_the_schema():
     assert Settings().size == BY_NAME["size"].default
 
 
-@pytest.mark.parametrize("name, value, message", [
-    ("size", 8, "size must be between 16 and 16384, got 8."),
-    ("iterations", 0, "iterations must be at least 1, got 0."),
-    ("learning_rate", 0, "learning-rate must be positive, got 0.0."),
-    ("average", 1, "average must be at least 0 and below 1, got 1.0."),
-    ("style_weight", -1, "style-weight must be at least 0 (not negative), got -1.0."),
-    ("optimizer", "sgd", "optimizer must be one of lbfgs, adam, got 'sgd'."),
-    ("size", "big", "size must be a whole number, got 'big'."),
-    ("preserve_colors", "maybe", "preserve-colors must be true or false, got 'maybe'."),
-    ("style_blend", [1, -1], "style-blend must be at least 0 (not negative), got -1.0."),
-])
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("size", 8, "size must be between 16 and 16384, got 8."),
+        ("iterations", 0, "iterations must be at least 1, got 0."),
+        ("learning_rate", 0, "learning-rate must be positive, got 0.0."),
+        ("average", 1, "average must be at least 0 and below 1, got 1.0."),
+        ("style_weight", -1, "style-weight must be at least 0 (not negative), got -1.0."),
+        ("optimizer", "sgd", "optimizer must be one of lbfgs, adam, got 'sgd'."),
+        ("size", "big", "size must be a whole number, got 'big'."),
+        ("preserve_colors", "maybe", "preserve-colors must be true or false, got 'maybe'."),
+        ("style_blend", [1, -1], "style-blend must be at least 0 (not negative), got -1.0."),
+    ],
+)
 def test_each_bad_value_is_one_sentence_naming_the_option(name, value, message):
     with pytest.raises(RequestError) as err:
         Settings(**{name: value})
@@ -64,14 +65,23 @@ def test_json_schema_describes_every_client_option():
     props = schema["properties"]
     assert schema["additionalProperties"] is False
     assert set(props) == {o.name for o in OPTIONS if not o.on_server}
-    assert props["size"] == {"type": "integer", "description": BY_NAME["size"].help,
-                             "x-group": "basic", "x-engines": ["vgg19", "fast"], "default": 512,
-                             "minimum": 16, "maximum": 16384}
+    assert props["size"] == {
+        "type": "integer",
+        "description": BY_NAME["size"].help,
+        "x-group": "basic",
+        "x-engines": ["vgg19", "fast"],
+        "default": 512,
+        "minimum": 16,
+        "maximum": 16384,
+    }
     assert props["strength"]["type"] == ["number", "null"]
     assert props["optimizer"]["enum"] == ["lbfgs", "adam"]
     assert props["style_blend"]["items"] == {"type": "number", "minimum": 0}
     assert {n for n, p in props.items() if p["x-group"] == "basic"} >= {
-        "size", "strength", "preserve_colors"}
+        "size",
+        "strength",
+        "preserve_colors",
+    }
 
 
 def test_the_engine_takes_the_options_the_schema_marks_for_it():
@@ -81,8 +91,10 @@ def test_the_engine_takes_the_options_the_schema_marks_for_it():
 
 
 def test_import_stays_cheap():
-    code = ("import time; t = time.perf_counter(); import nst_plugin, sys; "
-            "print(time.perf_counter() - t, 'numpy' in sys.modules, 'tensorflow' in sys.modules)")
+    code = (
+        "import time; t = time.perf_counter(); import nst_plugin, sys; "
+        "print(time.perf_counter() - t, 'numpy' in sys.modules, 'tensorflow' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     seconds, numpy, tensorflow = out.stdout.split()
     assert (numpy, tensorflow) == ("False", "False")
@@ -96,8 +108,22 @@ def test_a_panorama_smaller_than_the_network_is_stylized_at_the_size_asked(tmp_p
     style = tmp_path / "style.png"
     Image.effect_noise((32, 32), 60).convert("RGB").save(style)
     out = tmp_path / "out.png"
-    code = cli.main(["stylize", str(pano), str(style), "-o", str(out), "--size", "32",
-                                "--iterations", "2", "--weights", "random", "--quiet"])
+    code = cli.main(
+        [
+            "stylize",
+            str(pano),
+            str(style),
+            "-o",
+            str(out),
+            "--size",
+            "32",
+            "--iterations",
+            "2",
+            "--weights",
+            "random",
+            "--quiet",
+        ]
+    )
     assert code == 0
     with Image.open(out) as result:
         assert result.size == (32, 4)

@@ -24,8 +24,9 @@ def test_every_hook_is_documented():
 def test_nst_register_engines_adds_an_engine(images, fake, tmp_path):
     events = []
     out = tmp_path / "out.png"
-    r = nst_plugin.stylize(images["content"], images["style"], out, engine="fake",
-                           on_progress=events.append)
+    r = nst_plugin.stylize(
+        images["content"], images["style"], out, engine="fake", on_progress=events.append
+    )
     assert len(fake.calls) == 1 and r.engine == "fake" and out.exists()
     assert [e.stage for e in events][-2:] == ["saving", "done"]
 
@@ -63,8 +64,9 @@ GOOD = """
 @pytest.fixture
 def dists(tmp_path, monkeypatch):
     _install_dist(tmp_path, "nst_good_plugin", GOOD, "good")
-    _install_dist(tmp_path, "nst_broken_plugin", "raise ImportError('missing dependency xyz')",
-                  "broken")
+    _install_dist(
+        tmp_path, "nst_broken_plugin", "raise ImportError('missing dependency xyz')", "broken"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     return tmp_path
 
@@ -98,15 +100,21 @@ def test_tracing_goes_to_stderr(monkeypatch, capsys):
 
 def test_import_is_cheap():
     """No TensorFlow, numpy or Pillow behind `import nst_plugin` (its time is in bench/)."""
-    code = ("import sys, nst_plugin; print(sorted(m for m in "
-            "('numpy', 'tensorflow', 'keras', 'PIL', 'scipy', 'rich') if m in sys.modules))")
+    code = (
+        "import sys, nst_plugin; print(sorted(m for m in "
+        "('numpy', 'tensorflow', 'keras', 'PIL', 'scipy', 'rich') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
 
 def test_nst_plugins_prints_json():
-    out = subprocess.run([sys.executable, "-m", "nst_plugin.cli", "plugins"],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "nst_plugin.cli", "plugins"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     data = json.loads(out.stdout)
     builtin = next(p for p in data["plugins"] if p["name"] == "nst_plugin.engine")
     assert builtin["hooks"] == ["nst_register_engines"]

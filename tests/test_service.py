@@ -60,21 +60,33 @@ class Service:
     def __init__(self, root: Path):
         self.root = root
         self.file = root / "run" / "service.json"
-        self.env = {**os.environ, "NST_SERVICE_FILE": str(self.file), "NST_PLUGINS": "",
-                    "XDG_STATE_HOME": str(root / "state"), "XDG_DATA_HOME": str(root / "data"),
-                    "XDG_CONFIG_HOME": str(root / "config"), "KERAS_HOME": str(root / "keras"),
-                    "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
+        self.env = {
+            **os.environ,
+            "NST_SERVICE_FILE": str(self.file),
+            "NST_PLUGINS": "",
+            "XDG_STATE_HOME": str(root / "state"),
+            "XDG_DATA_HOME": str(root / "data"),
+            "XDG_CONFIG_HOME": str(root / "config"),
+            "KERAS_HOME": str(root / "keras"),
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+            "PYTHONPATH": str(ROOT),
+        }
         self.env.pop("NST_WEIGHTS", None)
         self.proc = None
         self.info = None
 
     def nst(self, *args, timeout=60) -> subprocess.CompletedProcess:
-        return subprocess.run([*NST, *args], env=self.env, capture_output=True, text=True,
-                              timeout=timeout)
+        return subprocess.run(
+            [*NST, *args], env=self.env, capture_output=True, text=True, timeout=timeout
+        )
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([*NST, "serve", "--weights", "random"], env=self.env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [*NST, "serve", "--weights", "random"],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             info = client.read_service_file(str(self.file))
@@ -156,10 +168,14 @@ def test_full_job_with_previews_and_alpha_kept(service):
     engines = c.engines()
     assert engines["default"] == "vgg19"
     assert "weights" not in engines["engines"][0]["options"]["properties"]
-    assert engines["presets"] == PRESETS and {e["name"] for e in engines["engines"]} >= {"vgg19", "fast"}
+    assert engines["presets"] == PRESETS and {e["name"] for e in engines["engines"]} >= {
+        "vgg19",
+        "fast",
+    }
     content = png((40, 30))
-    job = c.submit(content, styles=[STYLE],
-                   options={"size": 40, "iterations": 6, "preview_every": 2})
+    job = c.submit(
+        content, styles=[STYLE], options={"size": 40, "iterations": 6, "preview_every": 2}
+    )
     events = []
     result = c.wait(job, on_event=events.append)
     assert events[-1]["event"] == "done"
@@ -186,8 +202,12 @@ def test_mask_becomes_the_alpha(service):
     out = io.BytesIO()
     mask.save(out, format="PNG")
     c = service.client
-    job = c.submit(png((32, 24), "RGB"), styles=[STYLE], mask=out.getvalue(),
-                   options={"size": 32, "iterations": 2})
+    job = c.submit(
+        png((32, 24), "RGB"),
+        styles=[STYLE],
+        mask=out.getvalue(),
+        options={"size": 32, "iterations": 2},
+    )
     width, height, mode, pixels = client.decode_png(c.wait(job))
     assert (width, height, mode) == (32, 24, "RGBA")
     assert pixels[3::4] == mask.tobytes()
@@ -201,8 +221,9 @@ def test_style_library(service):
         width, height, _, _ = client.decode_png(base64.b64decode(style["thumbnail"]))
         assert max(width, height) <= 128
     assert c.add_style("My Painting!", png((48, 40), "RGB", seed=1)) == "my_painting"
-    assert {"name": "my_painting", "source": "user"}.items() <= {
-        s["name"]: s for s in c.styles()}["my_painting"].items()
+    assert {"name": "my_painting", "source": "user"}.items() <= {s["name"]: s for s in c.styles()}[
+        "my_painting"
+    ].items()
     assert (service.root / "data" / "nst-plugin" / "styles" / "my_painting.png").is_file()
     with pytest.raises(client.ServiceError) as info:
         c.add_style("my_painting", png((20, 20), "RGB"))
@@ -211,8 +232,9 @@ def test_style_library(service):
     with pytest.raises(client.ServiceError) as info:
         c.add_style("starry night", png((20, 20), "RGB"))
     assert info.value.status == 409
-    job = c.submit(png((24, 24), "RGB"), style_name="my_painting",
-                   options={"size": 24, "iterations": 2})
+    job = c.submit(
+        png((24, 24), "RGB"), style_name="my_painting", options={"size": 24, "iterations": 2}
+    )
     assert client.decode_png(c.wait(job))[:3] == (24, 24, "RGB")
     with pytest.raises(client.ServiceError) as info:
         c.submit(png(), style_name="no_such_style")
@@ -228,8 +250,9 @@ def test_token_host_and_origin_are_checked(service):
     assert service.request("GET", "/v1/health", token=None)[0] == 200
     for token in (None, "Bearer wrong", "Basic " + service.info["token"], "Bearer"):
         assert service.error("GET", "/v1/engines", token=token)[0] == 401
-        assert service.error("POST", "/v1/jobs", body, {"Content-Type": ctype},
-                             token=token)[0] == 401
+        assert (
+            service.error("POST", "/v1/jobs", body, {"Content-Type": ctype}, token=token)[0] == 401
+        )
     assert len(service.jobs()) == before  # nothing ran
     for host in ("evil.example:80", f"evil.example:{service.address[1]}", "127.0.0.1:1", ""):
         status, message = service.error("GET", "/v1/engines", host=host)
@@ -238,8 +261,10 @@ def test_token_host_and_origin_are_checked(service):
     assert service.request("GET", "/v1/health", host=f"localhost:{port}")[0] == 200
     for origin in ("http://evil.example", "null", f"http://127.0.0.1:{port}"):
         assert service.error("GET", "/v1/styles", headers={"Origin": origin})[0] == 403
-        assert service.error("POST", "/v1/jobs", body, {"Content-Type": ctype,
-                                                         "Origin": origin})[0] == 403
+        assert (
+            service.error("POST", "/v1/jobs", body, {"Content-Type": ctype, "Origin": origin})[0]
+            == 403
+        )
     assert len(service.jobs()) == before
 
 
@@ -261,9 +286,11 @@ def _read_to_end(sock: socket.socket) -> bytes:
 
 def _head(service, extra: str) -> bytes:
     host, port = service.address
-    return (f"POST /v1/jobs HTTP/1.1\r\nHost: {host}:{port}\r\n"
-            f"Authorization: Bearer {service.info['token']}\r\n"
-            f"Content-Type: multipart/form-data; boundary=xx\r\n{extra}\r\n").encode()
+    return (
+        f"POST /v1/jobs HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        f"Authorization: Bearer {service.info['token']}\r\n"
+        f"Content-Type: multipart/form-data; boundary=xx\r\n{extra}\r\n"
+    ).encode()
 
 
 def test_oversized_bodies_get_413_before_they_are_read(service):
@@ -278,6 +305,7 @@ def test_oversized_bodies_get_413_before_they_are_read(service):
     # A chunked body has no length: it is cut at the limit while it streams.
     got = {}
     with _raw_socket(service) as sock:
+
         def read():
             try:
                 got["answer"] = _read_to_end(sock)
@@ -288,8 +316,10 @@ def test_oversized_bodies_get_413_before_they_are_read(service):
         reader = threading.Thread(target=read)
         sent = 0
         sock.sendall(_head(service, "Transfer-Encoding: chunked\r\n"))
-        part = (b'--xx\r\nContent-Disposition: form-data; name="content"; filename="c.png"\r\n'
-                b"Content-Type: image/png\r\n\r\n")
+        part = (
+            b'--xx\r\nContent-Disposition: form-data; name="content"; filename="c.png"\r\n'
+            b"Content-Type: image/png\r\n\r\n"
+        )
         sock.sendall(b"%x\r\n%s\r\n" % (len(part), part))
         reader.start()
         block = bytes(4 * 1024 * 1024)
@@ -312,11 +342,13 @@ def test_malformed_requests_get_400_with_one_sentence(service):
 
     cases = {
         "options JSON": client.encode_multipart(
-            [("options", "{size: 3")], [("content", "c.png", None, png()),
-                                        ("style", "s.png", None, STYLE)]),
+            [("options", "{size: 3")],
+            [("content", "c.png", None, png()), ("style", "s.png", None, STYLE)],
+        ),
         "options list": client.encode_multipart(
-            [("options", "[1, 2]")], [("content", "c.png", None, png()),
-                                      ("style", "s.png", None, STYLE)]),
+            [("options", "[1, 2]")],
+            [("content", "c.png", None, png()), ("style", "s.png", None, STYLE)],
+        ),
         "unknown option": job_form(options={"sise": 3}),
         "bad value": job_form(options={"size": "big"}),
         "weights": job_form(options={"weights": "/etc/passwd"}),
@@ -329,8 +361,13 @@ def test_malformed_requests_get_400_with_one_sentence(service):
         "no style": job_form(style=None),
         "style and style_name": job_form(style_name="starry_night"),
         "bad mask size": client.encode_multipart(
-            [], [("content", "c.png", None, png()), ("style", "s.png", None, STYLE),
-                 ("mask", "m.png", None, png((8, 8), "RGB"))]),
+            [],
+            [
+                ("content", "c.png", None, png()),
+                ("style", "s.png", None, STYLE),
+                ("mask", "m.png", None, png((8, 8), "RGB")),
+            ],
+        ),
     }
     for name, (body, ctype) in cases.items():
         status, message = post(body, ctype)
@@ -381,10 +418,19 @@ def test_an_unexpected_error_is_a_one_sentence_500_and_logged(caplog):
     async def receive():
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    guard = Guard(broken, token="t", allowed_hosts=frozenset({"127.0.0.1:9"}), max_body=10,
-                  log_file="/x/serve.log")
-    scope = {"type": "http", "method": "GET", "path": "/v1/engines",
-             "headers": [(b"host", b"127.0.0.1:9"), (b"authorization", b"Bearer t")]}
+    guard = Guard(
+        broken,
+        token="t",
+        allowed_hosts=frozenset({"127.0.0.1:9"}),
+        max_body=10,
+        log_file="/x/serve.log",
+    )
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/v1/engines",
+        "headers": [(b"host", b"127.0.0.1:9"), (b"authorization", b"Bearer t")],
+    }
     asyncio.run(guard(scope, receive, send))
     assert sent[0]["status"] == 500
     message = json.loads(sent[1]["body"])["error"]
@@ -403,7 +449,7 @@ def _mutate(rng: random.Random, data: bytes) -> bytes:
         elif how < 0.6:
             data[at:at] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 16)))
         elif how < 0.8:
-            del data[at:at + rng.randint(1, 64)]
+            del data[at : at + rng.randint(1, 64)]
         else:
             data = data[:at]
     return bytes(data)
@@ -414,18 +460,39 @@ def test_random_and_mutated_requests_never_get_a_500(service):
     small = png((16, 12))
     seeds = [
         job_form(content=small, options={"size": 16, "iterations": 1}),
-        job_form(content=small, style=None, style_name="starry_night",
-                 options={"size": 16, "iterations": 1, "engine": "vgg19"}),
+        job_form(
+            content=small,
+            style=None,
+            style_name="starry_night",
+            options={"size": 16, "iterations": 1, "engine": "vgg19"},
+        ),
         client.encode_multipart([("name", "fuzz")], [("image", "i.png", None, small)]),
-        client.encode_multipart([("options", '{"size": 16, "iterations": 1, "strength": 0.5}'),
-                                 ("cancel_on_disconnect", "true")],
-                                [("content", "c.png", None, small),
-                                 ("style", "s.png", None, small),
-                                 ("mask", "m.png", None, png((16, 12), "RGB"))]),
+        client.encode_multipart(
+            [
+                ("options", '{"size": 16, "iterations": 1, "strength": 0.5}'),
+                ("cancel_on_disconnect", "true"),
+            ],
+            [
+                ("content", "c.png", None, small),
+                ("style", "s.png", None, small),
+                ("mask", "m.png", None, png((16, 12), "RGB")),
+            ],
+        ),
     ]
-    paths = ["/v1/jobs", "/v1/styles", "/v1/health", "/v1/engines", "/v1/jobs/abc",
-             "/v1/jobs/abc/events", "/v1/jobs/%00/result", "/v1/../v1/health", "/v1/jobs//",
-             "/v1/status", "/" + "a" * 3000, "/v1/jobs/" + "%ff" * 10]
+    paths = [
+        "/v1/jobs",
+        "/v1/styles",
+        "/v1/health",
+        "/v1/engines",
+        "/v1/jobs/abc",
+        "/v1/jobs/abc/events",
+        "/v1/jobs/%00/result",
+        "/v1/../v1/health",
+        "/v1/jobs//",
+        "/v1/status",
+        "/" + "a" * 3000,
+        "/v1/jobs/" + "%ff" * 10,
+    ]
     methods = ["GET", "POST", "DELETE", "PUT", "PATCH", "OPTIONS", "HEAD"]
     statuses = {}
     for i in range(300):
@@ -448,7 +515,9 @@ def test_random_and_mutated_requests_never_get_a_500(service):
     # Garbage that is not HTTP at all.
     for _ in range(20):
         with _raw_socket(service) as sock:
-            sock.sendall(bytes(rng.randrange(256) for _ in range(rng.randint(1, 300))) + b"\r\n\r\n")
+            sock.sendall(
+                bytes(rng.randrange(256) for _ in range(rng.randint(1, 300))) + b"\r\n\r\n"
+            )
             try:
                 answer = sock.recv(4096)
             except OSError:
@@ -485,10 +554,11 @@ def test_five_clients_at_once_run_one_at_a_time(service):
     def one(i):
         try:
             c = client.Client(service.info["url"], service.info["token"])
-            job = c.submit(png((24 + 2 * i, 20)), styles=[STYLE],
-                           options={"size": 24 + 2 * i, "iterations": 3})
+            job = c.submit(
+                png((24 + 2 * i, 20)), styles=[STYLE], options={"size": 24 + 2 * i, "iterations": 3}
+            )
             results[job] = (i, c.wait(job))
-        except Exception as err:  # noqa: BLE001 - reported below
+        except Exception as err:
             errors.append(err)
 
     threads = [threading.Thread(target=one, args=(i,)) for i in range(5)]
@@ -529,10 +599,18 @@ def test_cancel_stops_a_running_job_within_an_iteration(service):
 
 def test_a_dropped_event_stream_cancels_its_job(service):
     c = service.client
-    job = c.submit(png((48, 36)), styles=[STYLE], options={"size": 48, "iterations": 1000},
-                   cancel_on_disconnect=True)
-    queued = c.submit(png((48, 36)), styles=[STYLE], options={"size": 48, "iterations": 1000},
-                      cancel_on_disconnect=True)
+    job = c.submit(
+        png((48, 36)),
+        styles=[STYLE],
+        options={"size": 48, "iterations": 1000},
+        cancel_on_disconnect=True,
+    )
+    queued = c.submit(
+        png((48, 36)),
+        styles=[STYLE],
+        options={"size": 48, "iterations": 1000},
+        cancel_on_disconnect=True,
+    )
     stream = c.events(job)
     for event in stream:
         if event.get("step", 0) >= 1:
@@ -557,7 +635,8 @@ def test_serve_status_and_a_second_start(service):
     assert out.returncode == 0, out.stderr
     state = json.loads(out.stdout)
     assert {k: state[k] for k in ("url", "token", "pid", "version")} == {
-        k: service.info[k] for k in ("url", "token", "pid", "version")}
+        k: service.info[k] for k in ("url", "token", "pid", "version")
+    }
     assert state["state"] in ("idle", "busy")
     out = service.nst("serve", "--status")
     assert out.returncode == 0 and service.info["url"] in out.stdout
@@ -675,8 +754,9 @@ def test_install_and_uninstall_gimp(hosts_source, tmp_path, capsys):
     assert (folder / "nst_gimp_logic.py").read_text() == "z = 3\n"
     assert not (folder / "__pycache__").exists()
     assert (folder / "client.py").read_bytes() == (ROOT / "nst_plugin" / "client.py").read_bytes()
-    (folder / "nst-host.json").write_text('{"nst": "old", "url": "http://10.0.0.2:5000", '
-                                          '"token": "t"}')
+    (folder / "nst-host.json").write_text(
+        '{"nst": "old", "url": "http://10.0.0.2:5000", "token": "t"}'
+    )
     assert main(["install-host", "gimp", "--dest", str(dest)]) == 0  # again: an update
     config = json.loads((folder / "nst-host.json").read_text())
     assert config["url"] == "http://10.0.0.2:5000" and config["nst"] != "old"
@@ -691,8 +771,10 @@ def test_the_repository_plugins_install_from_an_editable_checkout(monkeypatch, t
 
     monkeypatch.delenv("NST_HOSTS_DIR", raising=False)
     assert hostinstall.sources_dir().resolve() == (ROOT / "hosts").resolve()
-    for editor, main_file in (("krita", "pykrita/nst_krita/__init__.py"),
-                              ("gimp", "plug-ins/nst-stylize/nst-stylize.py")):
+    for editor, main_file in (
+        ("krita", "pykrita/nst_krita/__init__.py"),
+        ("gimp", "plug-ins/nst-stylize/nst-stylize.py"),
+    ):
         if not (ROOT / "hosts" / editor).is_dir():
             continue  # that plug-in is not written yet
         written = hostinstall.install(editor, tmp_path / editor)

@@ -29,7 +29,6 @@ from nst_plugin.fsutil import move, move_free, numbered
 from nst_plugin.hotfolder import WORK_DIR, CommitRecord, WatchConfig, Watcher, WorkArea, is_job_name
 from nst_plugin.hotfolder.status import Console
 
-
 TESTS = Path(__file__).parent
 OBSERVERS = ["inotify", "polling"]
 
@@ -85,8 +84,15 @@ def inbox(tmp_path) -> Path:
 def config(inbox: Path, styles: Path, observer: str = "inotify", **kw) -> WatchConfig:
     kw.setdefault("style", "wave")
     kw.setdefault("settle", 0.2)
-    return WatchConfig(inbox=inbox, styles_dir=styles, engine="fake",
-                       polling=observer == "polling", poll_interval=0.1, rescan=3600, **kw)
+    return WatchConfig(
+        inbox=inbox,
+        styles_dir=styles,
+        engine="fake",
+        polling=observer == "polling",
+        poll_interval=0.1,
+        rescan=3600,
+        **kw,
+    )
 
 
 class Running:
@@ -143,8 +149,18 @@ def run_once(cfg: WatchConfig) -> tuple[int, list[str]]:
 def test_which_names_become_jobs():
     for name in ["photo.jpg", "IMG 1.PNG", "scan.tiff", "notes.txt"]:
         assert is_job_name(name), name
-    for name in [".photo.jpg", "photo.jpg.part", "a.tmp", "b.crdownload", "c.jpg~", "photo.jpg.json",
-                 "photo.jpg.error.txt", "Thumbs.db", "desktop.ini", "x.PARTIAL"]:
+    for name in [
+        ".photo.jpg",
+        "photo.jpg.part",
+        "a.tmp",
+        "b.crdownload",
+        "c.jpg~",
+        "photo.jpg.json",
+        "photo.jpg.error.txt",
+        "Thumbs.db",
+        "desktop.ini",
+        "x.PARTIAL",
+    ]:
         assert not is_job_name(name), name
 
 
@@ -167,19 +183,32 @@ def test_move_never_replaces_and_completes_a_half_done_move(tmp_path):
 
 
 def test_commit_record_round_trip_and_the_old_format(tmp_path):
-    record = CommitRecord("wave/photo.png", "wave", want=tmp_path / "out/photo-wave.png",
-                          output=tmp_path / "out/photo-wave-2.png")
+    record = CommitRecord(
+        "wave/photo.png",
+        "wave",
+        want=tmp_path / "out/photo-wave.png",
+        output=tmp_path / "out/photo-wave-2.png",
+    )
     assert record.published and not record.failed
     record.write(tmp_path)
     assert CommitRecord.read(tmp_path) == record
     assert json.loads((tmp_path / ".nst-job.json").read_text()) == {
-        "file": "wave/photo.png", "style": "wave", "want": str(tmp_path / "out/photo-wave.png"),
-        "output": str(tmp_path / "out/photo-wave-2.png")}  # no keys for empty fields
-    old = {"file": "bad.png", "style": "-", "error": "bad.png.json is not valid JSON.",
-           "dest": str(tmp_path / "failed/bad.png")}  # as the single-module watcher wrote it
+        "file": "wave/photo.png",
+        "style": "wave",
+        "want": str(tmp_path / "out/photo-wave.png"),
+        "output": str(tmp_path / "out/photo-wave-2.png"),
+    }  # no keys for empty fields
+    old = {
+        "file": "bad.png",
+        "style": "-",
+        "error": "bad.png.json is not valid JSON.",
+        "dest": str(tmp_path / "failed/bad.png"),
+    }  # as the single-module watcher wrote it
     (tmp_path / ".nst-job.json").write_text(json.dumps(old))
     read = CommitRecord.read(tmp_path)
-    assert read == CommitRecord("bad.png", "-", error=old["error"], dest=tmp_path / "failed/bad.png")
+    assert read == CommitRecord(
+        "bad.png", "-", error=old["error"], dest=tmp_path / "failed/bad.png"
+    )
     assert read.failed and not read.published and json.loads(read.to_json()) == old
     for text in ("{", "[1]", '{"style": "wave"}'):  # unreadable: as if there were none
         (tmp_path / ".nst-job.json").write_text(text)
@@ -204,7 +233,9 @@ def test_status_line_only_on_a_terminal(tmp_path):
     assert out.getvalue().endswith(" done    photo.png  style=wave  1.2s  -> out/photo-wave.png\n")
     drawn = err.getvalue()
     assert f"watching {tmp_path.name}: 3 waiting, 1 done, 0 failed" in drawn
-    assert drawn.count("photo.png: optimizing 1/2 eta 3s (2 waiting)") == 3  # after the log and message
+    assert (
+        drawn.count("photo.png: optimizing 1/2 eta 3s (2 waiting)") == 3
+    )  # after the log and message
     assert "\x1b[2Ka message\n" in drawn  # the line is blanked before a message
     assert drawn.endswith("\x1b[2K") and "\x1b[?25h" in drawn  # gone at the end, cursor shown
 
@@ -240,15 +271,22 @@ def test_backlog_then_new_files(fake, watchers, inbox, styles, tmp_path, observe
     png(inbox / "download.png.part")  # temporary names wait for their rename
     png(inbox / ".hidden.png")
     png(inbox / "later.png~")
-    wait_for(lambda: (inbox / "done/moved.png").exists() and (inbox / "done/dropped.png").exists(),
-             what="new files")
+    wait_for(
+        lambda: (inbox / "done/moved.png").exists() and (inbox / "done/dropped.png").exists(),
+        what="new files",
+    )
     time.sleep(0.4)
     assert (inbox / "download.png.part").exists() and (inbox / "later.png~").exists()
     os.rename(inbox / "download.png.part", inbox / "download.png")
     wait_for(lambda: (inbox / "done/download.png").exists(), what="the renamed download")
 
     assert running.stop() == 0
-    assert files(inbox / "out") == ["backlog-wave.png", "download-wave.png", "dropped-wave.png", "moved-wave.png"]
+    assert files(inbox / "out") == [
+        "backlog-wave.png",
+        "download-wave.png",
+        "dropped-wave.png",
+        "moved-wave.png",
+    ]
     assert sorted(os.listdir(inbox)) == [".hidden.png", "done", "later.png~", "out"]
     with Image.open(inbox / "out/moved-wave.png") as result:
         assert result.getpixel((0, 0)) == (1, 2, 3)  # the fake engine returns the content
@@ -263,7 +301,7 @@ def test_a_slowly_written_file_is_taken_only_when_complete(fake, watchers, inbox
     data = png_bytes((90, 90, 90), (64, 64))
     with open(inbox / "slow.png", "wb") as fh:
         for i in range(0, len(data), len(data) // 4 + 1):
-            fh.write(data[i: i + len(data) // 4 + 1])
+            fh.write(data[i : i + len(data) // 4 + 1])
             fh.flush()
             time.sleep(0.25)
     wait_for(lambda: (inbox / "done/slow.png").exists(), what="the slow file")
@@ -286,8 +324,16 @@ def test_results_and_originals_never_overwrite(fake, inbox, styles):
     png(inbox / "photo.png", (3, 3, 3))
     code, lines = run_once(config(inbox, styles))
     assert code == 0
-    assert files(inbox) == ["done/photo-2.png", "done/photo.png", "out/photo-wave-2.png", "out/photo-wave.png"]
-    with Image.open(inbox / "out/photo-wave.png") as old, Image.open(inbox / "done/photo.png") as done:
+    assert files(inbox) == [
+        "done/photo-2.png",
+        "done/photo.png",
+        "out/photo-wave-2.png",
+        "out/photo-wave.png",
+    ]
+    with (
+        Image.open(inbox / "out/photo-wave.png") as old,
+        Image.open(inbox / "done/photo.png") as done,
+    ):
         assert old.getpixel((0, 0)) == (1, 1, 1) and done.getpixel((0, 0)) == (2, 2, 2)
     assert lines[0].endswith("-> out/photo-wave-2.png")
 
@@ -309,8 +355,11 @@ def test_failures_go_to_failed_with_one_sentence_each(fake, inbox, styles):
     code, lines = run_once(config(inbox, styles))
     assert code == 1
     names = ["cut.png", "empty.jpg", "notes.txt", *sidecars]
-    expected = sorted([f"failed/{n}" for n in names] + [f"failed/{n}.error.txt" for n in names]
-                      + [f"failed/{n}.json" for n in sidecars])
+    expected = sorted(
+        [f"failed/{n}" for n in names]
+        + [f"failed/{n}.error.txt" for n in names]
+        + [f"failed/{n}.json" for n in sidecars]
+    )
     assert files(inbox) == expected
     errors = {n: (inbox / "failed" / f"{n}.error.txt").read_text() for n in names}
     for name, text in errors.items():
@@ -321,7 +370,9 @@ def test_failures_go_to_failed_with_one_sentence_each(fake, inbox, styles):
     assert errors["cut.png"].startswith("cut.png is not an image")
     assert errors["badjson.png"].startswith("badjson.png.json is not valid JSON")
     assert errors["unknown.png"].startswith("unknown.png.json: unknown option 'sharpness'")
-    assert errors["badvalue.png"].startswith("unknown.png.json".replace("unknown", "badvalue") + ": iterations")
+    assert errors["badvalue.png"].startswith(
+        "unknown.png.json".replace("unknown", "badvalue") + ": iterations"
+    )
     assert "'nonesuch' is neither a file nor a style in" in errors["nostyle.png"]
     assert "must hold a JSON object" in errors["notobject.png"]
     assert len(lines) == len(names) and all(" failed " in line for line in lines)
@@ -330,16 +381,29 @@ def test_failures_go_to_failed_with_one_sentence_each(fake, inbox, styles):
 def test_styles_from_sidecars_and_subfolders(fake, inbox, styles):
     png(inbox / "plain.png")
     png(inbox / "sized.png")
-    (inbox / "sized.png.json").write_text('{"size": 32, "style": "dots", "content-weight": 2, "strength": 0.8}')
+    (inbox / "sized.png.json").write_text(
+        '{"size": 32, "style": "dots", "content-weight": 2, "strength": 0.8}'
+    )
     png(inbox / "dots" / "in-folder.png")
     png(inbox / "pathstyle.png")
     (inbox / "pathstyle.png.json").write_text(json.dumps({"style": str(styles / "wave.png")}))
     png(inbox / "unknown-folder" / "ignored.png")
     code, _ = run_once(config(inbox, styles))
     assert code == 0
-    assert files(inbox / "out") == ["in-folder-dots.png", "pathstyle-wave.png", "plain-wave.png", "sized-dots.png"]
-    assert files(inbox / "done") == ["dots/in-folder.png", "pathstyle.png", "pathstyle.png.json",
-                                     "plain.png", "sized.png", "sized.png.json"]
+    assert files(inbox / "out") == [
+        "in-folder-dots.png",
+        "pathstyle-wave.png",
+        "plain-wave.png",
+        "sized-dots.png",
+    ]
+    assert files(inbox / "done") == [
+        "dots/in-folder.png",
+        "pathstyle.png",
+        "pathstyle.png.json",
+        "plain.png",
+        "sized.png",
+        "sized.png.json",
+    ]
     sized = [s for s in jobs_run(fake) if s.size == 32]
     assert len(sized) == 1 and (sized[0].content_weight, sized[0].strength) == (2, 0.8)
     assert (inbox / "unknown-folder" / "ignored.png").exists()
@@ -391,7 +455,10 @@ def test_stop_with_a_checkpoint_keeps_the_job_for_the_next_start(fake_engine, in
     cfg.settings = Settings(checkpoint_every=1)
     running = Running(cfg)
     png(inbox / "big.png", size=(77, 10))
-    wait_for(lambda: list((inbox / WORK_DIR).glob("*/.nst-result.png.nst-checkpoint.npz")), what="a checkpoint")
+    wait_for(
+        lambda: list((inbox / WORK_DIR).glob("*/.nst-result.png.nst-checkpoint.npz")),
+        what="a checkpoint",
+    )
     assert running.stop() == 0
     assert "checkpointed" in running.lines()[-1]
     left = files(inbox / WORK_DIR)  # the watcher has gone: its lock file with it
@@ -423,8 +490,13 @@ def test_a_dead_watchers_claim_is_processed_once(fake, inbox, styles):
     os.utime(inbox / WORK_DIR / "otherhost.999.abc.lock", (old, old))  # another host, long silent
     code, lines = run_once(config(inbox, styles))
     assert code == 0
-    assert files(inbox) == ["done/dots/sub.png", "done/photo.png", "done/photo.png.json",
-                            "out/photo-wave.png", "out/sub-dots.png"]
+    assert files(inbox) == [
+        "done/dots/sub.png",
+        "done/photo.png",
+        "done/photo.png.json",
+        "out/photo-wave.png",
+        "out/sub-dots.png",
+    ]
     assert sorted(s.size for s in jobs_run(fake)) == [40, 512]
     assert len(lines) == 2
 
@@ -435,8 +507,12 @@ def test_a_crash_after_publishing_makes_no_second_output(fake, inbox, styles):
     staged = png(folder / ".nst-result.png", (9, 9, 9))
     (inbox / "out").mkdir()
     os.link(staged, inbox / "out/photo-wave.png")  # the crash came between link and unlink
-    record = {"file": "photo.png", "style": "wave", "want": str(inbox / "out/photo-wave.png"),
-              "output": str(inbox / "out/photo-wave.png")}
+    record = {
+        "file": "photo.png",
+        "style": "wave",
+        "want": str(inbox / "out/photo-wave.png"),
+        "output": str(inbox / "out/photo-wave.png"),
+    }
     (folder / ".nst-job.json").write_text(json.dumps(record))
     code, lines = run_once(config(inbox, styles))
     assert code == 0 and not jobs_run(fake)  # nothing computed again
@@ -459,8 +535,12 @@ def test_a_crash_while_moving_a_failed_file_finishes_the_move(fake, inbox, style
     (inbox / "failed").mkdir()
     (inbox / "failed/bad.png").write_text("x")  # moved already; its sidecar was not
     (folder / "bad.png.json").write_text("{")
-    record = {"file": "bad.png", "style": "-", "error": "bad.png.json is not valid JSON.",
-              "dest": str(inbox / "failed/bad.png")}
+    record = {
+        "file": "bad.png",
+        "style": "-",
+        "error": "bad.png.json is not valid JSON.",
+        "dest": str(inbox / "failed/bad.png"),
+    }
     (folder / ".nst-job.json").write_text(json.dumps(record))
     code, _ = run_once(config(inbox, styles))
     assert code == 1
@@ -488,7 +568,10 @@ def test_without_file_locks_the_pid_and_heartbeat_decide(fake, inbox, styles, mo
 
     monkeypatch.setattr(fcntl, "flock", no_locks)
     host = WorkArea(inbox).host
-    alive, dead = dead_folder(inbox, "a.1.x", lock=f"{host} {os.getpid()}\n"), dead_folder(inbox, "b.2.x")
+    alive, dead = (
+        dead_folder(inbox, "a.1.x", lock=f"{host} {os.getpid()}\n"),
+        dead_folder(inbox, "b.2.x"),
+    )
     (inbox / WORK_DIR / "b.2.x.lock").write_text(f"{host} 999999999\n")
     png(alive / "mine.png")
     png(dead / "orphan.png")
@@ -508,8 +591,23 @@ def parser() -> argparse.ArgumentParser:
 
 def test_cli_handler(fake, inbox, styles, capsys):
     png(inbox / "photo.png")
-    args = parser().parse_args(["watch", str(inbox), "--style", str(styles / "wave.png"), "--engine", "fake",
-                                "--once", "--settle", "0.1", "--size", "64", "--out", str(inbox / "results")])
+    args = parser().parse_args(
+        [
+            "watch",
+            str(inbox),
+            "--style",
+            str(styles / "wave.png"),
+            "--engine",
+            "fake",
+            "--once",
+            "--settle",
+            "0.1",
+            "--size",
+            "64",
+            "--out",
+            str(inbox / "results"),
+        ]
+    )
     assert args.run(args) == 0
     assert files(inbox) == ["done/photo.png", "results/photo-wave.png"]
     assert jobs_run(fake)[-1].size == 64
@@ -529,11 +627,29 @@ def test_real_engine_on_the_example_images(inbox, monkeypatch, capsys):
     monkeypatch.setattr(network, "build", lambda *a, **k: builds.append(1) or real_build(*a, **k))
     for image in ("wave.jpg", "starry_night.jpg"):
         (inbox / image).write_bytes((EXAMPLES / image).read_bytes())
-    code = main([str(inbox), "--style", str(EXAMPLES / "starry_night.jpg"), "--once", "--settle", "0.1",
-                 "--weights", "random", "--size", "64", "--iterations", "5"])
+    code = main(
+        [
+            str(inbox),
+            "--style",
+            str(EXAMPLES / "starry_night.jpg"),
+            "--once",
+            "--settle",
+            "0.1",
+            "--weights",
+            "random",
+            "--size",
+            "64",
+            "--iterations",
+            "5",
+        ]
+    )
     assert code == 0, capsys.readouterr()
-    assert files(inbox) == ["done/starry_night.jpg", "done/wave.jpg",
-                            "out/starry_night-starry_night.png", "out/wave-starry_night.png"]
+    assert files(inbox) == [
+        "done/starry_night.jpg",
+        "done/wave.jpg",
+        "out/starry_night-starry_night.png",
+        "out/wave-starry_night.png",
+    ]
     with Image.open(inbox / "out/wave-starry_night.png") as result:
         assert max(result.size) == 64
     assert len(builds) == 1  # the engine is built once per watcher, not per file
@@ -555,8 +671,13 @@ sys.exit(main(sys.argv[1:]))
 
 def start_watch(script: Path, args: list[str], slow: bool = False) -> subprocess.Popen:
     env = {**os.environ, "SLOW": "1" if slow else ""}
-    return subprocess.Popen([sys.executable, str(script), *args], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, str(script), *args],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def wait_started(proc: subprocess.Popen) -> None:
@@ -609,7 +730,7 @@ class Dropper:
             step = len(data) // chunks + 1
             with open(self.inbox / rel, "wb") as fh:
                 for i in range(0, len(data), step):
-                    fh.write(data[i: i + step])
+                    fh.write(data[i : i + step])
                     fh.flush()
                     time.sleep(0.15)
 
@@ -634,8 +755,13 @@ class Dropper:
         self.expect[rel] = ("failed", False)
 
     def with_sidecar(self, rel, i):
-        good, text = [(True, '{"size": 32, "strength": 0.7}'), (False, "{broken"), (False, '{"sharpness": 1}'),
-                      (True, '{"style": "dots"}'), (False, '{"style": "nonesuch"}')][i // 10 % 5]
+        good, text = [
+            (True, '{"size": 32, "strength": 0.7}'),
+            (False, "{broken"),
+            (False, '{"sharpness": 1}'),
+            (True, '{"style": "dots"}'),
+            (False, '{"style": "nonesuch"}'),
+        ][i // 10 % 5]
         (self.inbox / f"{rel}.json").write_text(text)
         (self.inbox / rel).write_bytes(self.image(rel, (i, 7, 7)))
         self.expect[rel] = ("done" if good else "failed", True)
@@ -668,7 +794,10 @@ def check_final_state(inbox: Path, expect: dict) -> None:
         mine = [o for o in outputs if o.startswith(stem + "-")]
         assert len(mine) == 1, (rel, mine)
         wanted.add(f"out/{mine[0]}")
-        with Image.open(inbox / "done" / rel) as original, Image.open(inbox / "out" / mine[0]) as result:
+        with (
+            Image.open(inbox / "done" / rel) as original,
+            Image.open(inbox / "out" / mine[0]) as result,
+        ):
             assert result.convert("RGB").tobytes() == original.convert("RGB").tobytes(), rel
     assert len(outputs) == len(done)
     assert set(tree(inbox)) <= wanted and set(tree(inbox)) >= wanted - {"wave/.keep", "failed/wave"}
@@ -680,7 +809,17 @@ def test_stress_200_files_and_a_sigkill(inbox, styles, tmp_path, observer):
     script.write_text(WATCH_SCRIPT.format(tests=str(TESTS)))
     (inbox / "wave").mkdir()
     (inbox / "wave" / ".keep").write_text("")  # hidden: never a job
-    args = [str(inbox), "--style", "wave", "--styles-dir", str(styles), "--engine", "fake", "--settle", "0.5"]
+    args = [
+        str(inbox),
+        "--style",
+        "wave",
+        "--styles-dir",
+        str(styles),
+        "--engine",
+        "fake",
+        "--settle",
+        "0.5",
+    ]
     if observer == "polling":
         args += ["--polling", "--poll-interval", "0.2"]
 
@@ -718,8 +857,21 @@ def test_stress_200_files_and_a_sigkill(inbox, styles, tmp_path, observer):
 def test_sigint_puts_the_running_job_back(inbox, styles, tmp_path):
     script = tmp_path / "watch.py"
     script.write_text(WATCH_SCRIPT.format(tests=str(TESTS)))
-    proc = start_watch(script, [str(inbox), "--style", "wave", "--styles-dir", str(styles),
-                                "--engine", "fake", "--settle", "0.2"], slow=True)
+    proc = start_watch(
+        script,
+        [
+            str(inbox),
+            "--style",
+            "wave",
+            "--styles-dir",
+            str(styles),
+            "--engine",
+            "fake",
+            "--settle",
+            "0.2",
+        ],
+        slow=True,
+    )
     wait_started(proc)
     png(inbox / "big.png", size=(77, 10))
     wait_for(lambda: list((inbox / WORK_DIR).glob("*/big.png")), what="the claim")

@@ -101,8 +101,10 @@ def test_random_arrays_shapes_and_independence():
         assert float(full[name][0].std()) == pytest.approx(np.sqrt(2 / (9 * cin)), rel=0.05)
     assert np.abs(full["block4_conv2"][1]).max() < 0.1
     # truncation / order / subset never changes a layer's values
-    _same(W.random_arrays(["block3_conv1", "block1_conv1"], seed=5),
-          {n: full[n] for n in ("block3_conv1", "block1_conv1")})
+    _same(
+        W.random_arrays(["block3_conv1", "block1_conv1"], seed=5),
+        {n: full[n] for n in ("block3_conv1", "block1_conv1")},
+    )
     other = W.random_arrays(["block1_conv1"], seed=6)["block1_conv1"][0]
     assert not np.array_equal(other, full["block1_conv1"][0])
     assert not np.array_equal(full["block1_conv2"][0][..., :3, :], full["block1_conv1"][0])
@@ -295,8 +297,12 @@ def test_download_success(http_dir, small_h5, tmp_path):
     served.write_bytes(small_h5.read_bytes() + os.urandom(2_500_000))  # > 2 chunks
     dest = tmp_path / "out" / "sub" / W.VGG19_FILE
     calls = []
-    got = W.download(url=f"{base}/w.h5", dest=dest, expected_md5=W.file_md5(served),
-                     progress=lambda d, t: calls.append((d, t)))
+    got = W.download(
+        url=f"{base}/w.h5",
+        dest=dest,
+        expected_md5=W.file_md5(served),
+        progress=lambda d, t: calls.append((d, t)),
+    )
     assert got == dest and dest.read_bytes() == served.read_bytes()
     size = served.stat().st_size
     assert len(calls) >= 3 and calls[-1] == (size, size)

@@ -7,8 +7,8 @@ same seed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import h5py
 import numpy as np
@@ -29,9 +29,7 @@ def _network_order(layers: Sequence[str]) -> list[str]:
     return order
 
 
-def write_vgg19_h5(
-    path: Path, seed: int = 0, layers: Sequence[str] = ALL_CONV
-) -> Path:
+def write_vgg19_h5(path: Path, seed: int = 0, layers: Sequence[str] = ALL_CONV) -> Path:
     """Write ``layers`` (default: all 16 convs, ~80 MB) to ``path`` and return it.
 
     Root attrs ``layer_names``/``backend``/``keras_version``; one group per

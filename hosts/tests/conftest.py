@@ -14,10 +14,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import editors  # noqa: E402
-
+import editors
 
 # ------------------------------------------------------------------------------------ Krita
+
 
 @pytest.fixture(scope="session")
 def krita_template(tmp_path_factory) -> Path:
@@ -48,6 +48,7 @@ def run_krita():
 
 
 # ------------------------------------------------------------------------------------- GIMP
+
 
 @pytest.fixture(scope="session")
 def gimp_root() -> Path:
@@ -82,6 +83,8 @@ def gimp_plugins(gimp_root):
 @pytest.fixture
 def run_gimp_batch(gimp_root):
     """``run_gimp_batch(script, env=None, timeout=...)`` bound to the chroot."""
+
     def run(script: str, env: dict | None = None, timeout: float = 120):
         return editors.run_gimp_batch(gimp_root, script, env=env, timeout=timeout)
+
     return run

@@ -17,13 +17,45 @@ in three modules by role; this one gathers their names so tests can ``import edi
 from __future__ import annotations
 
 from gimp_runner import (  # noqa: F401
-    GIMP_MARKER, _chroot_argv, _gimp_session_fill_screen, _stage_script, default_gimp_root,
-    gimp_missing_reason, install_gimp_plugin, install_gimp_plugin_dir, remove_gimp_plugin,
-    run_gimp_batch, run_gimp_gui_screenshot)
+    GIMP_MARKER,
+    _chroot_argv,
+    _gimp_session_fill_screen,
+    _stage_script,
+    default_gimp_root,
+    gimp_missing_reason,
+    install_gimp_plugin,
+    install_gimp_plugin_dir,
+    remove_gimp_plugin,
+    run_gimp_batch,
+    run_gimp_gui_screenshot,
+)
 from krita_runner import (  # noqa: F401
-    _DRIVER_INIT, DRIVER_NAME, KRITA_SCREEN, copy_krita_home, enable_krita_plugin, krita_available,
-    krita_env, krita_missing_reason, krita_pykrita_dir, kritarc_path, kritarc_set,
-    prepare_krita_home, run_krita, write_krita_plugin)
+    _DRIVER_INIT,
+    DRIVER_NAME,
+    KRITA_SCREEN,
+    copy_krita_home,
+    enable_krita_plugin,
+    krita_available,
+    krita_env,
+    krita_missing_reason,
+    krita_pykrita_dir,
+    kritarc_path,
+    kritarc_set,
+    prepare_krita_home,
+    run_krita,
+    write_krita_plugin,
+)
 from xdisplay import (  # noqa: F401
-    EditorError, Xvfb, _kill_group, _run_group, _tail, count_color, mounts_under, png_size,
-    processes_in_root, processes_where, processes_with_home, x_server_locks)
+    EditorError,
+    Xvfb,
+    _kill_group,
+    _run_group,
+    _tail,
+    count_color,
+    mounts_under,
+    png_size,
+    processes_in_root,
+    processes_where,
+    processes_with_home,
+    x_server_locks,
+)

@@ -58,10 +58,12 @@ def remove_gimp_plugin(root: Path | str, name: str) -> None:
     shutil.rmtree(install_gimp_plugin_dir(root) / "plug-ins" / name, ignore_errors=True)
 
 
-def _chroot_argv(root: Path, env: dict | None, command: list[str],
-                 binds: tuple[tuple[str, str], ...] = ()) -> list[str]:
+def _chroot_argv(
+    root: Path, env: dict | None, command: list[str], binds: tuple[tuple[str, str], ...] = ()
+) -> list[str]:
     """unshare a private mount namespace, mount /proc (and binds) in the chroot, exec command."""
     import shlex
+
     env_args = ["HOME=/root", "PATH=/usr/bin:/bin", "LANG=C.UTF-8"]
     env_args += [f"{k}={v}" for k, v in (env or {}).items()]
     mounts = [f"mount -t proc proc {shlex.quote(str(root / 'proc'))}"]
@@ -69,8 +71,11 @@ def _chroot_argv(root: Path, env: dict | None, command: list[str],
         target = root / dst.lstrip("/")
         mounts.append(f"mkdir -p {shlex.quote(str(target))}")
         mounts.append(f"mount --bind {shlex.quote(src)} {shlex.quote(str(target))}")
-    inner = " && ".join(mounts) + " && exec " + shlex.join(
-        ["chroot", str(root), "env", "-i", *env_args, *command])
+    inner = (
+        " && ".join(mounts)
+        + " && exec "
+        + shlex.join(["chroot", str(root), "env", "-i", *env_args, *command])
+    )
     return ["unshare", "--mount", "--propagation", "private", "sh", "-c", inner]
 
 
@@ -81,8 +86,9 @@ def _stage_script(root: Path, script: str, prefix: str) -> tuple[Path, str]:
     return host, f"/tmp/{name}"
 
 
-def run_gimp_batch(root: Path | str, script: str, env: dict | None = None,
-                   timeout: float = 120) -> tuple[int, str, str]:
+def run_gimp_batch(
+    root: Path | str, script: str, env: dict | None = None, timeout: float = 120
+) -> tuple[int, str, str]:
     """Run the Python ``script`` in GIMP 3's batch mode inside the chroot at ``root``.
 
     ``gimp-console -idf --batch-interpreter python-fu-eval -b - --quit``; the script runs as
@@ -94,15 +100,20 @@ def run_gimp_batch(root: Path | str, script: str, env: dict | None = None,
     root = Path(root)
     host_script, chroot_script = _stage_script(root, script, "nst-batch")
     stdin = f'import runpy; runpy.run_path("{chroot_script}", run_name="__main__")\n'
-    argv = _chroot_argv(root, env, ["gimp-console", "-idf", "--batch-interpreter",
-                                    "python-fu-eval", "-b", "-", "--quit"])
+    argv = _chroot_argv(
+        root,
+        env,
+        ["gimp-console", "-idf", "--batch-interpreter", "python-fu-eval", "-b", "-", "--quit"],
+    )
     try:
         rc, out, err, timed_out = _run_group(argv, stdin_data=stdin.encode(), timeout=timeout)
     finally:
         host_script.unlink(missing_ok=True)
     if timed_out:
-        raise EditorError(f"gimp-console did not finish within {timeout} s; stdout tail:\n"
-                          f"{_tail(out)}\nstderr tail:\n{_tail(err)}")
+        raise EditorError(
+            f"gimp-console did not finish within {timeout} s; stdout tail:\n"
+            f"{_tail(out)}\nstderr tail:\n{_tail(err)}"
+        )
     return rc, out, err
 
 
@@ -110,18 +121,28 @@ def _gimp_session_fill_screen(root: Path, width: int, height: int) -> None:
     """Xvfb has no window manager: give GIMP's image windows the whole screen through the
     user sessionrc (a copy of /etc/gimp/3.0/sessionrc with other positions and sizes)."""
     import re
+
     system = root / "etc/gimp/3.0/sessionrc"
     text = system.read_text(encoding="utf-8")
-    text = re.sub(r"\(position -?\d+ -?\d+\)\n(\s*)\(size \d+ \d+\)",
-                  lambda m: f"(position 0 0)\n{m.group(1)}(size {width} {height})", text)
+    text = re.sub(
+        r"\(position -?\d+ -?\d+\)\n(\s*)\(size \d+ \d+\)",
+        lambda m: f"(position 0 0)\n{m.group(1)}(size {width} {height})",
+        text,
+    )
     user = install_gimp_plugin_dir(root) / "sessionrc"
     user.parent.mkdir(parents=True, exist_ok=True)
     user.write_text(text, encoding="utf-8")
 
 
-def run_gimp_gui_screenshot(root: Path | str, script: str, out_png: Path | str,
-                            env: dict | None = None, timeout: float = 90,
-                            settle: float = 2.0, size: tuple[int, int] = (1600, 1000)) -> dict:
+def run_gimp_gui_screenshot(
+    root: Path | str,
+    script: str,
+    out_png: Path | str,
+    env: dict | None = None,
+    timeout: float = 90,
+    settle: float = 2.0,
+    size: tuple[int, int] = (1600, 1000),
+) -> dict:
     """Start the GUI ``gimp`` in the chroot on a fresh Xvfb, run ``script`` in it, screenshot.
 
     ``script`` runs through python-fu-eval (like run_gimp_batch) after GIMP's window is up; it
@@ -134,20 +155,26 @@ def run_gimp_gui_screenshot(root: Path | str, script: str, out_png: Path | str,
     _gimp_session_fill_screen(root, *size)
     token = uuid.uuid4().hex[:12]
     done_host = root / "tmp" / f"nst-gui-done-{token}"
-    wrapped = (script + "\n\n# --- added by run_gimp_gui_screenshot ---\n"
-               "import gi as _gi\n_gi.require_version('Gimp', '3.0')\n"
-               "from gi.repository import Gimp as _Gimp\n_Gimp.displays_flush()\n"
-               f"open('/tmp/nst-gui-done-{token}', 'w').write('done')\n")
+    wrapped = (
+        script + "\n\n# --- added by run_gimp_gui_screenshot ---\n"
+        "import gi as _gi\n_gi.require_version('Gimp', '3.0')\n"
+        "from gi.repository import Gimp as _Gimp\n_Gimp.displays_flush()\n"
+        f"open('/tmp/nst-gui-done-{token}', 'w').write('done')\n"
+    )
     host_script, chroot_script = _stage_script(root, wrapped, "nst-gui")
     batch = f'import runpy; runpy.run_path("{chroot_script}", run_name="__main__")'
     t0 = time.monotonic()
     result = {}
     with Xvfb(*size) as x, tempfile.TemporaryFile() as outf, tempfile.TemporaryFile() as errf:
         genv = {"DISPLAY": x.display, "NO_AT_BRIDGE": "1", "GTK_A11Y": "none", **(env or {})}
-        argv = _chroot_argv(root, genv, ["gimp", "--no-splash", "-df", "--batch-interpreter",
-                                         "python-fu-eval", "-b", batch])
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=outf, stderr=errf,
-                                start_new_session=True)
+        argv = _chroot_argv(
+            root,
+            genv,
+            ["gimp", "--no-splash", "-df", "--batch-interpreter", "python-fu-eval", "-b", batch],
+        )
+        proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=outf, stderr=errf, start_new_session=True
+        )
         try:
             deadline = t0 + timeout
             while not done_host.exists():
@@ -165,12 +192,16 @@ def run_gimp_gui_screenshot(root: Path | str, script: str, out_png: Path | str,
             done_host.unlink(missing_ok=True)
         outf.seek(0)
         errf.seek(0)
-        result = {"seconds": round(time.monotonic() - t0, 2),
-                  "stdout": outf.read().decode("utf-8", "replace"),
-                  "stderr": errf.read().decode("utf-8", "replace"),
-                  "returncode": proc.returncode}
+        result = {
+            "seconds": round(time.monotonic() - t0, 2),
+            "stdout": outf.read().decode("utf-8", "replace"),
+            "stderr": errf.read().decode("utf-8", "replace"),
+            "returncode": proc.returncode,
+        }
     if not ready:
-        raise EditorError("GIMP GUI script did not finish (exit "
-                          f"{result['returncode']}); stdout tail:\n{_tail(result['stdout'])}"
-                          f"\nstderr tail:\n{_tail(result['stderr'])}")
+        raise EditorError(
+            "GIMP GUI script did not finish (exit "
+            f"{result['returncode']}); stdout tail:\n{_tail(result['stdout'])}"
+            f"\nstderr tail:\n{_tail(result['stderr'])}"
+        )
     return result

@@ -17,8 +17,8 @@ import ctypes
 import ctypes.util
 import json
 import os
-import shutil
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,11 +29,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import editors  # noqa: E402
-from gimp_scripts import (  # noqa: E402,F401  (PRELUDE: also for test_gimp.py)
-    DIALOG_SCRIPT, INTERACTIVE_SCRIPT, PRELUDE, UNDO_SCRIPT)
-from xdisplay import Xvfb, _xlib, click, press_keys, wait_for_window  # noqa: E402
-from xdisplay import _kill_group as kill_group  # noqa: E402
+import editors
+from gimp_scripts import (
+    DIALOG_SCRIPT,
+    INTERACTIVE_SCRIPT,
+    PRELUDE,
+    UNDO_SCRIPT,
+)
+from xdisplay import Xvfb, _xlib, click, press_keys, wait_for_window
+from xdisplay import _kill_group as kill_group
 
 SCREEN = (1280, 800)
 DIALOG_TITLE = "Neural Style Transfer"
@@ -55,19 +59,32 @@ def gui_missing_reason() -> str | None:
 def chroot_argv(root: Path, env: dict, command: list[str]) -> list[str]:
     """``command`` in the chroot, in a private mount namespace with /proc, with only ``env``
     (and HOME, PATH, LANG) in its environment."""
-    inner = (f"mount -t proc proc {shlex.quote(str(Path(root) / 'proc'))} && exec "
-             + shlex.join(["chroot", str(root), "env", "-i", "HOME=/root", "PATH=/usr/bin:/bin",
-                           "LANG=C.UTF-8", *(f"{k}={v}" for k, v in env.items()), *command]))
+    inner = f"mount -t proc proc {shlex.quote(str(Path(root) / 'proc'))} && exec " + shlex.join(
+        [
+            "chroot",
+            str(root),
+            "env",
+            "-i",
+            "HOME=/root",
+            "PATH=/usr/bin:/bin",
+            "LANG=C.UTF-8",
+            *(f"{k}={v}" for k, v in env.items()),
+            *command,
+        ]
+    )
     return ["unshare", "--mount", "--propagation", "private", "sh", "-c", inner]
 
 
 def _fill_screen_session(gimp_dir: Path, root: Path) -> None:
     """Xvfb has no window manager: the image window covers the screen (sessionrc)."""
     import re
+
     text = (root / "etc/gimp/3.0/sessionrc").read_text(encoding="utf-8")
-    text = re.sub(r"\(position -?\d+ -?\d+\)\n(\s*)\(size \d+ \d+\)",
-                  lambda m: f"(position 0 0)\n{m.group(1)}(size {SCREEN[0]} {SCREEN[1]})",
-                  text)
+    text = re.sub(
+        r"\(position -?\d+ -?\d+\)\n(\s*)\(size \d+ \d+\)",
+        lambda m: f"(position 0 0)\n{m.group(1)}(size {SCREEN[0]} {SCREEN[1]})",
+        text,
+    )
     (gimp_dir / "sessionrc").write_text(text, encoding="utf-8")
 
 
@@ -99,17 +116,33 @@ class GimpGui:
         self.script_path.write_text(PRELUDE + textwrap.dedent(self.script), encoding="utf-8")
         self.xvfb = Xvfb(*SCREEN).__enter__()
         self.display = self.xvfb.display
-        env = {"DISPLAY": self.display, "NO_AT_BRIDGE": "1", "GTK_A11Y": "none",
-               "NST_GUI_FLAGS": self.flags_inside,
-               "NST_GIMP_PREVIEW_TRACE": f"{self.flags_inside}/{PREVIEW_TRACE}", **self.env}
+        env = {
+            "DISPLAY": self.display,
+            "NO_AT_BRIDGE": "1",
+            "GTK_A11Y": "none",
+            "NST_GUI_FLAGS": self.flags_inside,
+            "NST_GIMP_PREVIEW_TRACE": f"{self.flags_inside}/{PREVIEW_TRACE}",
+            **self.env,
+        }
         inside = "/" + str(self.script_path.relative_to(self.root))
         batch = f'import runpy; runpy.run_path("{inside}", run_name="__main__")'
-        command = ["gimp", "--no-splash", "-df", "--batch-interpreter", "python-fu-eval",
-                   "-b", batch]
+        command = [
+            "gimp",
+            "--no-splash",
+            "-df",
+            "--batch-interpreter",
+            "python-fu-eval",
+            "-b",
+            batch,
+        ]
         self.log = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(chroot_argv(self.root, env, command),
-                                     stdin=subprocess.DEVNULL, stdout=self.log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            chroot_argv(self.root, env, command),
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.deadline = time.monotonic() + self.timeout
         return self
 
@@ -122,8 +155,10 @@ class GimpGui:
         deadline = min(self.deadline, time.monotonic() + timeout)
         while not path.exists():
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise editors.EditorError(f"GIMP GUI: no {name!r} flag; output tail:\n"
-                                          + "\n".join(self.output().splitlines()[-30:]))
+                raise editors.EditorError(
+                    f"GIMP GUI: no {name!r} flag; output tail:\n"
+                    + "\n".join(self.output().splitlines()[-30:])
+                )
             time.sleep(0.1)
         return json.loads(path.read_text(encoding="utf-8"))
 
@@ -141,9 +176,11 @@ class GimpGui:
             if found is not None:
                 return found
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise editors.EditorError(f"GIMP GUI: no such preview; trace: "
-                                          f"{self.preview_trace()}; output tail:\n"
-                                          + "\n".join(self.output().splitlines()[-30:]))
+                raise editors.EditorError(
+                    f"GIMP GUI: no such preview; trace: "
+                    f"{self.preview_trace()}; output tail:\n"
+                    + "\n".join(self.output().splitlines()[-30:])
+                )
             time.sleep(0.1)
 
     def set_flag(self, name: str, value=None) -> None:
@@ -178,20 +215,26 @@ def undo_in_gui(root: Path, gimp_dir: str, env: dict) -> dict:
 
 def last_values_file(root: Path, gimp_dir: str) -> Path:
     """Where GIMP 3.0 keeps the values of the procedure's last interactive run."""
-    return (Path(root) / gimp_dir.lstrip("/") / "plug-in-settings"
-            / "GimpProcedureConfigRun-plug-in-nst-stylize.last")
+    return (
+        Path(root)
+        / gimp_dir.lstrip("/")
+        / "plug-in-settings"
+        / "GimpProcedureConfigRun-plug-in-nst-stylize.last"
+    )
 
 
 def focus_window(display: str, title: str) -> None:
     """Give the keyboard to the window named ``title``: without a window manager GIMP's
     main window keeps the X input focus when a plug-in's dialog opens."""
-    out = subprocess.run(["xwininfo", "-root", "-tree", "-display", display],
-                         capture_output=True, text=True, timeout=20).stdout
-    window = next(int(line.split()[0], 16) for line in out.splitlines()
-                  if f'"{title}"' in line)
+    out = subprocess.run(
+        ["xwininfo", "-root", "-tree", "-display", display],
+        capture_output=True,
+        text=True,
+        timeout=20,
+    ).stdout
+    window = next(int(line.split()[0], 16) for line in out.splitlines() if f'"{title}"' in line)
     x11, _ = _xlib()
-    x11.XSetInputFocus.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int,
-                                   ctypes.c_ulong]
+    x11.XSetInputFocus.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_ulong]
     dpy = x11.XOpenDisplay(display.encode())
     try:
         x11.XSetInputFocus(dpy, window, 2, 0)  # RevertToParent, CurrentTime
@@ -225,18 +268,43 @@ def region_stats(shot: Path, box: tuple, other: Path | None = None) -> float:
     x, y, w, h = box
     crop = ["-crop", f"{w}x{h}+{x}+{y}", "+repage"]
     if other is None:
-        args = ["convert", str(shot), *crop, "-colorspace", "gray", "-format",
-                "%[fx:standard_deviation]", "info:"]
+        args = [
+            "convert",
+            str(shot),
+            *crop,
+            "-colorspace",
+            "gray",
+            "-format",
+            "%[fx:standard_deviation]",
+            "info:",
+        ]
     else:
-        args = ["convert", "(", str(shot), *crop, ")", "(", str(other), *crop, ")",
-                "-compose", "difference", "-composite", "-colorspace", "gray", "-format",
-                "%[fx:mean]", "info:"]
+        args = [
+            "convert",
+            "(",
+            str(shot),
+            *crop,
+            ")",
+            "(",
+            str(other),
+            *crop,
+            ")",
+            "-compose",
+            "difference",
+            "-composite",
+            "-colorspace",
+            "gray",
+            "-format",
+            "%[fx:mean]",
+            "info:",
+        ]
     out = subprocess.run(args, check=True, capture_output=True, text=True, timeout=60).stdout
     return float(out.strip())
 
 
-def interactive_run(root: Path, gimp_dir: str, env: dict, last: dict,
-                    while_running=None, in_dialog=None) -> dict:
+def interactive_run(
+    root: Path, gimp_dir: str, env: dict, last: dict, while_running=None, in_dialog=None
+) -> dict:
     """An interactive run as from the menu: GIMP opens the dialog with the last values
     (written first from ``last``, as a previous run leaves them), ``in_dialog(gui, (x, y, w,
     h))`` may work in it, this clicks OK, GIMP shows the progress in its status bar.
@@ -245,10 +313,13 @@ def interactive_run(root: Path, gimp_dir: str, env: dict, last: dict,
     afterwards (``last``: the file's text or None)."""
     path = last_values_file(root, gimp_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [f"({key} {json.dumps(value) if isinstance(value, str) else value})"
-             for key, value in last.items()]
-    path.write_text("# settings\n\n" + "\n".join(lines) + "\n\n# end of settings\n",
-                    encoding="utf-8")
+    lines = [
+        f"({key} {json.dumps(value) if isinstance(value, str) else value})"
+        for key, value in last.items()
+    ]
+    path.write_text(
+        "# settings\n\n" + "\n".join(lines) + "\n\n# end of settings\n", encoding="utf-8"
+    )
     with GimpGui(root, gimp_dir, env, INTERACTIVE_SCRIPT) as gui:
         gui.wait_flag("shown")
         found = wait_for_window(gui.display, DIALOG_TITLE, 60)
@@ -268,17 +339,24 @@ def interactive_run(root: Path, gimp_dir: str, env: dict, last: dict,
     return outcome
 
 
-def dialog_screenshot(root: Path, gimp_dir: str, env: dict, out: Path,
-                      image: str | None = None, style: str | None = None,
-                      settle: float = 4.0) -> dict:
+def dialog_screenshot(
+    root: Path,
+    gimp_dir: str,
+    env: dict,
+    out: Path,
+    image: str | None = None,
+    style: str | None = None,
+    settle: float = 4.0,
+) -> dict:
     """Open the plug-in's dialog over an image in GIMP's window and save the screen once
     the quick preview shows (or ``settle`` seconds after the dialog opened when it does not).
 
     ``image``: a file inside the chroot to show (else a made-up one); ``style``: the style
     (strength 0.7) the dialog opens with."""
     extra = {"NST_SHOT_IMAGE": image, "NST_SHOT_STYLE": style}
-    with GimpGui(root, gimp_dir, {**env, **{k: v for k, v in extra.items() if v}},
-                 DIALOG_SCRIPT) as gui:
+    with GimpGui(
+        root, gimp_dir, {**env, **{k: v for k, v in extra.items() if v}}, DIALOG_SCRIPT
+    ) as gui:
         gui.wait_flag("shown")
         found = wait_for_window(gui.display, DIALOG_TITLE, 60, 0.5)
         preview = None
@@ -297,8 +375,11 @@ def dialog_screenshot(root: Path, gimp_dir: str, env: dict, out: Path,
 def _shrink(path: Path, limit: int = 500_000) -> None:
     """Keep a screenshot under ``limit`` bytes (fewer colours when needed)."""
     for colours in (None, 256, 64):
-        args = ["convert", str(path)] + (["-colors", str(colours)] if colours else []) + \
-               ["-strip", "-define", "png:compression-level=9", f"png:{path}.tmp"]
+        args = (
+            ["convert", str(path)]
+            + (["-colors", str(colours)] if colours else [])
+            + ["-strip", "-define", "png:compression-level=9", f"png:{path}.tmp"]
+        )
         subprocess.run(args, check=True, timeout=60)
         os.replace(f"{path}.tmp", path)
         if path.stat().st_size < limit:
@@ -318,13 +399,18 @@ def main(argv: list[str]) -> int:
         return 1
     nst = Path(sys.executable).parent / "nst"
     base = Path(tempfile.mkdtemp(prefix="nst-shot-"))
-    env = dict(os.environ, NST_SERVICE_FILE=str(base / "service.json"),
-               KERAS_HOME=str(base / "keras"))
+    env = dict(
+        os.environ, NST_SERVICE_FILE=str(base / "service.json"), KERAS_HOME=str(base / "keras")
+    )
     for var in ("XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME"):
         env[var] = str(base / var.lower())
-    service = subprocess.Popen([str(nst), "serve", "--weights", "random"], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
+    service = subprocess.Popen(
+        [str(nst), "serve", "--weights", "random"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     name = f"nst-gimp-shot-{uuid.uuid4().hex[:8]}"
     gimp_dir = root / "tmp" / name
     try:
@@ -342,9 +428,14 @@ def main(argv: list[str]) -> int:
         shutil.copy(repo / "nst_plugin" / "examples" / "wave.jpg", photo)
         genv = {"GIMP3_DIRECTORY": f"/tmp/{name}", "NST_SERVICE_FILE": f"/tmp/{name}.json"}
         editors.run_gimp_batch(root, "print('ready')", env=genv)  # GIMP's first start
-        found = dialog_screenshot(root, f"/tmp/{name}", {**genv, "GIMP3_DIRECTORY":
-                                  f"/tmp/{name}"}, out, image=f"/tmp/{name}.jpg",
-                                   style="starry_night")
+        found = dialog_screenshot(
+            root,
+            f"/tmp/{name}",
+            {**genv, "GIMP3_DIRECTORY": f"/tmp/{name}"},
+            out,
+            image=f"/tmp/{name}.jpg",
+            style="starry_night",
+        )
         print(f"gimp_screenshot: {out} ({out.stat().st_size} bytes), dialog at {found}")
         return 0 if found["dialog"] else 1
     finally:

@@ -84,7 +84,7 @@ PRELUDE = textwrap.dedent('''\
 ''')
 
 
-UNDO_SCRIPT = '''
+UNDO_SCRIPT = """
     image, layer = make_image(320, 240)
     image.select_rectangle(Gimp.ChannelOps.REPLACE, 100, 80, 60, 40)  # the layer gets a mask
     image.undo_disable()  # frees the undo steps of making the image
@@ -98,10 +98,10 @@ UNDO_SCRIPT = '''
     wait_flag("undone")
     flag("result", {"layers": [l.get_name() for l in image.get_layers()],
                     "sha": describe(image)[-1]["sha"]})
-'''
+"""
 
 
-INTERACTIVE_SCRIPT = '''
+INTERACTIVE_SCRIPT = """
     image, layer = make_image(64, 48)
     Gimp.Display.new(image)
     Gimp.displays_flush()
@@ -109,10 +109,10 @@ INTERACTIVE_SCRIPT = '''
     status, message = stylize(image, layer, run_mode=Gimp.RunMode.INTERACTIVE)
     flag("ran", {"status": status, "message": message,
                  "layers": [l.get_name() for l in image.get_layers()]})
-'''
+"""
 
 
-DIALOG_SCRIPT = '''
+DIALOG_SCRIPT = """
     from gi.repository import Gio
     src = os.environ.get("NST_SHOT_IMAGE")
     if src:
@@ -127,4 +127,4 @@ DIALOG_SCRIPT = '''
     given = {"style": os.environ["NST_SHOT_STYLE"], "strength": 0.7} \
         if os.environ.get("NST_SHOT_STYLE") else {}
     stylize(image, layer, run_mode=Gimp.RunMode.INTERACTIVE, **given)
-'''
+"""

@@ -19,10 +19,10 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-import pytest
-
 import editors
+import pytest
 from gimp_scripts import PRELUDE  # make_image, describe, differs, stylize, report
+
 from nst_plugin import client as nst_client
 
 HERE = Path(__file__).resolve().parent
@@ -55,16 +55,30 @@ def nst_exe() -> Path:
 def nst_service(nst_exe, tmp_path_factory):
     """A real `nst serve --weights random` outside the chroot, in throwaway folders."""
     base = tmp_path_factory.mktemp("nst-service")
-    env = dict(os.environ, NST_SERVICE_FILE=str(base / "service.json"),
-               KERAS_HOME=str(base / "keras"), NST_WEIGHTS="random")
-    for var in ("XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME",
-                "XDG_RUNTIME_DIR"):
+    env = dict(
+        os.environ,
+        NST_SERVICE_FILE=str(base / "service.json"),
+        KERAS_HOME=str(base / "keras"),
+        NST_WEIGHTS="random",
+    )
+    for var in (
+        "XDG_CACHE_HOME",
+        "XDG_DATA_HOME",
+        "XDG_CONFIG_HOME",
+        "XDG_STATE_HOME",
+        "XDG_RUNTIME_DIR",
+    ):
         env[var] = str(base / var.lower())
         Path(env[var]).mkdir(mode=0o700)
     log = open(base / "serve.out", "wb")
-    proc = subprocess.Popen([str(nst_exe), "serve", "--weights", "random"], env=env,
-                            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [str(nst_exe), "serve", "--weights", "random"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 180
         info = None
@@ -79,8 +93,11 @@ def nst_service(nst_exe, tmp_path_factory):
             time.sleep(0.3)
         else:
             pytest.fail("nst serve did not start: " + (base / "serve.out").read_text()[-2000:])
-        yield {"file": Path(env["NST_SERVICE_FILE"]), "info": info,
-               "client": nst_client.Client(info["url"], info.get("token"))}
+        yield {
+            "file": Path(env["NST_SERVICE_FILE"]),
+            "info": info,
+            "client": nst_client.Client(info["url"], info.get("token")),
+        }
     finally:
         proc.terminate()
         try:
@@ -114,11 +131,17 @@ class GimpSetup:
 
     def batch(self, script: str, env: dict | None = None, timeout: float = 180):
         """Run PRELUDE + script in gimp-console; returns (rc, stdout, stderr, results)."""
-        rc, out, err = editors.run_gimp_batch(self.root, PRELUDE + textwrap.dedent(script),
-                                              env={**self.env, **(env or {})},
-                                              timeout=timeout)
-        results = [json.loads(line[len("NST-RESULT "):]) for line in out.splitlines()
-                   if line.startswith("NST-RESULT ")]
+        rc, out, err = editors.run_gimp_batch(
+            self.root,
+            PRELUDE + textwrap.dedent(script),
+            env={**self.env, **(env or {})},
+            timeout=timeout,
+        )
+        results = [
+            json.loads(line[len("NST-RESULT ") :])
+            for line in out.splitlines()
+            if line.startswith("NST-RESULT ")
+        ]
         assert rc == 0, f"gimp-console failed (exit {rc}):\n{out[-2000:]}\n{err[-4000:]}"
         return rc, out, err, results
 
@@ -128,8 +151,12 @@ def gimp(gimp_root, nst_exe, nst_service):
     name = f"nst-gimp-test-{uuid.uuid4().hex[:8]}"
     setup = GimpSetup(gimp_root, name, nst_service["file"])
     try:
-        subprocess.run([str(nst_exe), "install-host", "gimp", "--dest", str(setup.dir)],
-                       check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            [str(nst_exe), "install-host", "gimp", "--dest", str(setup.dir)],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
         # install-host copies the files it knows; complete the install with any other file of
         # the plug-in's source folder (test_install_host_copies_every_file reports them).
         for src in PLUGIN_SRC.glob("*.py"):
@@ -147,13 +174,16 @@ def plugin_pids(root: Path) -> list[int]:
     def is_plugin(pid: int) -> bool:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             return b"nst-stylize.py" in f.read()
+
     return [pid for pid in editors.processes_in_root(root) if is_plugin(pid)]
 
 
 def list_jobs(service: dict) -> list[dict]:
     """GET /v1/jobs (the client has no method for the list)."""
     info = service["info"]
-    request = urllib.request.Request(info["url"] + "/v1/jobs", headers={
-        "Authorization": "Bearer " + info["token"], "Accept": "application/json"})
+    request = urllib.request.Request(
+        info["url"] + "/v1/jobs",
+        headers={"Authorization": "Bearer " + info["token"], "Accept": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=10) as answer:
         return json.loads(answer.read())["jobs"]

@@ -97,7 +97,7 @@ def service_state(service, job_id):
 '''
 
 
-ERROR_DRIVE = r'''
+ERROR_DRIVE = r"""
 def drive(result):
     import nst_krita
     doc, layer = make_doc(96, 64)
@@ -110,7 +110,7 @@ def drive(result):
     result["state"], result["error"] = job.state, job.error
     process_events(0.3)
     result["same"] = snapshot(doc) == before
-'''
+"""
 
 
 DOCKER_PRELUDE = r'''
@@ -140,7 +140,9 @@ job = service.submit(open(sys.argv[2], "rb").read(), style_name="starry_night",
 service.wait(job)
 """
 
-STALL_DRIVE = DOCKER_PRELUDE + r"""
+STALL_DRIVE = (
+    DOCKER_PRELUDE
+    + r"""
 import os, subprocess
 
 
@@ -218,3 +220,4 @@ def drive(result):
     process_events(1.0)
     screenshot(SHOT)
 """
+)

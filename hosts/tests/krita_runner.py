@@ -40,12 +40,20 @@ def krita_missing_reason() -> str | None:
 def krita_env(home: Path | str) -> dict:
     """The environment for a Krita that keeps everything in ``home``."""
     home = Path(home)
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("XDG_", "QT_", "KDE_", "PYTHON", "VIRTUAL_ENV", "DISPLAY"))}
-    env.update(HOME=str(home), XDG_DATA_HOME=str(home / ".local/share"),
-               XDG_CONFIG_HOME=str(home / ".config"), XDG_CACHE_HOME=str(home / ".cache"),
-               XDG_RUNTIME_DIR=str(home / ".runtime"),
-               QT_LOGGING_RULES="*.debug=false;*.info=false", LANG="C.UTF-8")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("XDG_", "QT_", "KDE_", "PYTHON", "VIRTUAL_ENV", "DISPLAY"))
+    }
+    env.update(
+        HOME=str(home),
+        XDG_DATA_HOME=str(home / ".local/share"),
+        XDG_CONFIG_HOME=str(home / ".config"),
+        XDG_CACHE_HOME=str(home / ".cache"),
+        XDG_RUNTIME_DIR=str(home / ".runtime"),
+        QT_LOGGING_RULES="*.debug=false;*.info=false",
+        LANG="C.UTF-8",
+    )
     # Krita's embedded Python is Debian's 3.11: keep a virtual environment off PATH.
     env["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
     return env
@@ -72,13 +80,15 @@ def enable_krita_plugin(home: Path | str, name: str) -> None:
     kritarc_set(home, "python", f"enable_{name}", "true")
 
 
-def write_krita_plugin(home: Path | str, name: str, init_source: str,
-                       display_name: str | None = None) -> Path:
+def write_krita_plugin(
+    home: Path | str, name: str, init_source: str, display_name: str | None = None
+) -> Path:
     """Install a pykrita plug-in ``name`` (``.desktop`` + package with ``__init__.py``)."""
     pykrita = krita_pykrita_dir(home)
     pkg = pykrita / name
     pkg.mkdir(parents=True, exist_ok=True)
-    (pykrita / f"{name}.desktop").write_text(textwrap.dedent(f"""\
+    (pykrita / f"{name}.desktop").write_text(
+        textwrap.dedent(f"""\
         [Desktop Entry]
         Type=Service
         ServiceTypes=Krita/PythonPlugin
@@ -87,7 +97,9 @@ def write_krita_plugin(home: Path | str, name: str, init_source: str,
         X-Krita-Manual=
         Name={display_name or name}
         Comment={display_name or name}
-        """), encoding="utf-8")
+        """),
+        encoding="utf-8",
+    )
     (pkg / "__init__.py").write_text(init_source, encoding="utf-8")
     return pkg
 
@@ -194,10 +206,17 @@ Krita.instance().addExtension(_Driver(Krita.instance()))
 '''
 
 
-def run_krita(home: Path | str, driver_code: str, *, timeout: float = 90,
-              enable: list[str] | tuple[str, ...] = (), check: bool = True,
-              resize: bool = True, extra_env: dict | None = None,
-              args: list[str] | tuple[str, ...] = ()) -> dict:
+def run_krita(
+    home: Path | str,
+    driver_code: str,
+    *,
+    timeout: float = 90,
+    enable: list[str] | tuple[str, ...] = (),
+    check: bool = True,
+    resize: bool = True,
+    extra_env: dict | None = None,
+    args: list[str] | tuple[str, ...] = (),
+) -> dict:
     """Run the full Krita in ``home`` and call ``drive(result)`` from ``driver_code`` in it.
 
     ``driver_code`` is Python source defining ``def drive(result: dict) -> None``; it runs on
@@ -222,13 +241,18 @@ def run_krita(home: Path | str, driver_code: str, *, timeout: float = 90,
     (home / ".runtime").chmod(0o700)
     run_dir = Path(tempfile.mkdtemp(prefix="krita-run-"))
     outcome_path = run_dir / "outcome.json"
-    pkg = write_krita_plugin(home, DRIVER_NAME,
-                             _DRIVER_INIT.replace("__WIDTH__", str(KRITA_SCREEN[0]))
-                             .replace("__HEIGHT__", str(KRITA_SCREEN[1])),
-                             "NST test driver")
+    pkg = write_krita_plugin(
+        home,
+        DRIVER_NAME,
+        _DRIVER_INIT.replace("__WIDTH__", str(KRITA_SCREEN[0])).replace(
+            "__HEIGHT__", str(KRITA_SCREEN[1])
+        ),
+        "NST test driver",
+    )
     (pkg / "drive_code.py").write_text(driver_code, encoding="utf-8")
-    (pkg / "driver.json").write_text(json.dumps({"outcome": str(outcome_path), "resize": resize}),
-                                     encoding="utf-8")
+    (pkg / "driver.json").write_text(
+        json.dumps({"outcome": str(outcome_path), "resize": resize}), encoding="utf-8"
+    )
     for name in (DRIVER_NAME, *enable):
         enable_krita_plugin(home, name)
     env = krita_env(home)
@@ -241,9 +265,13 @@ def run_krita(home: Path | str, driver_code: str, *, timeout: float = 90,
         for attempt in range(2):
             with Xvfb(*KRITA_SCREEN) as xvfb, open(run_dir / "stderr.txt", "w+b") as errf:
                 env["DISPLAY"] = display = xvfb.display
-                rc, out, _, timed_out = _run_group(["krita", "--nosplash", *args], env=env,
-                                                   timeout=timeout, stdout=subprocess.DEVNULL,
-                                                   stderr=errf)
+                rc, out, _, timed_out = _run_group(
+                    ["krita", "--nosplash", *args],
+                    env=env,
+                    timeout=timeout,
+                    stdout=subprocess.DEVNULL,
+                    stderr=errf,
+                )
                 errf.seek(0)
                 err = errf.read().decode("utf-8", "replace")
             # Once more on a new display if this one went away under Krita (a concurrent
@@ -252,11 +280,13 @@ def run_krita(home: Path | str, driver_code: str, *, timeout: float = 90,
                 break
         seconds = round(time.monotonic() - t0, 2)
         if timed_out:
-            raise EditorError(f"Krita did not finish within {timeout} s; stderr tail:\n"
-                              + _tail(err))
+            raise EditorError(
+                f"Krita did not finish within {timeout} s; stderr tail:\n" + _tail(err)
+            )
         if not outcome_path.exists():
-            raise EditorError(f"Krita ended (exit {rc}) without an outcome; stderr tail:\n"
-                              + _tail(err))
+            raise EditorError(
+                f"Krita ended (exit {rc}) without an outcome; stderr tail:\n" + _tail(err)
+            )
         outcome = json.loads(outcome_path.read_text(encoding="utf-8"))
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -264,8 +294,12 @@ def run_krita(home: Path | str, driver_code: str, *, timeout: float = 90,
     outcome["seconds"] = seconds
     outcome["display"] = display
     if check and not outcome["ok"]:
-        raise EditorError("drive() raised inside Krita:\n" + outcome["traceback"]
-                          + "\nstderr tail:\n" + _tail(err, 20))
+        raise EditorError(
+            "drive() raised inside Krita:\n"
+            + outcome["traceback"]
+            + "\nstderr tail:\n"
+            + _tail(err, 20)
+        )
     return outcome
 
 
@@ -273,8 +307,12 @@ def prepare_krita_home(home: Path | str, timeout: float = 120) -> Path:
     """Make ``home`` a HOME where Krita has run once (resource database built: later starts
     take ~4 s instead of ~12-15 s). Copy it with ``copy_krita_home`` for each test."""
     home = Path(home)
-    run_krita(home, "def drive(result):\n    result['version'] = Krita.instance().version()\n",
-              timeout=timeout, resize=False)
+    run_krita(
+        home,
+        "def drive(result):\n    result['version'] = Krita.instance().version()\n",
+        timeout=timeout,
+        resize=False,
+    )
     return home
 
 

@@ -15,9 +15,8 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
 import editors
+import pytest
 from krita_drivers import PRELUDE
 
 REPO = Path(__file__).resolve().parents[2]
@@ -26,22 +25,39 @@ NST = REPO / ".venv" / "bin" / "nst"
 
 def one_sentence(text) -> bool:
     """One line, ending with a full stop, no second sentence starting inside it."""
-    return (isinstance(text, str) and text == text.strip() and "\n" not in text
-            and text.endswith((".", "!", "?")) and not re.search(r"[.!?]\s+[A-Z]", text[:-1]))
+    return (
+        isinstance(text, str)
+        and text == text.strip()
+        and "\n" not in text
+        and text.endswith((".", "!", "?"))
+        and not re.search(r"[.!?]\s+[A-Z]", text[:-1])
+    )
 
 
 def nst_env(root: Path, service_file: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("XDG_")}
-    env.update(NST_SERVICE_FILE=str(service_file), XDG_DATA_HOME=str(root / "data"),
-               XDG_CACHE_HOME=str(root / "cache"), XDG_CONFIG_HOME=str(root / "config"),
-               XDG_STATE_HOME=str(root / "state"), KERAS_HOME=str(root / "keras"),
-               NST_WEIGHTS="random", NST_PLUGINS="", TF_CPP_MIN_LOG_LEVEL="2")
+    env.update(
+        NST_SERVICE_FILE=str(service_file),
+        XDG_DATA_HOME=str(root / "data"),
+        XDG_CACHE_HOME=str(root / "cache"),
+        XDG_CONFIG_HOME=str(root / "config"),
+        XDG_STATE_HOME=str(root / "state"),
+        KERAS_HOME=str(root / "keras"),
+        NST_WEIGHTS="random",
+        NST_PLUGINS="",
+        TF_CPP_MIN_LOG_LEVEL="2",
+    )
     return env
 
 
 def stop_service(env: dict, service_file: Path) -> None:
-    subprocess.run([str(NST), "serve", "--stop"], env=env, timeout=60,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [str(NST), "serve", "--stop"],
+        env=env,
+        timeout=60,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         pid = json.loads(service_file.read_text())["pid"]
         os.kill(pid, signal.SIGKILL)
@@ -60,8 +76,13 @@ def nst_service(tmp_path_factory):
     service_file = root / "service.json"
     env = nst_env(root, service_file)
     log = open(root / "serve.out", "wb")
-    proc = subprocess.Popen([str(NST), "serve", "--weights", "random"], env=env,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [str(NST), "serve", "--weights", "random"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 120
     while not service_file.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -69,7 +90,11 @@ def nst_service(tmp_path_factory):
             pytest.fail("nst serve did not start: " + (root / "serve.out").read_text()[-2000:])
         time.sleep(0.2)
     time.sleep(0.3)
-    yield {"service_file": service_file, "env": env, "url": json.loads(service_file.read_text())["url"]}
+    yield {
+        "service_file": service_file,
+        "env": env,
+        "url": json.loads(service_file.read_text())["url"],
+    }
     stop_service(env, service_file)
     proc.wait(timeout=30)
     log.close()
@@ -79,9 +104,20 @@ def install(home: Path) -> Path:
     """The real `nst install-host krita` into the Krita HOME, enabled in its kritarc (so every
     test shows Krita loading the plug-in that way); returns the plug-in folder."""
     dest = home / ".local/share/krita"
-    subprocess.run([str(NST), "install-host", "krita", "--dest", str(dest), "--kritarc",
-                    str(editors.kritarc_path(home))], check=True, stdout=subprocess.DEVNULL,
-                   timeout=60)
+    subprocess.run(
+        [
+            str(NST),
+            "install-host",
+            "krita",
+            "--dest",
+            str(dest),
+            "--kritarc",
+            str(editors.kritarc_path(home)),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        timeout=60,
+    )
     pkg = dest / "pykrita/nst_krita"
     assert (pkg / "client.py").exists() and (pkg / "nst-host.json").exists()
     assert (dest / "actions/nst_krita.action").exists()

@@ -31,7 +31,8 @@ sys.path.insert(0, str(HERE))
 import editors  # noqa: E402
 import gimp_screenshot  # noqa: E402
 from gimp_session import REPO, gimp, nst_exe, nst_service  # noqa: E402,F401  (fixtures)
-from gimp_session import list_jobs as _jobs, plugin_pids as _plugin_pids  # noqa: E402
+from gimp_session import list_jobs as _jobs  # noqa: E402
+from gimp_session import plugin_pids as _plugin_pids
 
 PROCEDURE = "plug-in-nst-stylize"
 FAST = '{"iterations": 3}'  # with quality "draft": one scale, three iterations
@@ -51,27 +52,37 @@ def test_install_host_copies_every_file(gimp):
 
 
 def test_registered_in_the_pdb(gimp):
-    _, _, _, (found,) = gimp.batch('''
+    _, _, _, (found,) = gimp.batch("""
         proc = Gimp.get_pdb().lookup_procedure("plug-in-nst-stylize")
         report(args=[p.name for p in proc.get_arguments()],
                aux=[p.name for p in proc.get_aux_arguments()],
                label=proc.get_menu_label(), menus=proc.get_menu_paths(),
                types=proc.get_image_types())
-    ''')
-    assert found["args"] == ["run-mode", "image", "drawables", "style", "strength", "size",
-                             "quality", "preserve-colors", "engine", "options"]
+    """)
+    assert found["args"] == [
+        "run-mode",
+        "image",
+        "drawables",
+        "style",
+        "strength",
+        "size",
+        "quality",
+        "preserve-colors",
+        "engine",
+        "options",
+    ]
     assert found["label"] == "Neural Style Transfer..."
     assert found["menus"] == ["<Image>/Filters/Artistic"]
     assert found["types"] == "RGB*, GRAY*"
     # The PDB does not hand the sensitivity mask back to plug-ins; GIMP keeps it in pluginrc
     # after the image types: 1 = GIMP_PROCEDURE_SENSITIVE_DRAWABLE (one drawable selected).
     pluginrc = (gimp.dir / "pluginrc").read_text(encoding="utf-8", errors="replace")
-    block = pluginrc[pluginrc.index('(proc-def "plug-in-nst-stylize"'):]
+    block = pluginrc[pluginrc.index('(proc-def "plug-in-nst-stylize"') :]
     assert re.search(r'"RGB\*, GRAY\*"\s+1\s', block)
 
 
 def test_stylize_adds_one_layer_in_one_undo_group(gimp):
-    _, _, err, (run,) = gimp.batch(f'''
+    _, _, err, (run,) = gimp.batch(f"""
         image, layer = make_image()
         before = describe(image)
         status, message = stylize(image, layer, style="starry_night", quality="draft",
@@ -79,7 +90,7 @@ def test_stylize_adds_one_layer_in_one_undo_group(gimp):
         new = image.get_layers()[0]
         report(status=status, message=message, before=before, after=describe(image),
                differs=differs(new, layer), undo=image.undo_is_enabled())
-    ''')
+    """)
     assert run["status"] == "success", run["message"]
     before, after = run["before"], run["after"]
     assert len(after) == len(before) + 1 and after[1:] == before  # source untouched, below
@@ -110,13 +121,13 @@ def test_style_file_size_and_grey_image(gimp):
 
 
 def test_selection_is_processed_with_a_margin_and_becomes_the_mask(gimp):
-    _, _, _, (run,) = gimp.batch(f'''
+    _, _, _, (run,) = gimp.batch(f"""
         image, layer = make_image(80, 60, layer_size=(64, 48), offsets=(8, 6))
         image.select_rectangle(Gimp.ChannelOps.REPLACE, 20, 16, 12, 10)
         status, message = stylize(image, layer, style="wave", quality="draft",
                                   options={FAST!r})
         report(status=status, message=message, after=describe(image))
-    ''')
+    """)
     assert run["status"] == "success", run["message"]
     new, source = run["after"]
     # Selection (20,16) 12x10 in the image = (12,10) in the layer; plus 32 px, clamped.
@@ -170,19 +181,26 @@ def test_preview_source_is_the_area_downscaled(gimp):
     ''')
     whole, selected, failed = runs
     assert whole == {"size": [384, 288], "decoded": [384, 288], "mode": "L", "same": True}
-    assert selected == {"size": [264, 164], "decoded": [264, 164], "mode": "RGB",
-                        "same": True}  # never enlarged: the area's own pixels
+    assert selected == {
+        "size": [264, 164],
+        "decoded": [264, 164],
+        "mode": "RGB",
+        "same": True,
+    }  # never enlarged: the area's own pixels
     assert failed["error"] == "Select exactly one layer to stylize."
 
 
 def test_no_service_is_an_error_status_with_one_sentence(gimp):
-    _, _, _, (run,) = gimp.batch(f'''
+    _, _, _, (run,) = gimp.batch(
+        f"""
         image, layer = make_image()
         before = describe(image)
         status, message = stylize(image, layer, style="wave", options={FAST!r})
         report(status=status, message=message, same=describe(image) == before,
                layers=len(image.get_layers()))
-    ''', env={"NST_SERVICE_FILE": "/tmp/nst-no-such-service.json"})
+    """,
+        env={"NST_SERVICE_FILE": "/tmp/nst-no-such-service.json"},
+    )
     assert run["status"] == "execution-error"
     assert run["same"] and run["layers"] == 1
     message = run["message"]
@@ -198,12 +216,12 @@ def test_killed_plugin_gets_its_job_cancelled(gimp, nst_service):
     box = {}
 
     def run():
-        box["result"] = gimp.batch('''
+        box["result"] = gimp.batch("""
             image, layer = make_image()
             status, message = stylize(image, layer, style="wave", quality="best",
                                       options='{"iterations": 100000}')
             report(status=status, message=message, layers=len(image.get_layers()))
-        ''')
+        """)
 
     thread = threading.Thread(target=run)
     thread.start()
@@ -212,8 +230,14 @@ def test_killed_plugin_gets_its_job_cancelled(gimp, nst_service):
         running = None
         while time.monotonic() < deadline and running is None and thread.is_alive():
             jobs = _jobs(nst_service)
-            running = next((j for j in jobs if j["id"] not in known
-                            and j["state"] == "running" and j.get("step")), None)
+            running = next(
+                (
+                    j
+                    for j in jobs
+                    if j["id"] not in known and j["state"] == "running" and j.get("step")
+                ),
+                None,
+            )
             time.sleep(0.2)
         assert running, "the plug-in's job never started running"
         pids = _plugin_pids(gimp.root)
@@ -241,9 +265,12 @@ GIMP_MD = REPO / "docs" / "GIMP.md"
 def test_console_snippet_from_the_docs(gimp):
     text = GIMP_MD.read_text(encoding="utf-8")
     snippet = re.search(r"```python\n(image = Gimp.get_images.*?)```", text, re.S).group(1)
-    snippet = snippet.replace("'{\"seed\": 1}'", "'{\"seed\": 1, \"iterations\": 3}'")  # quick
-    script = ("image, layer = make_image()\nimage.set_selected_layers([layer])\n" + snippet
-              + "report(status=result.index(0).value_nick, layers=describe(image))\n")
+    snippet = snippet.replace("'{\"seed\": 1}'", '\'{"seed": 1, "iterations": 3}\'')  # quick
+    script = (
+        "image, layer = make_image()\nimage.set_selected_layers([layer])\n"
+        + snippet
+        + "report(status=result.index(0).value_nick, layers=describe(image))\n"
+    )
     _, _, _, (run,) = gimp.batch(script)
     assert run["status"] == "success"
     assert [l["name"] for l in run["layers"]] == ["Neural Style: starry_night 70%", "photo"]
@@ -256,12 +283,23 @@ def test_batch_one_liner_from_the_docs(gimp):
     host = gimp.root / work.lstrip("/")
     host.mkdir()
     try:
-        subprocess.run(["convert", str(REPO / "nst_plugin/examples/wave.jpg"), "-resize",
-                        "64x", str(host / "photo.jpg")], check=True, timeout=60)
-        argv = gimp_screenshot.chroot_argv(gimp.root, gimp.env,
-                                           ["sh", "-c", f"cd {work} && {line}"])
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=300,
-                              start_new_session=True)
+        subprocess.run(
+            [
+                "convert",
+                str(REPO / "nst_plugin/examples/wave.jpg"),
+                "-resize",
+                "64x",
+                str(host / "photo.jpg"),
+            ],
+            check=True,
+            timeout=60,
+        )
+        argv = gimp_screenshot.chroot_argv(
+            gimp.root, gimp.env, ["sh", "-c", f"cd {work} && {line}"]
+        )
+        done = subprocess.run(
+            argv, capture_output=True, text=True, timeout=300, start_new_session=True
+        )
         assert done.returncode == 0, done.stderr[-3000:]
         width, _ = editors.png_size(host / "photo-styled.png")
         assert width == 64  # the whole photo, stylized and flattened
@@ -307,15 +345,19 @@ def test_cancel_in_the_status_bar_cancels_the_job(gimp, nst_service):
     def cancel_when_running(press_cancel):
         deadline = time.monotonic() + 120
         while not seen and time.monotonic() < deadline:
-            seen.extend(j for j in _jobs(nst_service) if j["id"] not in known
-                        and j["state"] == "running" and j.get("step"))
+            seen.extend(
+                j
+                for j in _jobs(nst_service)
+                if j["id"] not in known and j["state"] == "running" and j.get("step")
+            )
             time.sleep(0.2)
         assert seen, "the plug-in's job never started running"
         press_cancel()
 
     last = {"style": "wave", "quality": "draft", "options": '{"iterations": 100000}'}
-    outcome = gimp_screenshot.interactive_run(gimp.root, gimp.chroot_dir, gimp.env, last,
-                                              cancel_when_running)
+    outcome = gimp_screenshot.interactive_run(
+        gimp.root, gimp.chroot_dir, gimp.env, last, cancel_when_running
+    )
     assert outcome["status"] != "success" and outcome["layers"] == ["photo"]
     service = nst_service["client"]
     deadline = time.monotonic() + 30
@@ -361,26 +403,27 @@ def test_dialog_preview_follows_style_and_strength(gimp, nst_service, tmp_path):
         seen["trace"] = gui.preview_trace()
 
     last = {"style": "no_such_style", "strength": 0.0, "quality": "draft", "options": FAST}
-    outcome = gimp_screenshot.interactive_run(gimp.root, gimp.chroot_dir, gimp.env, last,
-                                              in_dialog=in_dialog)
+    outcome = gimp_screenshot.interactive_run(
+        gimp.root, gimp.chroot_dir, gimp.env, last, in_dialog=in_dialog
+    )
     message = seen["error"]["message"]
     assert message.endswith(".") and "\n" not in message and "Traceback" not in message
     weak, strong = seen["weak"], seen["strong"]
     assert weak["strength"] == 0.0 and weak["mapped"] and max(weak["size"]) == 256
     assert strong["sha1"] != weak["sha1"]
-    later = seen["trace"][seen["trace"].index(strong):]
+    later = seen["trace"][seen["trace"].index(strong) :]
     assert all(t["strength"] == 1.0 for t in later if t["sha1"]), later  # nothing stale
     # On the screen: a picture in the preview's box, which changed with the strength.
     x, y, _, _ = seen["dialog"]
     bx, by, bw, bh = strong["box"]
     box = (x + bx, y + by, bw, bh)
     assert gimp_screenshot.region_stats(tmp_path / "strong.png", box) > 0.1  # blank: 0
-    assert gimp_screenshot.region_stats(tmp_path / "weak.png", box,
-                                        tmp_path / "strong.png") > 0.03
+    assert gimp_screenshot.region_stats(tmp_path / "weak.png", box, tmp_path / "strong.png") > 0.03
     # OK renders the dialog's values with the default engine; no preview job is left.
     assert outcome["status"] == "success", outcome
     assert outcome["layers"] == ["Neural Style: wave 100%", "photo"]
     jobs = [j for j in _jobs(nst_service) if j["id"] not in known]
-    assert [j["engine"] for j in jobs if j["state"] == "done" and j["engine"] != "fast"] \
-        == ["vgg19"], jobs
+    assert [j["engine"] for j in jobs if j["state"] == "done" and j["engine"] != "fast"] == [
+        "vgg19"
+    ], jobs
     assert not [j for j in jobs if j["state"] in ("queued", "running")], jobs

@@ -18,7 +18,6 @@ sys.path.insert(0, str(PLUGIN_SRC))
 
 import nst_gimp_logic as logic  # noqa: E402
 
-
 # ------------------------------------------------------------------ the logic module (no GIMP)
 
 
@@ -34,27 +33,65 @@ def test_area_is_the_selection_plus_margin_clamped():
 
 
 def test_options_preset_then_arguments_then_json():
-    engines = {"default": "vgg19", "presets": {"draft": {"iterations": 9, "scales": 1}},
-               "engines": [{"name": "vgg19", "options": {"properties": {
-                   k: {} for k in ("iterations", "scales", "size", "strength",
-                                   "preserve_colors", "seed")}}},
-                           {"name": "fast", "options": {"properties": {"size": {},
-                                                                       "strength": {}}}}]}
-    opts = logic.build_options(quality="draft", strength=0.7, size=0, area=(0, 0, 64, 48),
-                               preserve_colors=True, extra='{"seed": 1, "iterations": 2}',
-                               engines_info=engines)
-    assert opts == {"iterations": 2, "scales": 1, "strength": 0.7, "size": 64,
-                    "preserve_colors": True, "seed": 1}
-    fast = logic.build_options(quality="best", strength=0.5, size=300, area=(0, 0, 64, 48),
-                               preserve_colors=False, engine="fast", engines_info=engines)
+    engines = {
+        "default": "vgg19",
+        "presets": {"draft": {"iterations": 9, "scales": 1}},
+        "engines": [
+            {
+                "name": "vgg19",
+                "options": {
+                    "properties": {
+                        k: {}
+                        for k in (
+                            "iterations",
+                            "scales",
+                            "size",
+                            "strength",
+                            "preserve_colors",
+                            "seed",
+                        )
+                    }
+                },
+            },
+            {"name": "fast", "options": {"properties": {"size": {}, "strength": {}}}},
+        ],
+    }
+    opts = logic.build_options(
+        quality="draft",
+        strength=0.7,
+        size=0,
+        area=(0, 0, 64, 48),
+        preserve_colors=True,
+        extra='{"seed": 1, "iterations": 2}',
+        engines_info=engines,
+    )
+    assert opts == {
+        "iterations": 2,
+        "scales": 1,
+        "strength": 0.7,
+        "size": 64,
+        "preserve_colors": True,
+        "seed": 1,
+    }
+    fast = logic.build_options(
+        quality="best",
+        strength=0.5,
+        size=300,
+        area=(0, 0, 64, 48),
+        preserve_colors=False,
+        engine="fast",
+        engines_info=engines,
+    )
     assert fast == {"strength": 0.5, "size": 300, "engine": "fast"}  # best's iterations dropped
-    bare = logic.build_options(quality="good", strength=0.5, size=0, area=(0, 0, 10, 20),
-                               preserve_colors=False)
+    bare = logic.build_options(
+        quality="good", strength=0.5, size=0, area=(0, 0, 10, 20), preserve_colors=False
+    )
     assert bare == {"strength": 0.5, "size": 20, "preserve_colors": False}  # no presets served
 
 
 def test_quality_choices_are_the_services_presets():
     from nst_plugin.options import PRESETS
+
     assert [q for q, _ in logic.QUALITIES] == list(PRESETS)
 
 
@@ -73,8 +110,11 @@ def test_style_names_paths_and_non_images(tmp_path):
     assert (kind, label) == ("file", "my painting") and data.startswith(b"\x89PNG")
     text = tmp_path / "notes.jpg"
     text.write_text("not a picture")
-    for style, words in ((str(text), "is not an image"), (str(tmp_path / "gone.png"),
-                                                            "does not exist"), ("", "Choose")):
+    for style, words in (
+        (str(text), "is not an image"),
+        (str(tmp_path / "gone.png"), "does not exist"),
+        ("", "Choose"),
+    ):
         with pytest.raises(logic.UserError, match=words):
             logic.resolve_style(style)
     with pytest.raises(logic.UserError, match="choose one of starry_night, wave"):
@@ -84,21 +124,41 @@ def test_style_names_paths_and_non_images(tmp_path):
 
 def test_progress_text_and_layer_name():
     event = {"event": "progress", "stage": "optimizing", "step": 40, "total": 200, "eta": 75.2}
-    assert logic.progress_text(event) == ("Neural style: optimizing, iteration 40/200, "
-                                          "about 1 min 15 s left")
+    assert logic.progress_text(event) == (
+        "Neural style: optimizing, iteration 40/200, about 1 min 15 s left"
+    )
     assert logic.progress_fraction(event) == 0.2
-    assert logic.progress_text({"event": "progress", "stage": "preparing", "step": 0,
-                                "total": 0}) == "Neural style: preparing"
+    assert (
+        logic.progress_text({"event": "progress", "stage": "preparing", "step": 0, "total": 0})
+        == "Neural style: preparing"
+    )
     assert logic.progress_fraction({"step": 0, "total": 0}) is None
     assert logic.layer_name("starry_night", 0.7) == "Neural Style: starry_night 70%"
 
 
-@pytest.mark.parametrize("name, allowed", [
-    ("nst-stylize.py", {"os", "sys", "threading", "traceback", "gi", "client", "nst_gimp_logic",
-                        "nst_gimp_preview"}),
-    ("nst_gimp_preview.py", {"hashlib", "json", "os", "threading", "contextlib", "gi", "client",
-                             "nst_gimp_logic"}),
-    ("nst_gimp_logic.py", {"json", "os", "threading", "client"})])
+@pytest.mark.parametrize(
+    "name, allowed",
+    [
+        (
+            "nst-stylize.py",
+            {
+                "os",
+                "sys",
+                "threading",
+                "traceback",
+                "gi",
+                "client",
+                "nst_gimp_logic",
+                "nst_gimp_preview",
+            },
+        ),
+        (
+            "nst_gimp_preview.py",
+            {"hashlib", "json", "os", "threading", "contextlib", "gi", "client", "nst_gimp_logic"},
+        ),
+        ("nst_gimp_logic.py", {"json", "os", "threading", "client"}),
+    ],
+)
 def test_plugin_files_stay_small_and_standard_library_only(name, allowed):
     source = (PLUGIN_SRC / name).read_text(encoding="utf-8")
     assert len(source.splitlines()) < 400
@@ -125,7 +185,9 @@ def test_preview_needs_the_fast_engine():
         assert not on and "pip install 'nst-plugin[fast]'" in tip
         assert tip.endswith(".") and tip.count(". ") == 0  # one sentence
     problem = "The fast engine needs its model, which is not installed; run nst models download"
-    on, tip = logic.preview_available({"engines": [{"name": "fast", "ready": False, "problem": problem}]})
+    on, tip = logic.preview_available(
+        {"engines": [{"name": "fast", "ready": False, "problem": problem}]}
+    )
     assert not on and tip == problem + "."
 
 
@@ -147,8 +209,10 @@ def test_preview_job_sends_the_style_strength_and_colors_to_the_fast_engine(tmp_
     key = logic.preview_key(" wave ", 0.70001, 1)
     assert key == ("wave", 0.7, True)
     assert logic.preview_job(key, 300) == {
-        "styles": None, "style_name": "wave",
-        "options": {"engine": "fast", "size": 300, "strength": 0.7, "preserve_colors": True}}
+        "styles": None,
+        "style_name": "wave",
+        "options": {"engine": "fast", "size": 300, "strength": 0.7, "preserve_colors": True},
+    }
     picture = tmp_path / "mine.png"
     picture.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)
     job = logic.preview_job(logic.preview_key(str(picture), 0, False), 2000)
@@ -160,10 +224,11 @@ def test_preview_job_sends_the_style_strength_and_colors_to_the_fast_engine(tmp_
 
 def test_preview_errors_are_one_sentence():
     from nst_plugin import client
-    assert logic.preview_message(client.ServiceError("The service is gone.")) == \
-        "The service is gone."
-    assert logic.preview_message(client.Cancelled("Job 1 was cancelled")) == \
-        "Job 1 was cancelled."
+
+    assert (
+        logic.preview_message(client.ServiceError("The service is gone.")) == "The service is gone."
+    )
+    assert logic.preview_message(client.Cancelled("Job 1 was cancelled")) == "Job 1 was cancelled."
     assert logic.preview_message(logic.UserError("Choose a style.")) == "Choose a style."
     text = logic.preview_message(OSError("disk full\nTraceback (most recent call last):"))
     assert text == "The preview failed (disk full)."

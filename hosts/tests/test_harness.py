@@ -8,17 +8,14 @@ a server on 127.0.0.1 outside the chroot; the GUI can be screenshot under Xvfb.
 
 from __future__ import annotations
 
-import http.server
 import os
 import shutil
 import sys
 import textwrap
-import threading
 from pathlib import Path
 
-import pytest
-
 import editors
+import pytest
 
 
 @pytest.fixture
@@ -32,7 +29,7 @@ def shots_dir(tmp_path) -> Path:
 # --------------------------------------------------------------------------------------------
 # Krita
 
-KRITA_PROBE = textwrap.dedent('''\
+KRITA_PROBE = textwrap.dedent("""\
     from krita import Krita, Extension, DockWidget, DockWidgetFactory, DockWidgetFactoryBase
     from PyQt5.QtWidgets import QLabel
 
@@ -65,9 +62,9 @@ KRITA_PROBE = textwrap.dedent('''\
     Krita.instance().addExtension(ProbeExtension(Krita.instance()))
     Krita.instance().addDockWidgetFactory(
         DockWidgetFactory("nst_probe_docker", DockWidgetFactoryBase.DockRight, ProbeDocker))
-''')
+""")
 
-KRITA_DRIVE = textwrap.dedent('''\
+KRITA_DRIVE = textwrap.dedent("""\
     import sys
 
     def drive(result):
@@ -104,7 +101,7 @@ KRITA_DRIVE = textwrap.dedent('''\
                                  main_window().qwindow().height()]
         result["shot"] = screenshot(SHOT)
         doc.setModified(False)
-''')
+""")
 
 
 def _krita_probe(home: Path) -> None:
@@ -137,8 +134,9 @@ def test_krita_full_window_loads_enabled_plugin(krita_home, shots_dir):
 def test_krita_plugin_not_enabled_is_not_loaded(krita_home):
     _krita_probe(krita_home)
     outcome = editors.run_krita(
-        krita_home, "import sys\ndef drive(result):\n"
-                    "    result['imported'] = 'nst_probe' in sys.modules\n")
+        krita_home,
+        "import sys\ndef drive(result):\n    result['imported'] = 'nst_probe' in sys.modules\n",
+    )
     assert outcome["result"] == {"imported": False}
     assert "enable_nst_probe" not in editors.kritarc_path(krita_home).read_text()
 
@@ -162,7 +160,7 @@ def test_krita_drive_errors_and_timeouts(krita_home):
 # --------------------------------------------------------------------------------------------
 # GIMP 3
 
-GIMP_PROBE = textwrap.dedent('''\
+GIMP_PROBE = textwrap.dedent("""\
     #!/usr/bin/env python3
     import os, sys, urllib.request
     import gi
@@ -212,9 +210,9 @@ GIMP_PROBE = textwrap.dedent('''\
 
 
     Gimp.main(Probe.__gtype__, sys.argv)
-''')
+""")
 
-GIMP_BATCH = textwrap.dedent('''\
+GIMP_BATCH = textwrap.dedent("""\
     import json, os
     import gi
     gi.require_version("Gimp", "3.0")
@@ -240,23 +238,27 @@ GIMP_BATCH = textwrap.dedent('''\
                             "layers": [l.get_name() for l in image.get_layers()]})
     print("RESULT " + json.dumps(out), flush=True)
     image.delete()
-''')
+""")
 
 
 def _batch_result(stdout: str) -> dict:
     import json
+
     lines = [l for l in stdout.splitlines() if l.startswith("RESULT ")]
     assert lines, stdout
-    return json.loads(lines[-1][len("RESULT "):])
+    return json.loads(lines[-1][len("RESULT ") :])
 
 
-def test_gimp_plugin_runs_noninteractive_and_reports_errors(gimp_root, gimp_plugins,
-                                                           run_gimp_batch):
+def test_gimp_plugin_runs_noninteractive_and_reports_errors(
+    gimp_root, gimp_plugins, run_gimp_batch
+):
     name = gimp_plugins(GIMP_PROBE)
     plugin = editors.install_gimp_plugin_dir(gimp_root) / "plug-ins" / name / f"{name}.py"
     assert os.access(plugin, os.X_OK)
-    rc, out, err = run_gimp_batch(GIMP_BATCH, env={
-        "NST_PROBE_NAME": name, "NST_PROBE_STRENGTHS": "[2.0, 7.0]", "NST_PROBE_ENV": "seen"})
+    rc, out, err = run_gimp_batch(
+        GIMP_BATCH,
+        env={"NST_PROBE_NAME": name, "NST_PROBE_STRENGTHS": "[2.0, 7.0]", "NST_PROBE_ENV": "seen"},
+    )
     assert rc == 0, err[-3000:]
     r = _batch_result(out)
     assert r["found"]
@@ -283,18 +285,30 @@ def test_gimp_batch_script_errors_and_timeouts(gimp_root, run_gimp_batch):
 @pytest.fixture
 def http_server(tmp_path):
     """``python3 -m http.server`` on a free port of 127.0.0.1, serving tmp_path/www."""
-    import subprocess
     import socket
+    import subprocess
     import time
+
     www = tmp_path / "www"
     www.mkdir()
     (www / "name.txt").write_text("layer from http\n")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind",
-                             "127.0.0.1", "--directory", str(www)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "http.server",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+            str(www),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 10
         while True:
@@ -311,18 +325,22 @@ def http_server(tmp_path):
         proc.wait(10)
 
 
-def test_gimp_plugin_reaches_server_outside_chroot(gimp_plugins, run_gimp_batch,
-                                                   http_server):
+def test_gimp_plugin_reaches_server_outside_chroot(gimp_plugins, run_gimp_batch, http_server):
     name = gimp_plugins(GIMP_PROBE)
-    rc, out, err = run_gimp_batch(GIMP_BATCH, env={
-        "NST_PROBE_NAME": name, "NST_PROBE_STRENGTHS": "[1.0]",
-        "NST_PROBE_URL": http_server + "/name.txt"})
+    rc, out, err = run_gimp_batch(
+        GIMP_BATCH,
+        env={
+            "NST_PROBE_NAME": name,
+            "NST_PROBE_STRENGTHS": "[1.0]",
+            "NST_PROBE_URL": http_server + "/name.txt",
+        },
+    )
     assert rc == 0, err[-3000:]
     (run,) = _batch_result(out)["runs"]
     assert run["status"] == "success" and run["layers"] == ["layer from http", "bg"]
 
 
-GIMP_GUI = textwrap.dedent('''\
+GIMP_GUI = textwrap.dedent("""\
     import gi
     gi.require_version("Gimp", "3.0")
     gi.require_version("Gegl", "0.4")
@@ -337,7 +355,7 @@ GIMP_GUI = textwrap.dedent('''\
     buf.flush()
     layer.update(0, 0, 320, 240)
     Gimp.Display.new(image)
-''')
+""")
 
 
 def test_gimp_gui_screenshot(gimp_root, shots_dir):

@@ -13,15 +13,13 @@ import socket
 
 import editors
 from krita_drivers import ERROR_DRIVE
-from krita_session import home, nst_service  # noqa: F401  (fixtures)
-from krita_session import one_sentence, run
-
+from krita_session import home, nst_service, one_sentence, run  # noqa: F401  (fixtures)
 
 # ------------------------------------------------------------------------------ loading
 
 
 def test_plugin_loads_with_docker_and_action(home, nst_service):
-    code = r'''
+    code = r"""
 def drive(result):
     import nst_krita
     result["file"] = nst_krita.__file__
@@ -34,7 +32,7 @@ def drive(result):
     dock.hide(); process_events(0.2)
     action.trigger(); process_events(0.3)
     result["visible_after_action"] = dock.isVisible()
-'''
+"""
     r = run(home, code, nst_service["service_file"])
     assert r["file"].startswith(str(home))
     assert r["action"] == "Neural Style Transfer..."
@@ -46,7 +44,7 @@ def drive(result):
 
 
 def test_stylize_adds_one_layer_and_leaves_the_source(home, nst_service):
-    code = r'''
+    code = r"""
 def drive(result):
     import nst_krita
     doc, layer = make_doc(96, 64)
@@ -62,19 +60,19 @@ def drive(result):
     result["before"], result["after"] = before, after
     result["differs"] = bytes(new.pixelData(0, 0, 96, 64)) != bytes(layer.pixelData(0, 0, 96, 64))
     result["order"] = [n.name() for n in doc.rootNode().childNodes()]
-'''
+"""
     r = run(home, code, nst_service["service_file"])
     assert r["state"] == "done"
     assert r["name"] == "Neural Style: starry_night 70%"
     assert r["bounds"] == [0, 0, 96, 64]
     assert len(r["after"]) == len(r["before"]) + 1
-    assert r["after"][:len(r["before"])] == r["before"]  # the user's layers are unchanged
+    assert r["after"][: len(r["before"])] == r["before"]  # the user's layers are unchanged
     assert r["differs"]
     assert r["order"] == ["Background", "Photo", "Neural Style: starry_night 70%"]
 
 
 def test_selection_gives_a_transparency_mask(home, nst_service):
-    code = r'''
+    code = r"""
 def drive(result):
     import nst_krita
     doc, layer = make_doc(96, 64)
@@ -109,7 +107,7 @@ def drive(result):
     px = bytes(new2.pixelData(0, 0, 96, 64))
     result["offscreen_masks"] = len(new2.childNodes())
     result["offscreen_alpha"] = [px[4 * (15 * 96 + 15) + 3], px[4 * (45 * 96 + 80) + 3]]
-'''
+"""
     r = run(home, code, nst_service["service_file"])
     # the selection's box (feathered: a little larger) plus the 32 px margin, clamped
     x, y, w, h = r["bounds"]
@@ -124,7 +122,7 @@ def drive(result):
 
 
 def test_cancel_leaves_the_document_as_it_was(home, nst_service):
-    code = r'''
+    code = r"""
 def drive(result):
     import nst_krita
     doc, layer = make_doc(96, 64)
@@ -158,7 +156,7 @@ def drive(result):
     result["closed_state"], result["closed_error"] = job2.state, job2.error
     wait_until(lambda: service_state(service, job2_id) in ("cancelled", "gone"), 5)
     result["closed_service_state"] = service_state(service, job2_id)
-'''
+"""
     r = run(home, code, nst_service["service_file"])
     assert r["started"]
     assert r["state"] == "cancelled" and r["wait_raises"] == "Cancelled"
@@ -187,8 +185,9 @@ def test_unreachable_service_url_is_one_sentence(home, nst_service):
 
 def test_missing_nst_command_is_one_sentence(home, tmp_path):
     pkg = editors.krita_pykrita_dir(home) / "nst_krita"
-    (pkg / "nst-host.json").write_text(json.dumps({"nst": str(tmp_path / "no-such-nst"),
-                                                   "url": None, "token": None}))
+    (pkg / "nst-host.json").write_text(
+        json.dumps({"nst": str(tmp_path / "no-such-nst"), "url": None, "token": None})
+    )
     r = run(home, ERROR_DRIVE, tmp_path / "no-service.json")
     assert r["raised"] == "ServiceError" and r["state"] == "failed" and r["same"]
     assert one_sentence(r["error"]) and "no-such-nst" in r["error"], r["error"]

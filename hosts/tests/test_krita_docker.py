@@ -16,9 +16,7 @@ from pathlib import Path
 
 import editors
 from krita_drivers import BASELINE_JOB, DOCKER_PRELUDE, STALL_DRIVE
-from krita_session import home, nst_service  # noqa: F401  (fixtures)
-from krita_session import REPO, nst_env, run, stop_service
-
+from krita_session import REPO, home, nst_env, nst_service, run, stop_service  # noqa: F401  (fixtures)
 
 # ------------------------------------------------------------------------------ the docker
 
@@ -29,7 +27,9 @@ def test_docker_starts_the_service_and_stylizes(home, tmp_path):
     service_file = root / "service.json"
     env = nst_env(root, service_file)
     keep = ("NST_WEIGHTS", "KERAS_HOME", "XDG_STATE_HOME", "NST_PLUGINS", "TF_CPP_MIN_LOG_LEVEL")
-    code = DOCKER_PRELUDE + r'''
+    code = (
+        DOCKER_PRELUDE
+        + r"""
 def drive(result):
     doc, layer = make_doc(96, 64)
     Krita.instance().action("nst_krita_open").trigger()
@@ -59,7 +59,8 @@ def drive(result):
     result["cancel_state"] = job.state
     process_events(0.5)
     result["cancel_same"] = snapshot(doc) == before
-'''
+"""
+    )
     try:
         r = run(home, code, service_file, timeout=300, **{k: env[k] for k in keep})
     finally:
@@ -88,22 +89,30 @@ def test_ui_stall_during_a_job_and_screenshot(home, nst_service, tmp_path):
     shots.mkdir(parents=True, exist_ok=True)
     shot = shots / "krita-docker.png"
     iterations = int(os.environ.get("NST_KRITA_STALL_ITERATIONS", "220"))
-    code = (STALL_DRIVE.replace("CONTENT", repr(str(content))).replace("SHOT", repr(str(shot)))
-            .replace("BASELINE", repr(str(tmp_path / "baseline.py")))
-            .replace("ITERATIONS", str(iterations)))
+    code = (
+        STALL_DRIVE.replace("CONTENT", repr(str(content)))
+        .replace("SHOT", repr(str(shot)))
+        .replace("BASELINE", repr(str(tmp_path / "baseline.py")))
+        .replace("ITERATIONS", str(iterations))
+    )
     r = run(home, code, nst_service["service_file"], timeout=560)
     assert r["state"] == "done", r["error"]
     assert r["baseline"]["exit"] == 0
-    figure = {"image": r["size"], "iterations": iterations, "docker_job": r["docker"],
-              "same_job_from_another_process": r["baseline"]}
+    figure = {
+        "image": r["size"],
+        "iterations": iterations,
+        "docker_job": r["docker"],
+        "same_job_from_another_process": r["baseline"],
+    }
     (tmp_path / "krita-stall.json").write_text(json.dumps(figure, indent=1))
     print("\nKRITA UI STALL:", json.dumps(figure), "->", tmp_path / "krita-stall.json")
     assert editors.png_size(shot) == editors.KRITA_SCREEN
     if os.environ.get("NST_KRITA_DOCS_SHOT"):
         out = REPO / "docs" / "krita-docker.png"
-        subprocess.run(["convert", str(shot), "-dither", "None", "-colors", "256", "-strip",
-                        f"png8:{out}"],
-                       check=True)
+        subprocess.run(
+            ["convert", str(shot), "-dither", "None", "-colors", "256", "-strip", f"png8:{out}"],
+            check=True,
+        )
         assert out.stat().st_size < 500_000
 
 
@@ -119,7 +128,9 @@ def test_quick_preview_follows_style_and_strength_and_adds_no_layer(home, nst_se
     shots = Path(os.environ.get("NST_EDITOR_SHOTS") or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
     shot = shots / "krita-quick-preview.png"
-    code = DOCKER_PRELUDE + r'''
+    code = (
+        DOCKER_PRELUDE
+        + r"""
 from PyQt5.QtCore import Qt
 from PyQt5.QtGui import QImage
 
@@ -191,7 +202,8 @@ def drive(result):
     result["full_vs_other_style"] = differ(full["image"], other["image"])
     result["same_layers"] = len(doc.rootNode().childNodes()) == layers_before
     result["forgotten"] = service_state(service_client(), quick.job._work.job_id)
-'''
+"""
+    )
     code = code.replace("CONTENT", repr(str(content))).replace("SHOT", repr(str(shot)))
     r = run(home, code, nst_service["service_file"], timeout=400)
     print("\nQUICK PREVIEW:", json.dumps(r["runs"]))
@@ -206,6 +218,8 @@ def drive(result):
     assert editors.png_size(shot) == editors.KRITA_SCREEN
     if os.environ.get("NST_KRITA_DOCS_SHOT"):
         out = REPO / "docs" / "krita-quick-preview.png"
-        subprocess.run(["convert", str(shot), "-dither", "None", "-colors", "256", "-strip",
-                        f"png8:{out}"], check=True)
+        subprocess.run(
+            ["convert", str(shot), "-dither", "None", "-colors", "256", "-strip", f"png8:{out}"],
+            check=True,
+        )
         assert out.stat().st_size < 500_000

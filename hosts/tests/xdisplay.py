@@ -29,15 +29,27 @@ def _tail(text: str, lines: int = 40) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def _run_group(argv, *, env=None, stdin_data: bytes | None = None, timeout: float,
-               stdout=subprocess.PIPE, stderr=subprocess.PIPE):
+def _run_group(
+    argv,
+    *,
+    env=None,
+    stdin_data: bytes | None = None,
+    timeout: float,
+    stdout=subprocess.PIPE,
+    stderr=subprocess.PIPE,
+):
     """Run argv in its own process group; on timeout end the whole group (TERM, then KILL).
 
     Returns (returncode, stdout, stderr, timed_out); stdout/stderr are str when captured.
     """
-    proc = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE if stdin_data is not None
-                            else subprocess.DEVNULL, stdout=stdout, stderr=stderr,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        argv,
+        env=env,
+        stdin=subprocess.PIPE if stdin_data is not None else subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=stderr,
+        start_new_session=True,
+    )
     timed_out = False
     try:
         out, err = proc.communicate(stdin_data, timeout=timeout)
@@ -107,9 +119,21 @@ class Xvfb:
         r, w = os.pipe()
         width, height, depth = self.size
         self.proc = subprocess.Popen(
-            ["Xvfb", "-displayfd", str(w), "-screen", "0", f"{width}x{height}x{depth}",
-             "-nolisten", "tcp"], pass_fds=(w,), stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, start_new_session=True)
+            [
+                "Xvfb",
+                "-displayfd",
+                str(w),
+                "-screen",
+                "0",
+                f"{width}x{height}x{depth}",
+                "-nolisten",
+                "tcp",
+            ],
+            pass_fds=(w,),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         os.close(w)
         data = b""
         deadline = time.monotonic() + 20
@@ -136,6 +160,7 @@ class Xvfb:
         Catches a start next to a dying server: when another Xvfb of the same number is
         still going away, its abstract socket can be the one a client reaches."""
         import socket
+
         n = self.display.lstrip(":")
         for address in (f"/tmp/.X11-unix/X{n}", f"\0/tmp/.X11-unix/X{n}"):
             try:
@@ -152,8 +177,14 @@ class Xvfb:
     def screenshot(self, path: Path | str) -> Path:
         """The whole screen as PNG via ImageMagick's ``import -window root``."""
         env = dict(os.environ, DISPLAY=self.display)
-        subprocess.run(["import", "-window", "root", f"png24:{path}"], env=env, check=True,
-                       timeout=30, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        subprocess.run(
+            ["import", "-window", "root", f"png24:{path}"],
+            env=env,
+            check=True,
+            timeout=30,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         return Path(path)
 
     def __exit__(self, *exc):
@@ -173,10 +204,14 @@ def _xlib():
     x11.XKeysymToKeycode.restype = ctypes.c_ubyte
     x11.XKeysymToKeycode.argtypes = [ctypes.c_void_p, ctypes.c_ulong]
     x11.XFlush.argtypes = x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
-    xtst.XTestFakeKeyEvent.argtypes = [ctypes.c_void_p, ctypes.c_uint, ctypes.c_int,
-                                       ctypes.c_ulong]
-    xtst.XTestFakeMotionEvent.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int,
-                                          ctypes.c_int, ctypes.c_ulong]
+    xtst.XTestFakeKeyEvent.argtypes = [ctypes.c_void_p, ctypes.c_uint, ctypes.c_int, ctypes.c_ulong]
+    xtst.XTestFakeMotionEvent.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_int,
+        ctypes.c_int,
+        ctypes.c_int,
+        ctypes.c_ulong,
+    ]
     return x11, xtst
 
 
@@ -203,8 +238,12 @@ def press_keys(display: str, keys: list[str], pointer: tuple[int, int]) -> None:
 
 def find_window(display: str, title: str) -> tuple[int, int, int, int] | None:
     """(x, y, width, height) of a mapped window whose name is ``title`` (xwininfo)."""
-    out = subprocess.run(["xwininfo", "-root", "-tree", "-display", display],
-                         capture_output=True, text=True, timeout=20).stdout
+    out = subprocess.run(
+        ["xwininfo", "-root", "-tree", "-display", display],
+        capture_output=True,
+        text=True,
+        timeout=20,
+    ).stdout
     for line in out.splitlines():
         if f'"{title}"' in line:
             geometry = line.split(")")[-1].split()[0]  # WxH+X+Y  +absX+absY
@@ -216,8 +255,9 @@ def find_window(display: str, title: str) -> tuple[int, int, int, int] | None:
     return None
 
 
-def wait_for_window(display: str, title: str, timeout: float = 60,
-                    pause: float = 0.3) -> tuple[int, int, int, int] | None:
+def wait_for_window(
+    display: str, title: str, timeout: float = 60, pause: float = 0.3
+) -> tuple[int, int, int, int] | None:
     """``find_window`` every ``pause`` seconds until it finds the window or ``timeout`` ends."""
     deadline = time.monotonic() + timeout
     found = None
@@ -230,8 +270,12 @@ def wait_for_window(display: str, title: str, timeout: float = 60,
 def click(display: str, x: int, y: int) -> None:
     """A left click at (x, y) through XTest."""
     x11, xtst = _xlib()
-    xtst.XTestFakeButtonEvent.argtypes = [ctypes.c_void_p, ctypes.c_uint, ctypes.c_int,
-                                          ctypes.c_ulong]
+    xtst.XTestFakeButtonEvent.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_uint,
+        ctypes.c_int,
+        ctypes.c_ulong,
+    ]
     dpy = x11.XOpenDisplay(display.encode())
     try:
         xtst.XTestFakeMotionEvent(dpy, -1, x, y, 0)
@@ -263,10 +307,30 @@ def count_color(path: Path | str, rgb: tuple[int, int, int], fuzz_percent: float
     """How many pixels of the image are ``rgb`` (within ``fuzz_percent``), via ImageMagick."""
     color = "rgb(%d,%d,%d)" % tuple(rgb)
     out = subprocess.run(
-        ["convert", str(path), "-alpha", "off", "-fuzz", f"{fuzz_percent}%",
-         "-fill", "black", "+opaque", color, "-fill", "white", "-opaque", color,
-         "-format", "%[fx:round(mean*w*h)]", "info:"],
-        check=True, capture_output=True, text=True, timeout=60).stdout
+        [
+            "convert",
+            str(path),
+            "-alpha",
+            "off",
+            "-fuzz",
+            f"{fuzz_percent}%",
+            "-fill",
+            "black",
+            "+opaque",
+            color,
+            "-fill",
+            "white",
+            "-opaque",
+            color,
+            "-format",
+            "%[fx:round(mean*w*h)]",
+            "info:",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
     return int(float(out.strip()))
 
 
@@ -295,6 +359,7 @@ def processes_with_home(home: Path | str) -> list[int]:
     def has_home(pid: int) -> bool:
         with open(f"/proc/{pid}/environ", "rb") as f:
             return needle in b"\0" + f.read() + b"\0"
+
     return processes_where(has_home)
 
 

@@ -24,20 +24,29 @@ def _parse(option: Option):
 def add_engine_options(parser: argparse.ArgumentParser) -> None:
     """The flags of every command that runs an engine (stylize, demo, watch)."""
     group = parser.add_argument_group("engine options")
-    group.add_argument("--engine", default=DEFAULT_ENGINE,
-                       help="the engine that runs the job (default %(default)s; "
-                            "`nst plugins` lists them)")
+    group.add_argument(
+        "--engine",
+        default=DEFAULT_ENGINE,
+        help="the engine that runs the job (default %(default)s; `nst plugins` lists them)",
+    )
     for o in OPTIONS:
         text = f"{o.help} (default {o.shown_default()})".replace("%", "%%")
         if o.kind is bool:
             group.add_argument(o.flag, action="store_true", default=None, help=text)
         else:
-            group.add_argument(o.flag, type=_parse(o), default=None, metavar=o.shown_metavar,
-                               choices=o.choices or None, help=text)
+            group.add_argument(
+                o.flag,
+                type=_parse(o),
+                default=None,
+                metavar=o.shown_metavar,
+                choices=o.choices or None,
+                help=text,
+            )
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
     """Settings from the flags given; the schema's defaults for the others."""
-    given = {o.name: getattr(args, o.name) for o in OPTIONS
-             if getattr(args, o.name, None) is not None}
+    given = {
+        o.name: getattr(args, o.name) for o in OPTIONS if getattr(args, o.name, None) is not None
+    }
     return Settings.from_dict(given)

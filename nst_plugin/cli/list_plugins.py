@@ -11,7 +11,9 @@ from ..hookspecs import hookimpl
 
 @hookimpl
 def nst_register_commands(subparsers: Any) -> None:
-    p = subparsers.add_parser("plugins", help="list loaded plugins, their hooks and engines as JSON")
+    p = subparsers.add_parser(
+        "plugins", help="list loaded plugins, their hooks and engines as JSON"
+    )
     p.set_defaults(run=cmd_plugins)
 
 

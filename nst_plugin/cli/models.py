@@ -10,5 +10,11 @@ from .weights import add_model_files_command
 
 @hookimpl
 def nst_register_commands(subparsers: Any) -> None:
-    add_model_files_command(subparsers, "models", "the fast engine's model", "..fast.models",
-                            "model", download="download the TensorFlow Hub model into the cache")
+    add_model_files_command(
+        subparsers,
+        "models",
+        "the fast engine's model",
+        "..fast.models",
+        "model",
+        download="download the TensorFlow Hub model into the cache",
+    )

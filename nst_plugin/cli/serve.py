@@ -1,8 +1,8 @@
 """`nst serve`: the engine as a local HTTP service for the editor plug-ins (docs/SERVICE.md).
 
-    nst serve [--port N] [--weights W] [--preload]   run it (until Ctrl+C or --stop)
-    nst serve --status [--json]                      the running service's address and state
-    nst serve --stop                                 stop the running service
+nst serve [--port N] [--weights W] [--preload]   run it (until Ctrl+C or --stop)
+nst serve --status [--json]                      the running service's address and state
+nst serve --stop                                 stop the running service
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ from typing import Any
 
 from ..hookspecs import hookimpl
 
-
 HELP = "run the engine as a local service for the Krita and GIMP plug-ins"
-DESCRIPTION = ("Run the engine as a local HTTP service (one job at a time, the engine kept "
-               "loaded). The plug-ins find it through its discovery file.")
+DESCRIPTION = (
+    "Run the engine as a local HTTP service (one job at a time, the engine kept "
+    "loaded). The plug-ins find it through its discovery file."
+)
 
 
 @hookimpl
@@ -30,28 +31,54 @@ def nst_register_commands(subparsers: Any) -> None:
 
 def add_flags(p: argparse.ArgumentParser) -> None:
     which = p.add_mutually_exclusive_group()
-    which.add_argument("--status", action="store_true",
-                       help="print the running service's address and state; exit 1 if none runs")
+    which.add_argument(
+        "--status",
+        action="store_true",
+        help="print the running service's address and state; exit 1 if none runs",
+    )
     which.add_argument("--stop", action="store_true", help="stop the running service")
     p.add_argument("--json", action="store_true", help="with --status: one JSON object")
-    p.add_argument("--host", default="127.0.0.1",
-                   help="address to listen on (default %(default)s; others need --allow-remote)")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default %(default)s; others need --allow-remote)",
+    )
     p.add_argument("--port", type=int, default=0, help="port (default 0: any free port)")
-    p.add_argument("--allow-remote", action="store_true",
-                   help="allow a --host other machines reach; prints the address and token "
-                        "to enter in the editor")
-    p.add_argument("--weights", default=None,
-                   help="network weights for every job: imagenet, a PATH.h5 or random "
-                        "(default $NST_WEIGHTS, else imagenet)")
-    p.add_argument("--styles-dir", type=Path, default=None,
-                   help="the folder of the user's styles (default "
-                        "$XDG_DATA_HOME/nst-plugin/styles)")
-    p.add_argument("--max-body-mb", type=int, default=256,
-                   help="largest request body in MB (default %(default)s)")
-    p.add_argument("--max-pixels", type=int, default=None,
-                   help="largest image in pixels a client may send (default 89478485)")
-    p.add_argument("--preload", action="store_true",
-                   help="load the engine before listening, so the first job starts at once")
+    p.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a --host other machines reach; prints the address and token "
+        "to enter in the editor",
+    )
+    p.add_argument(
+        "--weights",
+        default=None,
+        help="network weights for every job: imagenet, a PATH.h5 or random "
+        "(default $NST_WEIGHTS, else imagenet)",
+    )
+    p.add_argument(
+        "--styles-dir",
+        type=Path,
+        default=None,
+        help="the folder of the user's styles (default $XDG_DATA_HOME/nst-plugin/styles)",
+    )
+    p.add_argument(
+        "--max-body-mb",
+        type=int,
+        default=256,
+        help="largest request body in MB (default %(default)s)",
+    )
+    p.add_argument(
+        "--max-pixels",
+        type=int,
+        default=None,
+        help="largest image in pixels a client may send (default 89478485)",
+    )
+    p.add_argument(
+        "--preload",
+        action="store_true",
+        help="load the engine before listening, so the first job starts at once",
+    )
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -65,13 +92,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from ..service.server import serve
 
     if not is_loopback(args.host) and not args.allow_remote:
-        raise UserError(f"listening on {args.host} lets other machines reach the service; add "
-                        "--allow-remote to do that on purpose.")
+        raise UserError(
+            f"listening on {args.host} lets other machines reach the service; add "
+            "--allow-remote to do that on purpose."
+        )
     if args.max_body_mb < 1 or (args.max_pixels is not None and args.max_pixels < 1):
         raise UserError("--max-body-mb and --max-pixels must be positive.")
-    config = ServiceConfig(host=args.host, port=args.port, allow_remote=args.allow_remote,
-                           weights=args.weights, max_body=args.max_body_mb * 1024 * 1024,
-                           preload=args.preload)
+    config = ServiceConfig(
+        host=args.host,
+        port=args.port,
+        allow_remote=args.allow_remote,
+        weights=args.weights,
+        max_body=args.max_body_mb * 1024 * 1024,
+        preload=args.preload,
+    )
     if args.styles_dir is not None:
         config.styles_dir = args.styles_dir.expanduser().resolve()
     if args.max_pixels is not None:

@@ -29,19 +29,30 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
 @hookimpl
 def nst_register_commands(subparsers: Any) -> None:
     p = subparsers.add_parser(
-        "stylize", help="stylize a photo with one or more paintings",
+        "stylize",
+        help="stylize a photo with one or more paintings",
         usage="nst stylize CONTENT STYLE [STYLE ...] -o OUT [options]\n"
-              "       nst stylize --resume CHECKPOINT [-o OUT]")
-    p.add_argument("images", nargs="*", metavar="IMAGE",
-                   help="the photo, then one or more style images (any format Pillow reads)")
+        "       nst stylize --resume CHECKPOINT [-o OUT]",
+    )
+    p.add_argument(
+        "images",
+        nargs="*",
+        metavar="IMAGE",
+        help="the photo, then one or more style images (any format Pillow reads)",
+    )
     p.add_argument("-o", "--output", help="output file; format from extension")
-    p.add_argument("--resume", metavar="CHECKPOINT",
-                   help="continue a run from its checkpoint (its settings and inputs are used)")
+    p.add_argument(
+        "--resume",
+        metavar="CHECKPOINT",
+        help="continue a run from its checkpoint (its settings and inputs are used)",
+    )
     add_run_flags(p)
     add_engine_options(p)
     p.set_defaults(run=cmd_stylize)
 
-    p = subparsers.add_parser("demo", help="stylize the bundled example (a Hokusai with a Van Gogh)")
+    p = subparsers.add_parser(
+        "demo", help="stylize the bundled example (a Hokusai with a Van Gogh)"
+    )
     p.add_argument("-o", "--output", default="nst-demo.png")
     add_run_flags(p)
     add_engine_options(p)
@@ -52,8 +63,10 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     if args.resume:
         return run_job(args, None, [])
     if len(args.images) < 2:
-        raise UserError("give the content image and at least one style image, "
-                        "e.g. nst stylize photo.jpg painting.jpg -o out.png.")
+        raise UserError(
+            "give the content image and at least one style image, "
+            "e.g. nst stylize photo.jpg painting.jpg -o out.png."
+        )
     if not args.output:
         raise UserError("give the output file with -o OUT (e.g. -o out.png).")
     return run_job(args, args.images[0], args.images[1:])
@@ -63,13 +76,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.engine is None:  # not chosen: VGG19, or the fast engine when its weights are missing
         args.engine = "fast" if _imagenet_missing() and _fast_ready() else DEFAULT_ENGINE
         if args.engine == "fast":
-            print("nst: the VGG19 ImageNet weights are not on this machine, so the demo runs the "
-                  "fast engine (Magenta's arbitrary stylization); `nst weights download` or "
-                  "`nst weights import FILE` enables the VGG19 engine.", file=sys.stderr)
+            print(
+                "nst: the VGG19 ImageNet weights are not on this machine, so the demo runs the "
+                "fast engine (Magenta's arbitrary stylization); `nst weights download` or "
+                "`nst weights import FILE` enables the VGG19 engine.",
+                file=sys.stderr,
+            )
     if not args.quiet:
-        print(f"nst: stylizing {DEMO_CONTENT.name} with {DEMO_STYLE.name} "
-              f"at {args.size} px on the {args.engine} engine -> {args.output}",
-              file=sys.stderr)
+        print(
+            f"nst: stylizing {DEMO_CONTENT.name} with {DEMO_STYLE.name} "
+            f"at {args.size} px on the {args.engine} engine -> {args.output}",
+            file=sys.stderr,
+        )
     return run_job(args, str(DEMO_CONTENT), [str(DEMO_STYLE)])
 
 
@@ -103,8 +121,14 @@ def run_job(args: argparse.Namespace, content: Any, styles: list[Any]) -> int:
         if args.command == "stylize" and args.resume:
             result = resume(args.resume, args.output, overwrite=args.overwrite)
         else:
-            result = stylize(content, styles, args.output, overwrite=args.overwrite,
-                             engine=args.engine, settings=settings)
+            result = stylize(
+                content,
+                styles,
+                args.output,
+                overwrite=args.overwrite,
+                engine=args.engine,
+                settings=settings,
+            )
     except (UserError, KeyboardInterrupt):
         raise
     except Cancelled:
@@ -122,6 +146,9 @@ def run_job(args: argparse.Namespace, content: Any, styles: list[Any]) -> int:
         print(json.dumps(result.to_dict()))
     elif not args.quiet:
         loss = f", loss {result.loss_start:.4g} -> {result.loss_end:.4g}" if result.losses else ""
-        print(f"nst: wrote {result.output} ({result.width}x{result.height}, {result.engine}, "
-              f"{result.iterations} iterations, {result.seconds:.1f} s{loss})", file=sys.stderr)
+        print(
+            f"nst: wrote {result.output} ({result.width}x{result.height}, {result.engine}, "
+            f"{result.iterations} iterations, {result.seconds:.1f} s{loss})",
+            file=sys.stderr,
+        )
     return 0

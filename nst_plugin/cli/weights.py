@@ -14,8 +14,9 @@ from typing import Any
 from ..hookspecs import hookimpl
 
 
-def add_model_files_command(subparsers: Any, name: str, what: str, module: str, noun: str, *,
-                            download: str | None = None) -> None:
+def add_model_files_command(
+    subparsers: Any, name: str, what: str, module: str, noun: str, *, download: str | None = None
+) -> None:
     """`nst NAME status|[download|]import FILE` for an engine's files (`what`).
 
     `module` (relative to this package, imported when the command runs) has `status()`,
@@ -27,10 +28,12 @@ def add_model_files_command(subparsers: Any, name: str, what: str, module: str, 
     actions.add_parser("status", help=f"where {what} are and whether they check out")
     if download:
         actions.add_parser("download", help=download)
-    actions.add_parser("import", help="copy a file fetched elsewhere into the cache "
-                                      "(offline machines)").add_argument("file")
-    p.set_defaults(run=lambda args: run_model_files(importlib.import_module(module, __package__),
-                                                    noun, args))
+    actions.add_parser(
+        "import", help="copy a file fetched elsewhere into the cache (offline machines)"
+    ).add_argument("file")
+    p.set_defaults(
+        run=lambda args: run_model_files(importlib.import_module(module, __package__), noun, args)
+    )
 
 
 def run_model_files(files: Any, noun: str, args: argparse.Namespace) -> int:
@@ -50,6 +53,11 @@ def run_model_files(files: Any, noun: str, args: argparse.Namespace) -> int:
 
 @hookimpl
 def nst_register_commands(subparsers: Any) -> None:
-    add_model_files_command(subparsers, "weights", "the VGG19 ImageNet weights",
-                            "..engine.weights", "weights",
-                            download="download Keras's VGG19 file into the Keras cache")
+    add_model_files_command(
+        subparsers,
+        "weights",
+        "the VGG19 ImageNet weights",
+        "..engine.weights",
+        "weights",
+        download="download Keras's VGG19 file into the Keras cache",
+    )

@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from typing import Iterator
+from collections.abc import Iterator
 
 from ..engines import Engine
 from ..hookspecs import hookimpl
@@ -58,8 +58,14 @@ def stylize(request, reporter):
 
 @hookimpl
 def nst_register_engines(register):
-    register(Engine(NAME, "VGG19 optimization (Gatys et al. 2015) on Keras 3, on the GPU "
-                          "when there is one; L-BFGS or Adam iterate on the device; --precision "
-                          "auto runs a bfloat16 network where the device computes bfloat16 "
-                          "natively, float32 elsewhere (the result's precision says which).",
-                    stylize, taken_by(NAME)))
+    register(
+        Engine(
+            NAME,
+            "VGG19 optimization (Gatys et al. 2015) on Keras 3, on the GPU "
+            "when there is one; L-BFGS or Adam iterate on the device; --precision "
+            "auto runs a bfloat16 network where the device computes bfloat16 "
+            "natively, float32 elsewhere (the result's precision says which).",
+            stylize,
+            taken_by(NAME),
+        )
+    )

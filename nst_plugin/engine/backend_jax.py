@@ -10,7 +10,8 @@ needs it.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import numpy as np
@@ -71,8 +72,12 @@ class _Uploaded:
 
     def __call__(self, targets: dict) -> Any:
         leaves, treedef = jax.tree_util.tree_flatten(targets)
-        if (self.treedef is None or treedef != self.treedef or len(leaves) != len(self.leaves)
-                or any(a is not b for a, b in zip(leaves, self.leaves))):
+        if (
+            self.treedef is None
+            or treedef != self.treedef
+            or len(leaves) != len(self.leaves)
+            or any(a is not b for a, b in zip(leaves, self.leaves))
+        ):
             self.on_device = jax.device_put(targets)
             self.leaves, self.treedef = leaves, treedef
         return self.on_device
@@ -129,8 +134,7 @@ def value_and_grad(model, loss_fn: Callable[..., Any], xla: bool = False) -> Cal
     upload = _Uploaded()
 
     def call(image: np.ndarray, targets: dict) -> tuple[float, np.ndarray, np.ndarray]:
-        total, terms, grad = step(np.asarray(image, np.float32), *_weights(model),
-                                  upload(targets))
+        total, terms, grad = step(np.asarray(image, np.float32), *_weights(model), upload(targets))
         # np.array copies: callers get writable host arrays, as TensorFlow's .numpy() gives.
         return float(total), np.array(terms), np.array(grad)
 

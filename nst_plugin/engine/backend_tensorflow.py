@@ -4,7 +4,8 @@ with whatever an optimizer step does with them."""
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -64,7 +65,10 @@ def compile(model, loss_fn: Callable[..., Any], fn: Callable, xla: bool = False)
             spec = tf.nest.map_structure(_spec, (state, targets))
             compiled = tf.function(
                 lambda st, tg: fn(_evaluator(model, loss_fn, tg), st),
-                input_signature=spec, jit_compile=xla, autograph=False)
+                input_signature=spec,
+                jit_compile=xla,
+                autograph=False,
+            )
         return compiled(state, targets)
 
     return call

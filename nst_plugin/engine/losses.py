@@ -96,10 +96,12 @@ def variation(image):
     def grad(*args, upstream=None):
         upstream = args[0] if upstream is None else upstream
         gy, gx = dy * (2.0 / ny), dx * (2.0 / nx)
-        g = (ops.pad(gy, ((0, 0), (1, 0), (0, 0), (0, 0)))
-             - ops.pad(gy, ((0, 0), (0, 1), (0, 0), (0, 0)))
-             + ops.pad(gx, ((0, 0), (0, 0), (1, 0), (0, 0)))
-             - ops.pad(gx, ((0, 0), (0, 0), (0, 1), (0, 0))))
+        g = (
+            ops.pad(gy, ((0, 0), (1, 0), (0, 0), (0, 0)))
+            - ops.pad(gy, ((0, 0), (0, 1), (0, 0), (0, 0)))
+            + ops.pad(gx, ((0, 0), (0, 0), (1, 0), (0, 0)))
+            - ops.pad(gx, ((0, 0), (0, 0), (0, 1), (0, 0)))
+        )
         return upstream * scale * g
 
     return value, grad

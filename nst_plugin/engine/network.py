@@ -21,9 +21,7 @@ def layer_name(name: str) -> str:
     """Keras's name for a layer given as `block4_conv2` or `relu4_2`; ValueError if unknown."""
     name = _ALIASES.get(name, name)
     if name not in _ORDER:
-        raise ValueError(
-            f"unknown VGG19 layer {name!r}; use names like relu4_2 or block4_conv2."
-        )
+        raise ValueError(f"unknown VGG19 layer {name!r}; use names like relu4_2 or block4_conv2.")
     return name
 
 
@@ -57,7 +55,12 @@ def build(outputs: Sequence[str], weights: dict, pooling: str = "max", precision
         if name != "block1_conv1" and name.endswith("conv1"):
             x = pool((2, 2), strides=(2, 2), name=f"block{int(block) - 1}_pool", dtype=dtype)(x)
         layer = keras.layers.Conv2D(
-            channels, (3, 3), activation="relu", padding="same", name=name, trainable=False,
+            channels,
+            (3, 3),
+            activation="relu",
+            padding="same",
+            name=name,
+            trainable=False,
             dtype=dtype,
         )
         x = layer(x)

@@ -11,7 +11,8 @@ its loss.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -33,8 +34,15 @@ def _host(value: Any) -> np.ndarray:
     return np.array(value, np.float32)  # a copy: the device may reuse the buffer
 
 
-def run(net, settings, targets: dict, x0: np.ndarray, iterations: int,
-        on_iteration: OnIteration, check: Callable[[], None] = lambda: None):
+def run(
+    net,
+    settings,
+    targets: dict,
+    x0: np.ndarray,
+    iterations: int,
+    on_iteration: OnIteration,
+    check: Callable[[], None] = lambda: None,
+):
     """Minimise with `settings.optimizer` ("lbfgs" or "adam") on the device."""
     compiled = net.step(settings.optimizer)
     on_device = net.backend.to_device(targets)
@@ -48,8 +56,9 @@ def run(net, settings, targets: dict, x0: np.ndarray, iterations: int,
     return lbfgs(step, solvers.lbfgs_state(x0), iterations, on_iteration, check)
 
 
-def lbfgs(step, state: dict, iterations: int, on_iteration: OnIteration,
-          check: Callable[[], None]) -> tuple[np.ndarray, list[float]]:
+def lbfgs(
+    step, state: dict, iterations: int, on_iteration: OnIteration, check: Callable[[], None]
+) -> tuple[np.ndarray, list[float]]:
     """L-BFGS: the first call evaluates the start, each further call is one iteration."""
     check()
     state = step(state)
@@ -64,8 +73,9 @@ def lbfgs(step, state: dict, iterations: int, on_iteration: OnIteration,
     return _host(state["x"]), losses
 
 
-def adam(step, state: dict, iterations: int, on_iteration: OnIteration,
-         check: Callable[[], None]) -> tuple[np.ndarray, list[float]]:
+def adam(
+    step, state: dict, iterations: int, on_iteration: OnIteration, check: Callable[[], None]
+) -> tuple[np.ndarray, list[float]]:
     """Adam: call t evaluates iterate t - 1 and steps; a last call evaluates the image
     shown (the iterates' moving average, or the last iterate)."""
     losses: list[float] = []

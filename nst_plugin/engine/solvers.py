@@ -39,11 +39,25 @@ def lbfgs_state(x: np.ndarray, memory: int = MEMORY) -> dict:
     x = np.asarray(x, np.float32)
     history = np.zeros((memory, *x.shape[1:]), np.float32)
     square, line = np.zeros((memory, memory), np.float32), np.zeros(memory, np.float32)
-    return {"x": x, "f": np.float32(np.inf), "g": np.zeros_like(x),
-            "s": history, "y": history.copy(), "sy": square, "yy": square.copy(),
-            "sg": line, "yg": line.copy(), "valid": line.copy(), "gamma": np.float32(1),
-            "new_s": np.zeros_like(x), "new_y": np.zeros_like(x), "new_sy": np.float32(0),
-            "new_yy": np.float32(0), "keep": np.float32(0), "report": np.zeros(2, np.float32)}
+    return {
+        "x": x,
+        "f": np.float32(np.inf),
+        "g": np.zeros_like(x),
+        "s": history,
+        "y": history.copy(),
+        "sy": square,
+        "yy": square.copy(),
+        "sg": line,
+        "yg": line.copy(),
+        "valid": line.copy(),
+        "gamma": np.float32(1),
+        "new_s": np.zeros_like(x),
+        "new_y": np.zeros_like(x),
+        "new_sy": np.float32(0),
+        "new_yy": np.float32(0),
+        "keep": np.float32(0),
+        "report": np.zeros(2, np.float32),
+    }
 
 
 def _remember(st: dict):
@@ -63,10 +77,12 @@ def _remember(st: dict):
     ys = ops.matmul(flat_y, ops.reshape(st["new_s"], (-1, 1)))[:, 0]  # new_s . y_j
     s_new_y = ops.concatenate([sg[:-1] - st["sg"][1:], ops.reshape(st["new_sy"], (1,))], 0)
     y_new_y = ops.concatenate([yg[:-1] - st["yg"][1:], ops.reshape(st["new_yy"], (1,))], 0)
-    sy = ops.concatenate([ops.concatenate([st["sy"][1:, 1:], s_new_y[:-1, None]], 1),
-                          ys[None, :]], 0)
-    yy = ops.concatenate([ops.concatenate([st["yy"][1:, 1:], y_new_y[:-1, None]], 1),
-                          y_new_y[None, :]], 0)
+    sy = ops.concatenate(
+        [ops.concatenate([st["sy"][1:, 1:], s_new_y[:-1, None]], 1), ys[None, :]], 0
+    )
+    yy = ops.concatenate(
+        [ops.concatenate([st["yy"][1:, 1:], y_new_y[:-1, None]], 1), y_new_y[None, :]], 0
+    )
     return s, y, sy, yy, valid, sg, yg
 
 
@@ -81,8 +97,8 @@ def _direction(g, s, y, sy, yy, valid, sg, yg, gamma):
     rho = ops.where(use, 1.0 / ops.where(use, curvature, 1.0), 0.0)
     alpha = [None] * m  # newest to oldest: alpha_i = rho_i s_i . (g - sum_newer alpha_j y_j)
     for i in reversed(range(m)):
-        newer = ops.stack(alpha[i + 1:]) if i < m - 1 else None
-        sq = sg[i] - (ops.sum(newer * sy[i, i + 1:]) if newer is not None else 0.0)
+        newer = ops.stack(alpha[i + 1 :]) if i < m - 1 else None
+        sq = sg[i] - (ops.sum(newer * sy[i, i + 1 :]) if newer is not None else 0.0)
         alpha[i] = rho[i] * sq
     alpha = ops.stack(alpha)
     yq = gamma * (yg - ops.matmul(yy, alpha))  # y_i . (gamma q)
@@ -132,30 +148,47 @@ def lbfgs_step(evaluate, st: dict) -> dict:
         # quadratic interpolation of the next trial, kept within [0.1, 0.5] of this one
         curve = 2.0 * (ft - f - moved)
         guess = ops.where(curve > 0, -moved * t / ops.maximum(curve, 1e-30), 0.5 * t)
-        t = ops.where(ok, t, ops.clip(ops.where(ops.isfinite(guess), guess, 0.5 * t),
-                                      0.1 * t, 0.5 * t))
+        t = ops.where(
+            ok, t, ops.clip(ops.where(ops.isfinite(guess), guess, 0.5 * t), 0.1 * t, 0.5 * t)
+        )
         return t, tries + 1.0, xt, ft, gt, ok
 
     _, tries, xt, ft, gt, ok = ops.while_loop(
-        more, attempt, (t0, ops.convert_to_tensor(0.0), x, f, g, ops.convert_to_tensor(False)))
+        more, attempt, (t0, ops.convert_to_tensor(0.0), x, f, g, ops.convert_to_tensor(False))
+    )
     step_y = gt - g
     yy_k = _dot(step_y, step_y)  # finite exactly when the new gradient is
-    take = ops.logical_and(ops.logical_or(ok, ft < f),
-                           ops.logical_and(ops.isfinite(ft), ops.isfinite(yy_k)))
+    take = ops.logical_and(
+        ops.logical_or(ok, ft < f), ops.logical_and(ops.isfinite(ft), ops.isfinite(yy_k))
+    )
     zero = ops.zeros_like(x)
     x_next, g_next, new_s, new_y, yy_k = ops.cond(  # not taken: stay, and no new pair
-        take, lambda: (xt, gt, xt - x, step_y, yy_k),
-        lambda: (x, g, zero, zero, ops.zeros_like(yy_k)))
+        take,
+        lambda: (xt, gt, xt - x, step_y, yy_k),
+        lambda: (x, g, zero, zero, ops.zeros_like(yy_k)),
+    )
     sy_k = _dot(new_s, new_y)
     keep = ops.logical_and(take, sy_k > CURVATURE_EPS * yy_k)
     # a failed line search, or a restart, forgets the memory
     forget = ops.logical_or(restart, ops.logical_not(take))
     f = ops.where(take, ft, f)
     return {
-        **st, "x": x_next, "f": f, "g": g_next, "s": s, "y": y, "sy": sy, "yy": yy,
-        "sg": sg, "yg": yg, "valid": ops.where(forget, ops.zeros_like(valid), valid),
-        "new_s": new_s, "new_y": new_y, "new_sy": sy_k,
-        "new_yy": yy_k, "keep": ops.cast(keep, "float32"),
+        **st,
+        "x": x_next,
+        "f": f,
+        "g": g_next,
+        "s": s,
+        "y": y,
+        "sy": sy,
+        "yy": yy,
+        "sg": sg,
+        "yg": yg,
+        "valid": ops.where(forget, ops.zeros_like(valid), valid),
+        "new_s": new_s,
+        "new_y": new_y,
+        "new_sy": sy_k,
+        "new_yy": yy_k,
+        "keep": ops.cast(keep, "float32"),
         "gamma": ops.where(keep, sy_k / ops.where(keep, yy_k, 1.0), gamma),
         "report": ops.stack([f, tries]),
     }
@@ -165,21 +198,30 @@ def adam_state(x: np.ndarray, learning_rate: float, average: float) -> dict:
     """The state before the first call; `average` > 0 keeps the iterates' moving average."""
     x = np.asarray(x, np.float32)
     z = np.zeros_like(x)
-    return {"x": x, "m": z, "v": z.copy(), "mean": z.copy(), "shown": x.copy(),
-            "t": np.float32(0), "rate": np.float32(learning_rate),
-            "average": np.float32(average), "final": np.float32(0),
-            "report": np.zeros(2, np.float32)}
+    return {
+        "x": x,
+        "m": z,
+        "v": z.copy(),
+        "mean": z.copy(),
+        "shown": x.copy(),
+        "t": np.float32(0),
+        "rate": np.float32(learning_rate),
+        "average": np.float32(average),
+        "final": np.float32(0),
+        "report": np.zeros(2, np.float32),
+    }
 
 
 def _shown(st: dict):
     """The image Adam reports: the bias-corrected moving average, or the iterate."""
     t, avg = st["t"], st["average"]
     use = ops.logical_and(avg > 0, t > 0)
-    return ops.where(use, st["mean"] / ops.where(use, 1.0 - avg ** t, 1.0), st["x"])
+    return ops.where(use, st["mean"] / ops.where(use, 1.0 - avg**t, 1.0), st["x"])
 
 
-def adam_step(evaluate, st: dict, beta1: float = 0.9, beta2: float = 0.999,
-              eps: float = 1e-8) -> dict:
+def adam_step(
+    evaluate, st: dict, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8
+) -> dict:
     """Evaluate the iterate and take one Adam step; "shown" is then the image shown for the
     loss evaluated (the iterate's moving average, or the iterate). With "final" set,
     evaluate the shown image instead and change nothing: the last call of a run."""

@@ -22,9 +22,9 @@ def style_statistics(net, style: np.ndarray, tile: int) -> list[tuple]:
     for x0, y0, x1, y1 in tiles.cores(w, h, tile):
         a0, b0 = max(0, x0 - margin), max(0, y0 - margin)
         a1, b1 = min(w, x1 + margin), min(h, y1 + margin)
-        feats = net.forward(style[:, b0:b1, a0:a1])[len(net.content_layers):]
+        feats = net.forward(style[:, b0:b1, a0:a1])[len(net.content_layers) :]
         for acc, f, k in zip(sums, feats, strides):
-            core = f[:, (y0 - b0) // k:-(-(y1 - b0) // k), (x0 - a0) // k:-(-(x1 - a0) // k)]
+            core = f[:, (y0 - b0) // k : -(-(y1 - b0) // k), (x0 - a0) // k : -(-(x1 - a0) // k)]
             for j, value in enumerate(losses.moments(core)):
                 acc[j] = acc[j] + np.asarray(value, np.float64)
     return [(total / n, outer / n) for total, outer, n in sums]
@@ -38,8 +38,10 @@ def style_targets(net, styles: list[np.ndarray], blend: list[float], s: Settings
         mixed = stats if mixed is None else [(a + c, b + d) for (a, b), (c, d) in zip(mixed, stats)]
     mixed = mixed or []
     if s.style_loss == "meancov":
-        return {"style": [(g - np.outer(m, m)).astype(np.float32) for m, g in mixed],
-                "style_mean": [m.astype(np.float32) for m, _ in mixed]}
+        return {
+            "style": [(g - np.outer(m, m)).astype(np.float32) for m, g in mixed],
+            "style_mean": [m.astype(np.float32) for m, _ in mixed],
+        }
     return {"style": [g.astype(np.float32) for _, g in mixed], "style_mean": []}
 
 
@@ -54,7 +56,8 @@ def content_targets(net, content: np.ndarray, s: Settings) -> dict:
     }
 
 
-def make_targets(net, content: np.ndarray, styles: list[np.ndarray],
-                 blend: list[float], s: Settings) -> dict:
+def make_targets(
+    net, content: np.ndarray, styles: list[np.ndarray], blend: list[float], s: Settings
+) -> dict:
     """All targets for an untiled image: content features plus style targets."""
     return {**style_targets(net, styles, blend, s), **content_targets(net, content, s)}

@@ -22,9 +22,11 @@ def spans(length: int, tile: int, overlap: int, align: int = 1) -> list[tuple[in
 
 def boxes(width: int, height: int, tile: int, overlap: int) -> list[Box]:
     """Overlapping tiles covering a width x height image, row by row."""
-    return [(x0, y0, x1, y1)
-            for y0, y1 in spans(height, tile, overlap, 16)
-            for x0, x1 in spans(width, tile, overlap, 16)]
+    return [
+        (x0, y0, x1, y1)
+        for y0, y1 in spans(height, tile, overlap, 16)
+        for x0, x1 in spans(width, tile, overlap, 16)
+    ]
 
 
 def feather(box: Box, width: int, height: int, overlap: int) -> np.ndarray:
@@ -40,7 +42,7 @@ def feather(box: Box, width: int, height: int, overlap: int) -> np.ndarray:
             if inner_start:
                 r[:k] = edge
             if inner_end:
-                r[n - k:] = edge[::-1]
+                r[n - k :] = edge[::-1]
         return r
 
     wy = ramp(y1 - y0, y0 > 0, y1 < height)
@@ -58,5 +60,8 @@ def blend(image: np.ndarray, tile: np.ndarray, box: Box, weights: np.ndarray) ->
 def cores(width: int, height: int, tile: int) -> list[Box]:
     """Non-overlapping boxes (multiples of 16 px) partitioning the image, for statistics."""
     step = max(16, tile // 16 * 16)
-    return [(x, y, min(x + step, width), min(y + step, height))
-            for y in range(0, height, step) for x in range(0, width, step)]
+    return [
+        (x, y, min(x + step, width), min(y + step, height))
+        for y in range(0, height, step)
+        for x in range(0, width, step)
+    ]

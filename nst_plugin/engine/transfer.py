@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import importlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -73,6 +74,7 @@ def get_network(settings: Settings, reporter: Reporter | None = None) -> Network
     ran = precision.resolve(s.precision, backend)
     key = (source.label, s.pooling, content, style, s.style_loss, ran, s.xla)
     if key not in _networks:
+
         def downloaded(done: int, total: int | None) -> None:
             if reporter is not None:
                 reporter.progress(done, total or 0, stage="downloading")
@@ -103,9 +105,17 @@ def get_network(settings: Settings, reporter: Reporter | None = None) -> Network
 
         if len(_networks) >= _CACHE_SIZE:
             _networks.pop(next(iter(_networks)))
-        _networks[key] = Network(content, style, forward, content_forward,
-                                 backend.value_and_grad(model, loss_fn, xla=s.xla), step,
-                                 backend, source.label, ran)
+        _networks[key] = Network(
+            content,
+            style,
+            forward,
+            content_forward,
+            backend.value_and_grad(model, loss_fn, xla=s.xla),
+            step,
+            backend,
+            source.label,
+            ran,
+        )
     return _networks[key]
 
 
@@ -140,8 +150,9 @@ def resize_array(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Resize a float (1, h, w, 3) image to `size` = (width, height), bicubic, no rounding."""
     if (x.shape[2], x.shape[1]) == size:
         return x
-    channels = [Image.fromarray(x[0, :, :, c], "F").resize(size, Image.Resampling.BICUBIC)
-                for c in range(3)]
+    channels = [
+        Image.fromarray(x[0, :, :, c], "F").resize(size, Image.Resampling.BICUBIC) for c in range(3)
+    ]
     return np.clip(np.stack([np.asarray(c) for c in channels], -1)[None], 0, 255)
 
 
@@ -188,8 +199,13 @@ def starting_image(request: StylizeRequest, content: np.ndarray, size: tuple[int
         return content.copy()
     from .. import engines
 
-    quick = StylizeRequest(request.content, request.styles,
-                           s.replace(size=max(size), init="content"), "fast", request.job_id)
+    quick = StylizeRequest(
+        request.content,
+        request.styles,
+        s.replace(size=max(size), init="content"),
+        "fast",
+        request.job_id,
+    )
     x = to_array(engines.get("fast").stylize(quick, Reporter()).image, size)
     return colors.luminance_only(x, x)[0] if s.preserve_colors else x
 
@@ -263,8 +279,9 @@ def run(request: StylizeRequest, reporter: Reporter) -> Result:
                 tiles.blend(out, xt, box, mask)
                 return out
 
-            def on_iteration(k: int, loss: float, image: Callable[[], np.ndarray], t=t,
-                             done=done) -> bool:
+            def on_iteration(
+                k: int, loss: float, image: Callable[[], np.ndarray], t=t, done=done
+            ) -> bool:
                 at = step + k
                 history.append(loss)
                 preview = None
@@ -273,15 +290,25 @@ def run(request: StylizeRequest, reporter: Reporter) -> Result:
                     preview.thumbnail((PREVIEW_EDGE, PREVIEW_EDGE))
                 reporter.progress(at, total, loss, preview, eta=budget.eta())
                 if (s.save_every and at % s.save_every == 0) or (
-                        s.checkpoint_every and at % s.checkpoint_every == 0):
-                    reporter.snapshot(at, {"scale": scale, "tile": t, "tile_step": done + k,
-                                           "image": whole(image())})
+                    s.checkpoint_every and at % s.checkpoint_every == 0
+                ):
+                    reporter.snapshot(
+                        at,
+                        {"scale": scale, "tile": t, "tile_step": done + k, "image": whole(image())},
+                    )
                 reporter.check_cancel()
                 return budget.over(scale)
 
             first = not history
-            xt, tile_history = optimize.run(net, s, tile_targets, x[crop], iterations - done,
-                                            on_iteration, reporter.check_cancel)
+            xt, tile_history = optimize.run(
+                net,
+                s,
+                tile_targets,
+                x[crop],
+                iterations - done,
+                on_iteration,
+                reporter.check_cancel,
+            )
             if first:
                 history.insert(0, tile_history[0])  # the loss the run started from
             step += len(tile_history) - 1

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 VGG19_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
-VGG19_URL = (
-    "https://storage.googleapis.com/tensorflow/keras-applications/vgg19/" + VGG19_FILE
-)
+VGG19_URL = "https://storage.googleapis.com/tensorflow/keras-applications/vgg19/" + VGG19_FILE
 VGG19_MD5 = "253f8cb515780f3b799900260a226db6"
 
 CONV_LAYERS: tuple[tuple[str, int, int], ...] = (
@@ -31,6 +29,7 @@ CONV_LAYERS: tuple[tuple[str, int, int], ...] = (
 """(name, in_channels, out_channels) of VGG19's convolution layers, in order."""
 
 CHANNELS: dict[str, tuple[int, int]] = {n: (i, o) for n, i, o in CONV_LAYERS}
+
 
 def check_layers(layers: Sequence[str]) -> list[str]:
     if isinstance(layers, str):

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from ..errors import WeightsError
 from .vgg_layers import CONV_LAYERS, VGG19_FILE, VGG19_MD5, VGG19_URL, check_layers
@@ -30,14 +31,25 @@ if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
 __all__ = [
-    "VGG19_FILE", "VGG19_URL", "VGG19_MD5", "CONV_LAYERS", "WeightsError", "WeightsSource",
-    "keras_cache_path", "resolve", "load", "random_arrays", "read_h5", "file_md5", "download",
-    "import_file", "status",
+    "CONV_LAYERS",
+    "VGG19_FILE",
+    "VGG19_MD5",
+    "VGG19_URL",
+    "WeightsError",
+    "WeightsSource",
+    "download",
+    "file_md5",
+    "import_file",
+    "keras_cache_path",
+    "load",
+    "random_arrays",
+    "read_h5",
+    "resolve",
+    "status",
 ]
 
 _RANDOM_WARNING = (
-    "nst: using random VGG19 weights: a stand-in for tests and benchmarks, "
-    "not real stylization."
+    "nst: using random VGG19 weights: a stand-in for tests and benchmarks, not real stylization."
 )
 _random_warned = False
 
@@ -90,7 +102,7 @@ def load(
     seed: int = 0,
     download: bool = True,
     progress: Progress | None = None,
-) -> dict[str, tuple["np.ndarray", "np.ndarray"]]:
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Return ``{layer: (kernel, bias)}`` for the requested conv layers.
 
     ``spec`` as for :func:`resolve`.  For ``imagenet`` the Keras cache file is

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ..errors import WeightsError
 from ..fsutil import atomic_file
@@ -58,9 +58,6 @@ def download(
     removed on any failure.  ``progress(done_bytes, total_bytes_or_None)`` is
     called after each chunk.  Raises :class:`WeightsError` on failure.
     """
-    import http.client
-    import urllib.error
-    import urllib.request
 
     dest = Path(dest) if dest is not None else keras_cache_path()
     advice = f"download {VGG19_FILE} on a connected machine and run `{IMPORT_HINT}`"

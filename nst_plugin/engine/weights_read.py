@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..errors import WeightsError
 from .vgg_layers import CHANNELS, VGG19_FILE, check_layers
@@ -15,7 +16,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def random_arrays(
     layers: Sequence[str], seed: int = 0
-) -> dict[str, tuple["np.ndarray", "np.ndarray"]]:
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Seeded stand-in weights: He-normal kernels, small normal biases, float32.
 
     Each layer's values depend only on ``(seed, layer name)``, so asking for a
@@ -43,9 +44,7 @@ def _h5_problem(path: Path, problem: str) -> WeightsError:
     )
 
 
-def read_h5(
-    path: Path, layers: Sequence[str]
-) -> dict[str, tuple["np.ndarray", "np.ndarray"]]:
+def read_h5(path: Path, layers: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Read conv kernels/biases from a Keras (legacy HDF5) VGG19 weights file.
 
     Accepts the layer groups at the root or under ``model_weights`` (full-model
@@ -80,9 +79,7 @@ def read_h5(
                     arrays.append(group[wname])
             else:
                 group.visititems(
-                    lambda _n, obj: arrays.append(obj)
-                    if isinstance(obj, h5py.Dataset)
-                    else None
+                    lambda _n, obj: arrays.append(obj) if isinstance(obj, h5py.Dataset) else None
                 )
             kernels = [a for a in arrays if isinstance(a, h5py.Dataset) and a.ndim == 4]
             biases = [a for a in arrays if isinstance(a, h5py.Dataset) and a.ndim == 1]

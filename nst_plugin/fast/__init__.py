@@ -35,6 +35,14 @@ def problem() -> str | None:
 
 @hookimpl
 def nst_register_engines(register):
-    register(Engine(NAME, "Magenta's arbitrary stylization (Ghiasi et al. 2017): one pass, "
-                          "in seconds, for previews and quick results.", stylize, taken_by(NAME),
-                    check=problem, standard_strength=1.0))
+    register(
+        Engine(
+            NAME,
+            "Magenta's arbitrary stylization (Ghiasi et al. 2017): one pass, "
+            "in seconds, for previews and quick results.",
+            stylize,
+            taken_by(NAME),
+            check=problem,
+            standard_strength=1.0,
+        )
+    )

@@ -17,13 +17,14 @@ import os
 import shutil
 import tarfile
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ..errors import UserError
 
-HUB_URL = ("https://tfhub.dev/google/magenta/arbitrary-image-stylization-v1-256/2"
-           "?tf-hub-format=compressed")
+HUB_URL = (
+    "https://tfhub.dev/google/magenta/arbitrary-image-stylization-v1-256/2?tf-hub-format=compressed"
+)
 FOLDER = "magenta-arbitrary-v1-256"
 Progress = Callable[[int, "int | None"], None]
 
@@ -53,8 +54,10 @@ def load(path: Path):
         return model, lambda content, style: _first(model(tf.constant(content), tf.constant(style)))
     signature = model.signatures.get("serving_default")
     if signature is None:
-        raise UserError(f"{path} holds a SavedModel that cannot be called with a photo and a "
-                        f"style; import the TensorFlow Hub model from {HUB_URL}.")
+        raise UserError(
+            f"{path} holds a SavedModel that cannot be called with a photo and a "
+            f"style; import the TensorFlow Hub model from {HUB_URL}."
+        )
     names = sorted(signature.structured_input_signature[1])  # placeholder, placeholder_1
 
     def call(content, style):
@@ -79,15 +82,19 @@ def probe(path: Path) -> None:
 
     try:
         _, call = load(path)
-        out = call(np.full((1, 64, 64, 3), 0.5, np.float32), np.full((1, 256, 256, 3), 0.5, np.float32))
+        out = call(
+            np.full((1, 64, 64, 3), 0.5, np.float32), np.full((1, 256, 256, 3), 0.5, np.float32)
+        )
         if out.shape != (1, 64, 64, 3):
             raise ValueError(f"it returned shape {out.shape} for a 64x64 photo")
     except UserError:
         raise
-    except Exception as exc:  # noqa: BLE001 - any failure means the wrong or a damaged model
-        raise UserError(f"{path} is not a working copy of Magenta's stylization model "
-                        f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
-                        f"download it again from {HUB_URL}.") from exc
+    except Exception as exc:
+        raise UserError(
+            f"{path} is not a working copy of Magenta's stylization model "
+            f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
+            f"download it again from {HUB_URL}."
+        ) from exc
 
 
 def install(source: Path, cache: Path) -> Path:
@@ -101,8 +108,10 @@ def install(source: Path, cache: Path) -> Path:
         cache.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=f".{FOLDER}.", dir=cache))
     except OSError as exc:
-        raise UserError(f"cannot write to {cache} ({exc.strerror or exc}); make it writable or "
-                        "set NST_MODELS_DIR to another folder.") from exc
+        raise UserError(
+            f"cannot write to {cache} ({exc.strerror or exc}); make it writable or "
+            "set NST_MODELS_DIR to another folder."
+        ) from exc
     try:
         staged = work / "model"
         if source.is_dir():
@@ -114,8 +123,10 @@ def install(source: Path, cache: Path) -> Path:
         probe(staged)
         _swap_in(staged, dest, work / "old")
     except OSError as exc:
-        raise UserError(f"could not put the model into {cache} ({exc.strerror or exc}); check "
-                        "the free disk space and the folder's permissions.") from exc
+        raise UserError(
+            f"could not put the model into {cache} ({exc.strerror or exc}); check "
+            "the free disk space and the folder's permissions."
+        ) from exc
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return dest
@@ -138,8 +149,10 @@ def _model_root(tree: Path) -> Path:
     """The folder in `tree` that holds saved_model.pb; UserError when none does."""
     found = sorted(tree.rglob("saved_model.pb"), key=lambda p: len(p.parts))
     if not found:
-        raise UserError(f"{tree} holds no saved_model.pb; give the TensorFlow Hub archive "
-                        f"(.tar.gz from {HUB_URL}) or the folder unpacked from it.")
+        raise UserError(
+            f"{tree} holds no saved_model.pb; give the TensorFlow Hub archive "
+            f"(.tar.gz from {HUB_URL}) or the folder unpacked from it."
+        )
     return found[0].parent
 
 
@@ -149,16 +162,22 @@ def _unpack(archive: Path, into: Path) -> None:
         with tarfile.open(archive) as tar:
             for member in tar.getmembers():
                 target = (into / member.name).resolve()
-                if not (member.isfile() or member.isdir()) or not target.is_relative_to(into.resolve()):
-                    raise UserError(f"{archive} holds {member.name!r}, which a model archive "
-                                    "never does; it was not unpacked.")
+                if not (member.isfile() or member.isdir()) or not target.is_relative_to(
+                    into.resolve()
+                ):
+                    raise UserError(
+                        f"{archive} holds {member.name!r}, which a model archive "
+                        "never does; it was not unpacked."
+                    )
             if hasattr(tarfile, "data_filter"):
                 tar.extractall(into, filter="data")
             else:
-                tar.extractall(into)  # noqa: S202 - every member was checked above
+                tar.extractall(into)
     except (tarfile.TarError, EOFError, OSError) as exc:
-        raise UserError(f"{archive} is not a readable .tar.gz archive ({exc}); download it "
-                        f"again from {HUB_URL}.") from exc
+        raise UserError(
+            f"{archive} is not a readable .tar.gz archive ({exc}); download it "
+            f"again from {HUB_URL}."
+        ) from exc
 
 
 def download(cache: Path, *, progress: Progress | None = None, timeout: float = 60) -> Path:

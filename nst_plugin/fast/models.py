@@ -32,9 +32,11 @@ FILES = {
     "arbitrary_predict.onnx": "d832a92a6afc170510252cc5b65836fcf8354909e6f17cf02f8960f4e054a20d",
     "arbitrary_transform.onnx": "866c80c340bee8d1c72f5237476244ccd9a6c1b11afdb9e7de37591b7a2345cd",
 }
-INSTALL_HINT = ("install the fast engine's model with `pip install 'nst-plugin[fast]'` "
-                "(it works offline once installed) or `nst models download`, or import its "
-                "files with `nst models import FILE`")
+INSTALL_HINT = (
+    "install the fast engine's model with `pip install 'nst-plugin[fast]'` "
+    "(it works offline once installed) or `nst models download`, or import its "
+    "files with `nst models import FILE`"
+)
 SOURCES = ("onnx", "savedmodel")
 
 
@@ -80,8 +82,10 @@ def find(name: str) -> Path:
     for path in _candidates(name):
         if path.is_file():
             if sha256(path) != FILES[name]:
-                raise UserError(f"the fast engine's model file {path} is damaged or not the "
-                                f"expected one (its SHA-256 differs); reinstall it: {INSTALL_HINT}.")
+                raise UserError(
+                    f"the fast engine's model file {path} is damaged or not the "
+                    f"expected one (its SHA-256 differs); reinstall it: {INSTALL_HINT}."
+                )
             return path
     raise UserError(f"the fast engine needs its model, which is not installed; {INSTALL_HINT}.")
 
@@ -90,10 +94,15 @@ def _onnx_status() -> dict:
     files = {}
     for name, expected in FILES.items():
         found = next((p for p in _candidates(name) if p.is_file()), None)
-        files[name] = {"path": str(found) if found else None,
-                       "ok": found is not None and sha256(found) == expected}
-    return {"package": str(package_dir() or ""), "files": files,
-            "ready": all(f["ok"] for f in files.values()) and _has_onnxruntime()}
+        files[name] = {
+            "path": str(found) if found else None,
+            "ok": found is not None and sha256(found) == expected,
+        }
+    return {
+        "package": str(package_dir() or ""),
+        "files": files,
+        "ready": all(f["ok"] for f in files.values()) and _has_onnxruntime(),
+    }
 
 
 def _has_onnxruntime() -> bool:
@@ -103,9 +112,15 @@ def _has_onnxruntime() -> bool:
 def status() -> dict:
     """Each source: where its files are and whether they check out; which one runs."""
     found = hub.installed(cache_dir())
-    out = {"cache": str(cache_dir()), "onnx": _onnx_status(),
-           "savedmodel": {"path": str(found) if found else None, "ready": found is not None,
-                          "download_url": hub.url()}}
+    out = {
+        "cache": str(cache_dir()),
+        "onnx": _onnx_status(),
+        "savedmodel": {
+            "path": str(found) if found else None,
+            "ready": found is not None,
+            "download_url": hub.url(),
+        },
+    }
     try:
         out["source"] = source()[0]
     except UserError:
@@ -118,7 +133,9 @@ def source() -> tuple[str, Path | None]:
     """The source that runs, ("onnx", None) or ("savedmodel", folder); UserError if none."""
     wanted = os.environ.get("NST_FAST_SOURCE")
     if wanted and wanted not in SOURCES:
-        raise UserError(f"NST_FAST_SOURCE is {wanted!r}; set it to onnx or savedmodel, or unset it.")
+        raise UserError(
+            f"NST_FAST_SOURCE is {wanted!r}; set it to onnx or savedmodel, or unset it."
+        )
     if wanted != "savedmodel" and _onnx_status()["ready"]:
         return "onnx", None
     if wanted == "onnx":
@@ -143,13 +160,17 @@ def import_file(src: str | os.PathLike[str]) -> Path:
             raise UserError(f"{src} does not exist; give the path of the downloaded archive.")
         return hub.install(src, cache_dir())
     if not src.is_file():
-        raise UserError(f"{src} is not a file; give the path of {' or '.join(FILES)}, "
-                        "or of the TensorFlow Hub archive.")
+        raise UserError(
+            f"{src} is not a file; give the path of {' or '.join(FILES)}, "
+            "or of the TensorFlow Hub archive."
+        )
     digest = sha256(src)
     name = next((n for n, h in FILES.items() if h == digest), None)
     if name is None:
-        raise UserError(f"{src} is not one of the fast engine's model files ({', '.join(FILES)}); "
-                        "its SHA-256 matches neither.")
+        raise UserError(
+            f"{src} is not one of the fast engine's model files ({', '.join(FILES)}); "
+            "its SHA-256 matches neither."
+        )
     dest = cache_dir() / name
     dest.parent.mkdir(parents=True, exist_ok=True)
     with open(src, "rb") as fh, atomic_file(dest) as out:

@@ -55,11 +55,15 @@ class OnnxRunner:
 
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
-        providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
-                     if p in ort.get_available_providers()]
+        providers = [
+            p
+            for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
+            if p in ort.get_available_providers()
+        ]
         self.predict, self.transform = (
             ort.InferenceSession(str(models.find(name)), opts, providers=providers)
-            for name in models.FILES)
+            for name in models.FILES
+        )
         self.names = [i.name for i in self.transform.get_inputs()]
         self.device = "GPU" if self.transform.get_providers()[0].startswith("CUDA") else "CPU"
 
@@ -68,8 +72,9 @@ class OnnxRunner:
         name = self.predict.get_inputs()[0].name
         return self.predict.run(None, {name: style_square(image, scale)})[0]
 
-    def conditions(self, styles: Styles, scale: float, content: Image.Image,
-                   strength: float) -> list[tuple[float, np.ndarray]]:
+    def conditions(
+        self, styles: Styles, scale: float, content: Image.Image, strength: float
+    ) -> list[tuple[float, np.ndarray]]:
         vector = sum(w * self.style_vector(image, scale) for image, w in styles)
         if strength < 1:
             vector = strength * vector + (1 - strength) * self.style_vector(content)
@@ -90,8 +95,9 @@ class SavedModelRunner:
         self.model, self.call = hub.load(path)  # the model stays referenced: its signature needs it
         self.device = "GPU" if tf.config.list_logical_devices("GPU") else "CPU"
 
-    def conditions(self, styles: Styles, scale: float, content: Image.Image,
-                   strength: float) -> list[tuple[float, np.ndarray]]:
+    def conditions(
+        self, styles: Styles, scale: float, content: Image.Image, strength: float
+    ) -> list[tuple[float, np.ndarray]]:
         pairs = [(strength * w, style_square(image, scale)) for image, w in styles]
         pairs.append((1 - strength, style_square(content, 1.0)))
         return [(w, square) for w, square in pairs if w > 0]

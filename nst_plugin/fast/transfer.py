@@ -28,8 +28,13 @@ def style_vector(image: Image.Image, scale: float = 1.0) -> np.ndarray:
     return runners.runner().style_vector(image, scale)
 
 
-def transform(content: np.ndarray, conditions: list, overlap: int,
-              on_tile=lambda done, total, partial: None, model=None) -> np.ndarray:
+def transform(
+    content: np.ndarray,
+    conditions: list,
+    overlap: int,
+    on_tile=lambda done, total, partial: None,
+    model=None,
+) -> np.ndarray:
     """Stylize float (h, w, 3) `content` in 0..1 tile by tile; returns the same shape.
 
     Each tile is the weighted sum of the model's outputs for `conditions` ((weight,
@@ -43,8 +48,9 @@ def transform(content: np.ndarray, conditions: list, overlap: int,
     weight = np.zeros((h, w, 1), np.float32)
     for done, (x0, y0, x1, y1) in enumerate(boxes, 1):
         crop = content[y0:y1, x0:x1]
-        padded = np.pad(crop, ((0, TILE - crop.shape[0]), (0, TILE - crop.shape[1]), (0, 0)),
-                        mode="symmetric")[None]
+        padded = np.pad(
+            crop, ((0, TILE - crop.shape[0]), (0, TILE - crop.shape[1]), (0, 0)), mode="symmetric"
+        )[None]
         out = sum(cw * model.apply(padded, condition) for cw, condition in conditions)
         mask = tiles.feather((x0, y0, x1, y1), w, h, overlap)
         total[y0:y1, x0:x1] += mask * out[: y1 - y0, : x1 - x0]
@@ -86,6 +92,13 @@ def run(request: StylizeRequest, reporter: Reporter) -> Result:
     x = transform(content, conditions, s.tile_overlap, on_tile, model) * 255
     if s.preserve_colors:
         x = colors.restore_colors(x, content * 255)
-    return Result(image=from_array(x[None]), iterations=1, seconds=time.monotonic() - started,
-                  losses=[], engine="fast", backend=model.backend, device=model.device,
-                  weights="magenta-arbitrary-v1-256")
+    return Result(
+        image=from_array(x[None]),
+        iterations=1,
+        seconds=time.monotonic() - started,
+        losses=[],
+        engine="fast",
+        backend=model.backend,
+        device=model.device,
+        weights="magenta-arbitrary-v1-256",
+    )

@@ -22,6 +22,15 @@ from .spec import DEFAULT_NAME, JobSpec, WatchConfig
 from .workarea import WorkArea
 
 __all__ = [
-    "DEFAULT_NAME", "DONE_DIR", "FAILED_DIR", "WORK_DIR", "CommitRecord", "Inbox", "JobSpec",
-    "WatchConfig", "Watcher", "WorkArea", "is_job_name",
+    "DEFAULT_NAME",
+    "DONE_DIR",
+    "FAILED_DIR",
+    "WORK_DIR",
+    "CommitRecord",
+    "Inbox",
+    "JobSpec",
+    "WatchConfig",
+    "Watcher",
+    "WorkArea",
+    "is_job_name",
 ]

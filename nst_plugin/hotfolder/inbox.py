@@ -14,8 +14,9 @@ import os
 import queue
 import stat
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from ..fsutil import move
 
@@ -58,8 +59,15 @@ class Inbox:
     `wake_at`, when to look again; `claim()` takes a file into a work folder.
     """
 
-    def __init__(self, path: Path, styles: StyleNames, *, settle: float, rescan: float,
-                 say: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        styles: StyleNames,
+        *,
+        settle: float,
+        rescan: float,
+        say: Callable[[str], None],
+    ) -> None:
         self.path = path
         self.styles = styles
         self.settle = settle
@@ -83,8 +91,9 @@ class Inbox:
 
     # -- observers
 
-    def watch(self, events: queue.SimpleQueue[tuple[str, Any]], *, polling: bool,
-              interval: float) -> None:
+    def watch(
+        self, events: queue.SimpleQueue[tuple[str, Any]], *, polling: bool, interval: float
+    ) -> None:
         """Start the observer; it puts ("path", path) on `events` for every change."""
         from watchdog.observers import Observer
         from watchdog.observers.polling import PollingObserver
@@ -127,9 +136,12 @@ class Inbox:
         except OSError:
             return []
         return [
-            e.name for e in entries
-            if e.name in self.styles and e.name not in self.reserved
-            and not e.name.startswith(".") and e.is_dir()
+            e.name
+            for e in entries
+            if e.name in self.styles
+            and e.name not in self.reserved
+            and not e.name.startswith(".")
+            and e.is_dir()
         ]
 
     def scan(self) -> None:
@@ -201,7 +213,9 @@ class Inbox:
         """The oldest file (and sidecar) stable for `settle` seconds; sets when to look again."""
         now, settle = time.monotonic(), self.settle
         self.wake_at = now + self.rescan
-        due = list(itertools.takewhile(lambda item: now - item[1][1] >= settle, self.pending.items()))
+        due = list(
+            itertools.takewhile(lambda item: now - item[1][1] >= settle, self.pending.items())
+        )
         for rel, (_, since) in due:
             self.observe(rel)
             if self.pending.get(rel, (None, None))[1] != since:

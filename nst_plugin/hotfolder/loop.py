@@ -53,16 +53,27 @@ class Watcher:
     with `once`, until the backlog is processed; it returns the exit code.
     """
 
-    def __init__(self, config: WatchConfig, *, runner: JobRunner | None = None,
-                 out: TextIO | None = None, err: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        config: WatchConfig,
+        *,
+        runner: JobRunner | None = None,
+        out: TextIO | None = None,
+        err: TextIO | None = None,
+    ) -> None:
         self.config = config
         self.out = config.out_path
         self.runner = runner or JobRunner(name="nst-watch")
         self._own_runner = runner is None
         self.console = Console(out or sys.stdout, err or sys.stderr, config.inbox_path)
         self.specs = Specs(config)
-        self.inbox = Inbox(config.inbox_path, self.specs, settle=config.settle,
-                           rescan=config.rescan, say=self.console.say)
+        self.inbox = Inbox(
+            config.inbox_path,
+            self.specs,
+            settle=config.settle,
+            rescan=config.rescan,
+            say=self.console.say,
+        )
         self.area = WorkArea(config.inbox_path)
         self.done = 0
         self.failed = 0
@@ -82,16 +93,19 @@ class Watcher:
             self.console.say(f"nst: error: {err}")
             return 2
         except OSError as err:
-            self.console.say(f"nst: error: cannot work in {self.inbox.path} ({err.strerror or err}); "
-                             "check that the folder and --out are writable.")
+            self.console.say(
+                f"nst: error: cannot work in {self.inbox.path} ({err.strerror or err}); "
+                "check that the folder and --out are writable."
+            )
             return 2
         try:
             self._folders.extend(self.area.adopt())
             if not self.config.once:
                 self._warm_up()
                 # before the scan, so that no file slips between them
-                self.inbox.watch(self._events, polling=self.config.polling,
-                                 interval=self.config.poll_interval)
+                self.inbox.watch(
+                    self._events, polling=self.config.polling, interval=self.config.poll_interval
+                )
             self.inbox.scan()
             if self.config.once:
                 self.inbox.only = set(self.inbox.pending)
@@ -123,8 +137,10 @@ class Watcher:
     def _banner(self) -> str:
         how = "once:" if self.config.once else "polling" if self.config.polling else "watching"
         style = self.config.style or f"subfolders of {self.config.styles_dir}"
-        return (f"nst watch: {how} {self.inbox.path} ({len(self.inbox.pending)} waiting; "
-                f"style {style}; results in {self.out})")
+        return (
+            f"nst watch: {how} {self.inbox.path} ({len(self.inbox.pending)} waiting; "
+            f"style {style}; results in {self.out})"
+        )
 
     def _warm_up(self) -> None:
         """Load the engine once, before the first job; a missing engine or weights is fatal."""
@@ -133,7 +149,7 @@ class Watcher:
         self.console.status("loading the engine ...", force=True)
         try:
             self.runner.warm_up(self.config.engine, self.config.settings)
-        except Exception as err:  # noqa: BLE001 - reported as the watcher's exit reason
+        except Exception as err:
             raise _Fatal(describe(err), 2 if is_user_error(err) else 1) from None
         self._warm = True
 
@@ -158,7 +174,11 @@ class Watcher:
                 if self._stopping:
                     return
                 self._start_next()
-                if self._current is None and self.config.once and not (self.inbox.pending or self._folders):
+                if (
+                    self._current is None
+                    and self.config.once
+                    and not (self.inbox.pending or self._folders)
+                ):
                     return
             if self._current is None:
                 self.console.idle(len(self.inbox.pending), self.done, self.failed)
@@ -228,13 +248,22 @@ class Watcher:
                 self._publish(folder, rel, spec, started)
                 return
             saved = checkpoint.path_for(result)
-            common = {"overwrite": True, "on_done": lambda job: self._events.put(("done", job)),
-                      "listeners": [self.console.progress_listener(rel, lambda: len(self.inbox.pending))]}
+            common = {
+                "overwrite": True,
+                "on_done": lambda job: self._events.put(("done", job)),
+                "listeners": [self.console.progress_listener(rel, lambda: len(self.inbox.pending))],
+            }
             if saved.exists():  # stopped or crashed with a checkpoint: go on from there
                 job = self.runner.resume(str(saved), str(result), **common)
             else:
-                job = self.runner.submit(str(folder / rel), styles, str(result),
-                                         settings=spec.settings, engine=spec.engine, **common)
+                job = self.runner.submit(
+                    str(folder / rel),
+                    styles,
+                    str(result),
+                    settings=spec.settings,
+                    engine=spec.engine,
+                    **common,
+                )
             self._current = _Running(folder, rel, spec, job, started)
         except OSError as err:
             self._stuck(folder, rel, err)
@@ -246,8 +275,13 @@ class Watcher:
             if job.state == DONE:
                 self._publish(run.folder, run.rel, run.spec, run.started)
             elif job.state == CANCELLED and checkpoint.path_for(job.output).exists():
-                self.console.log("stopped", run.rel, run.spec.label, time.monotonic() - run.started,
-                                 "checkpointed: the next watcher to start goes on from there")
+                self.console.log(
+                    "stopped",
+                    run.rel,
+                    run.spec.label,
+                    time.monotonic() - run.started,
+                    "checkpointed: the next watcher to start goes on from there",
+                )
                 self._leave(run.folder)
             elif job.state == CANCELLED:
                 self._put_back(run.folder, run.rel)
@@ -255,8 +289,9 @@ class Watcher:
                 Path(job.checkpoint).unlink(missing_ok=True)
                 self._begin(run.folder, run.rel)  # start afresh
             else:
-                record = CommitRecord(run.rel, run.spec.label,
-                                      error=sentence(job.error, run.folder, run.rel))
+                record = CommitRecord(
+                    run.rel, run.spec.label, error=sentence(job.error, run.folder, run.rel)
+                )
                 self._finish(run.folder, record, run.started)
         except OSError as err:
             self._stuck(run.folder, run.rel, err)
@@ -324,8 +359,13 @@ class Watcher:
             self.console.log("failed", record.file, record.style, seconds, record.error)
         else:
             self.done += 1
-            self.console.log("done", record.file, record.style, seconds,
-                             f"-> {self.console.shown(record.output)}")
+            self.console.log(
+                "done",
+                record.file,
+                record.style,
+                seconds,
+                f"-> {self.console.shown(record.output)}",
+            )
 
     # -- stop and trouble
 
@@ -335,13 +375,20 @@ class Watcher:
             self.area.clean(folder)
             self.console.log("stopped", rel, "-", 0, "put back into the inbox")
         else:
-            self.console.log("stopped", rel, "-", 0,
-                             "a new file has its name: it stays in the work area for the next start")
+            self.console.log(
+                "stopped",
+                rel,
+                "-",
+                0,
+                "a new file has its name: it stays in the work area for the next start",
+            )
             self._leave(folder)
 
     def _stuck(self, folder: Path, rel: str, err: OSError) -> None:
         """A file or disk error: the job stays in the work area and is tried again later."""
-        self.console.log("error", rel, "-", 0, f"{err}; it stays in the work area and is tried again later")
+        self.console.log(
+            "error", rel, "-", 0, f"{err}; it stays in the work area and is tried again later"
+        )
         self._leave(folder)
 
     def _leave(self, folder: Path) -> None:

@@ -42,8 +42,11 @@ class CommitRecord:
 
     def to_json(self) -> str:
         """The record as JSON; None fields are left out."""
-        data = {k: str(v) if isinstance(v, Path) else v
-                for k, v in dataclasses.asdict(self).items() if v is not None}
+        data = {
+            k: str(v) if isinstance(v, Path) else v
+            for k, v in dataclasses.asdict(self).items()
+            if v is not None
+        }
         return json.dumps(data)
 
     @classmethod
@@ -53,8 +56,13 @@ class CommitRecord:
         if not isinstance(data, dict) or not isinstance(data.get("file"), str):
             raise ValueError("not a commit record")
         paths = ("want", "output", "dest")
-        return cls(**{f.name: Path(data[f.name]) if f.name in paths else data[f.name]
-                      for f in dataclasses.fields(cls) if data.get(f.name) is not None})
+        return cls(
+            **{
+                f.name: Path(data[f.name]) if f.name in paths else data[f.name]
+                for f in dataclasses.fields(cls)
+                if data.get(f.name) is not None
+            }
+        )
 
     @classmethod
     def read(cls, folder: Path) -> CommitRecord | None:

@@ -56,9 +56,13 @@ class WatchConfig:
         from ..images import SUPPORTED_OUTPUT
 
         if self.settle < 0 or self.poll_interval <= 0:
-            raise RequestError("--settle must not be negative and --poll-interval must be positive.")
+            raise RequestError(
+                "--settle must not be negative and --poll-interval must be positive."
+            )
         if not self.inbox_path.is_dir():
-            raise RequestError(f"{self.inbox_path} is not a folder; create it first or check the path.")
+            raise RequestError(
+                f"{self.inbox_path} is not a folder; create it first or check the path."
+            )
         if self.styles_dir is not None and not Path(self.styles_dir).is_dir():
             raise RequestError(f"the styles folder {self.styles_dir} does not exist.")
         if self.out_path.resolve() == self.inbox_path.resolve():
@@ -71,13 +75,19 @@ class WatchConfig:
             raise RequestError(
                 f"--output-name {self.name!r} is not a valid template ({err}); use {{stem}} and {{style}}."
             ) from None
-        if "/" in example or os.sep in example or Path(example).suffix.lower() not in SUPPORTED_OUTPUT:
+        if (
+            "/" in example
+            or os.sep in example
+            or Path(example).suffix.lower() not in SUPPORTED_OUTPUT
+        ):
             raise RequestError(
                 f"--output-name {self.name!r} must be a file name ending in one of "
                 f"{', '.join(sorted(SUPPORTED_OUTPUT))}."
             )
         if self.style is None and self.styles_dir is None:
-            raise RequestError("give --style (a style image), or --styles-dir for style subfolders.")
+            raise RequestError(
+                "give --style (a style image), or --styles-dir for style subfolders."
+            )
 
 
 @dataclass
@@ -137,8 +147,10 @@ class Specs:
         if not path.is_file():
             if self.config.styles_dir is None:
                 raise RequestError(f"the style {value!r} is not a file; check the path.")
-            raise RequestError(f"the style {value!r} is neither a file nor a style in "
-                               f"{self.config.styles_dir}; check the name.")
+            raise RequestError(
+                f"the style {value!r} is neither a file nor a style in "
+                f"{self.config.styles_dir}; check the name."
+            )
         return path
 
     def image(self, path: Path) -> Image.Image:
@@ -171,12 +183,16 @@ class Specs:
                 f"{rel} has no style; put it in a style subfolder or name one in {rel}{SIDECAR}."
             )
         try:  # (from_dict, not settings_with: a key such as "self" must not clash with arguments)
-            settings = Settings.from_dict({**c.settings.to_dict(), **options}) if options else c.settings
+            settings = (
+                Settings.from_dict({**c.settings.to_dict(), **options}) if options else c.settings
+            )
         except RequestError as err:
             raise RequestError(f"{rel}{SIDECAR}: {err}") from None
         names = style if isinstance(style, list) else [style]
         if not names or not all(isinstance(n, str) for n in names):
-            raise RequestError(f"{rel}{SIDECAR}: \"style\" must be a name or a path, or a list of them.")
+            raise RequestError(
+                f'{rel}{SIDECAR}: "style" must be a name or a path, or a list of them.'
+            )
         base = (self.inbox / rel).parent
         styles = [self.resolve(n, base) for n in names]
         label = "+".join(re.sub(r"[^\w.-]+", "_", p.stem) for p in styles)
@@ -192,8 +208,12 @@ def read_sidecar(path: Path, name: str) -> dict[str, Any]:
         raise RequestError(f"{name} is not UTF-8 text; save it again as UTF-8 JSON.") from None
     except ValueError as err:
         where = f" at line {err.lineno}" if hasattr(err, "lineno") else ""
-        raise RequestError(f"{name} is not valid JSON ({getattr(err, 'msg', err)}{where}); "
-                           "fix it and drop both files again.") from None
+        raise RequestError(
+            f"{name} is not valid JSON ({getattr(err, 'msg', err)}{where}); "
+            "fix it and drop both files again."
+        ) from None
     if not isinstance(data, dict):
-        raise RequestError(f'{name} must hold a JSON object such as {{"style": "wave", "size": 256}}.')
+        raise RequestError(
+            f'{name} must hold a JSON object such as {{"style": "wave", "size": 256}}.'
+        )
     return {str(k).replace("-", "_"): v for k, v in data.items()}

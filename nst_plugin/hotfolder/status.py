@@ -10,8 +10,9 @@ from __future__ import annotations
 import datetime
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 from ..errors import describe
 
@@ -50,7 +51,11 @@ class Console:
 
     def status(self, text: str, *, force: bool = False) -> None:
         """Show `text` as the status line; unforced updates come at most ten times a second."""
-        if not self.live or text == self._status or (not force and time.monotonic() - self._shown < 0.1):
+        if (
+            not self.live
+            or text == self._status
+            or (not force and time.monotonic() - self._shown < 0.1)
+        ):
             return
         with self._lock:
             self._status = text
@@ -59,8 +64,10 @@ class Console:
 
     def idle(self, waiting: int, done: int, failed: int) -> None:
         """The status line while no job runs."""
-        self.status(f"watching {self.inbox.name}: {waiting} waiting, {done} done, {failed} failed",
-                    force=True)
+        self.status(
+            f"watching {self.inbox.name}: {waiting} waiting, {done} done, {failed} failed",
+            force=True,
+        )
 
     def progress_listener(self, rel: str, waiting: Callable[[], int]) -> Callable[[Any], None]:
         """A job listener that shows the job's progress events on the status line."""
@@ -68,8 +75,10 @@ class Console:
         def listen(event: Any) -> None:
             step = f" {event.step}/{event.total}" if event.total else ""
             eta = f" eta {event.eta:.0f}s" if event.eta is not None else ""
-            self.status(f"{rel}: {event.stage}{step}{eta} ({waiting()} waiting)",
-                        force=event.stage != "optimizing")
+            self.status(
+                f"{rel}: {event.stage}{step}{eta} ({waiting()} waiting)",
+                force=event.stage != "optimizing",
+            )
 
         return listen
 
@@ -106,9 +115,13 @@ class _StatusLine:
         from rich.text import Text
 
         self._text = Text
-        self._live = Live(console=RichConsole(file=err, force_terminal=True, highlight=False),
-                          auto_refresh=False, transient=True,
-                          redirect_stdout=False, redirect_stderr=False)
+        self._live = Live(
+            console=RichConsole(file=err, force_terminal=True, highlight=False),
+            auto_refresh=False,
+            transient=True,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
         self._live.start()
 
     def show(self, text: str) -> None:

@@ -19,9 +19,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from .. import __version__, engines
-from ..options import PRESETS
 from ..errors import UserError
 from ..jobs import DONE
+from ..options import PRESETS
 from .config import ServiceConfig
 from .events import EventStream
 from .jobtable import JobTable, ServiceJob, TableFull
@@ -33,8 +33,11 @@ log = logging.getLogger("nst_plugin.service")
 
 
 def error(status: int, message: str, **headers: str) -> JSONResponse:
-    return JSONResponse({"error": sentence(message)}, status_code=status,
-                        headers={"Cache-Control": "no-store", **headers})
+    return JSONResponse(
+        {"error": sentence(message)},
+        status_code=status,
+        headers={"Cache-Control": "no-store", **headers},
+    )
 
 
 def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
@@ -53,8 +56,9 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(UserError, lambda r, e: error(400, str(e)))
     app.add_exception_handler(TableFull, lambda r, e: error(503, str(e), **{"Retry-After": "5"}))
     app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(RequestValidationError,
-                              lambda r, e: error(400, "the request is malformed"))
+    app.add_exception_handler(
+        RequestValidationError, lambda r, e: error(400, "the request is malformed")
+    )
 
 
 def create_app(config: ServiceConfig, table: JobTable | None = None) -> FastAPI:
@@ -68,19 +72,33 @@ def create_app(config: ServiceConfig, table: JobTable | None = None) -> FastAPI:
         yield
         table.stop()
 
-    app = FastAPI(title="nst-plugin", version=__version__, lifespan=lifespan,
-                  openapi_url=None, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="nst-plugin",
+        version=__version__,
+        lifespan=lifespan,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.table = table
     app.state.library = library
     _install_error_handlers(app)
-    app.add_middleware(Guard, token=config.token, allowed_hosts=config.allowed_hosts(),
-                       max_body=config.max_body, log_file=str(config.log_file))
+    app.add_middleware(
+        Guard,
+        token=config.token,
+        allowed_hosts=config.allowed_hosts(),
+        max_body=config.max_body,
+        log_file=str(config.log_file),
+    )
 
     def find(job_id: str) -> ServiceJob:
         entry = table.get(job_id)
         if entry is None:
-            raise ApiError(404, f"there is no job {job_id[:40]!r}; finished jobs are kept for "
-                           f"{config.keep_seconds / 60:g} minutes and none outlive a restart")
+            raise ApiError(
+                404,
+                f"there is no job {job_id[:40]!r}; finished jobs are kept for "
+                f"{config.keep_seconds / 60:g} minutes and none outlive a restart",
+            )
         return entry
 
     @app.get("/v1/health")
@@ -91,15 +109,22 @@ def create_app(config: ServiceConfig, table: JobTable | None = None) -> FastAPI:
     async def status():
         active = table.active()
         running = [j.status() for j in active if j.state != "queued"]
-        return {"version": __version__, "pid": os.getpid(), "url": config.url,
-                "log": str(config.log_file), "state": "busy" if active else "idle",
-                "running": running[0] if running else None,
-                "queued": sum(1 for j in active if j.state == "queued")}
+        return {
+            "version": __version__,
+            "pid": os.getpid(),
+            "url": config.url,
+            "log": str(config.log_file),
+            "state": "busy" if active else "idle",
+            "running": running[0] if running else None,
+            "queued": sum(1 for j in active if j.state == "queued"),
+        }
 
     @app.get("/v1/engines")
     async def list_engines():
         found = engines.installed()
-        default = engines.DEFAULT_ENGINE if engines.DEFAULT_ENGINE in found else next(iter(found), None)
+        default = (
+            engines.DEFAULT_ENGINE if engines.DEFAULT_ENGINE in found else next(iter(found), None)
+        )
         described = await run_in_threadpool(lambda: [e.describe() for e in found.values()])
         return {"default": default, "engines": described, "presets": PRESETS}
 
@@ -114,8 +139,11 @@ def create_app(config: ServiceConfig, table: JobTable | None = None) -> FastAPI:
             name = text_field(form, "name")
             image = form.get("image")
             if not name or image is None or isinstance(image, str):
-                raise ApiError(400, "send the style's name as the text field name and its "
-                               "image as the file field image")
+                raise ApiError(
+                    400,
+                    "send the style's name as the text field name and its "
+                    "image as the file field image",
+                )
             data = await image.read()
         finally:
             await form.close()  # uploads spool to temporary files
@@ -134,12 +162,21 @@ def create_app(config: ServiceConfig, table: JobTable | None = None) -> FastAPI:
             sub = await job_from_form(form, config, library)
         finally:
             await form.close()
-        entry = table.submit(sub.content, sub.styles, sub.settings, sub.engine,
-                             sub.cancel_on_disconnect)
-        log.info("job %s queued (engine %s, size %s, %s iterations)", entry.id, sub.engine,
-                 sub.settings.size, sub.settings.iterations)
-        return JSONResponse({"id": entry.id, "state": entry.state}, status_code=202,
-                            headers={"Location": f"/v1/jobs/{entry.id}"})
+        entry = table.submit(
+            sub.content, sub.styles, sub.settings, sub.engine, sub.cancel_on_disconnect
+        )
+        log.info(
+            "job %s queued (engine %s, size %s, %s iterations)",
+            entry.id,
+            sub.engine,
+            sub.settings.size,
+            sub.settings.iterations,
+        )
+        return JSONResponse(
+            {"id": entry.id, "state": entry.state},
+            status_code=202,
+            headers={"Location": f"/v1/jobs/{entry.id}"},
+        )
 
     @app.get("/v1/jobs/{job_id}")
     async def job_status(job_id: str):
@@ -160,8 +197,7 @@ def create_app(config: ServiceConfig, table: JobTable | None = None) -> FastAPI:
         if entry.state != DONE or entry.result is None:
             why = f": {entry.error}" if entry.error else ""
             raise ApiError(409, f"job {entry.id} has no result, it is {entry.state}{why}")
-        return Response(entry.result, media_type="image/png",
-                        headers={"Cache-Control": "no-store"})
+        return Response(entry.result, media_type="image/png", headers={"Cache-Control": "no-store"})
 
     @app.delete("/v1/jobs/{job_id}")
     async def cancel_job(job_id: str):

@@ -12,8 +12,13 @@ from pathlib import Path
 MAX_PIXELS = 89_478_485  # the same as images.MAX_PIXELS, without importing Pillow here
 
 
-def user_dir(variable: str, fallback: str, *, windows: str = "LOCALAPPDATA",
-             mac: str = "Library/Application Support") -> Path:
+def user_dir(
+    variable: str,
+    fallback: str,
+    *,
+    windows: str = "LOCALAPPDATA",
+    mac: str = "Library/Application Support",
+) -> Path:
     """A per-user folder: `$variable` when it is an absolute path (XDG), else the platform's.
 
     `fallback` is the XDG default below the home folder (".local/share", ".config", ...).
@@ -31,7 +36,9 @@ def user_dir(variable: str, fallback: str, *, windows: str = "LOCALAPPDATA",
 
 def default_log_file() -> Path:
     """$XDG_STATE_HOME/nst-plugin/serve.log (default ~/.local/state/nst-plugin/serve.log)."""
-    return user_dir("XDG_STATE_HOME", ".local/state", mac="Library/Logs") / "nst-plugin" / "serve.log"
+    return (
+        user_dir("XDG_STATE_HOME", ".local/state", mac="Library/Logs") / "nst-plugin" / "serve.log"
+    )
 
 
 def default_styles_dir() -> Path:

@@ -38,7 +38,11 @@ def write(info: dict[str, Any]) -> Path:
 def remove_if_ours(info: dict[str, Any]) -> bool:
     """Remove the file if it still describes `info`'s service (a newer one may have replaced it)."""
     current = client.read_service_file(str(path()))
-    if not current or current.get("token") != info.get("token") or current.get("pid") != info.get("pid"):
+    if (
+        not current
+        or current.get("token") != info.get("token")
+        or current.get("pid") != info.get("pid")
+    ):
         return False
     try:
         os.remove(path())
@@ -52,8 +56,14 @@ def ask(info: dict[str, Any], route: str, timeout: float = 5.0) -> dict[str, Any
     parts = urlsplit(info["url"])
     conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=timeout)
     try:
-        conn.request("GET", f"/v1/{route}", headers={
-            "Authorization": f"Bearer {info.get('token') or ''}", "Accept": "application/json"})
+        conn.request(
+            "GET",
+            f"/v1/{route}",
+            headers={
+                "Authorization": f"Bearer {info.get('token') or ''}",
+                "Accept": "application/json",
+            },
+        )
         resp = conn.getresponse()
         answer = json.loads(resp.read().decode("utf-8")) if resp.status == 200 else None
     except (OSError, ValueError, http.client.HTTPException):
@@ -83,14 +93,18 @@ def describe(state: dict[str, Any]) -> str:
     """One line for `nst serve --status`."""
     running_job = state.get("running")
     if running_job:
-        doing = (f"running job {running_job['id']} ({running_job.get('stage')}, step "
-                 f"{running_job.get('step')} of {running_job.get('total')})")
+        doing = (
+            f"running job {running_job['id']} ({running_job.get('stage')}, step "
+            f"{running_job.get('step')} of {running_job.get('total')})"
+        )
     else:
         doing = state.get("state", "idle")
     queued = state.get("queued") or 0
     waiting = f", {queued} queued" if queued else ""
-    return (f"nst: the service at {state['url']} (pid {state.get('pid')}, version "
-            f"{state.get('version')}) is {doing}{waiting}; log: {state.get('log')}")
+    return (
+        f"nst: the service at {state['url']} (pid {state.get('pid')}, version "
+        f"{state.get('version')}) is {doing}{waiting}; log: {state.get('log')}"
+    )
 
 
 def stop(timeout: float = 30.0) -> dict[str, Any] | None:
@@ -111,8 +125,9 @@ def stop(timeout: float = 30.0) -> dict[str, Any] | None:
         if _gone(pid):
             return state
         time.sleep(0.05)
-    raise TimeoutError(f"the service (pid {pid}) is still running {timeout:g} s after it was "
-                       "asked to stop")
+    raise TimeoutError(
+        f"the service (pid {pid}) is still running {timeout:g} s after it was asked to stop"
+    )
 
 
 def _gone(pid: Any) -> bool:

@@ -20,26 +20,31 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from starlette.responses import Response
 
 from .jobtable import JobTable, ServiceJob
 
-HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-store"),
-           (b"x-accel-buffering", b"no")]
+HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-store"),
+    (b"x-accel-buffering", b"no"),
+]
 
 
 def frame(event: str, data: dict[str, Any]) -> bytes:
-    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode("utf-8")
+    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
 class EventStream(Response):
     """A response that follows one job until it ends, the client leaves or the service
     stops."""
 
-    def __init__(self, table: JobTable, entry: ServiceJob,
-                 on_dropped: Callable[[ServiceJob], None]) -> None:
+    def __init__(
+        self, table: JobTable, entry: ServiceJob, on_dropped: Callable[[ServiceJob], None]
+    ) -> None:
         super().__init__(status_code=200, media_type="text/event-stream")
         self.table = table
         self.entry = entry
@@ -60,12 +65,16 @@ class EventStream(Response):
                 task.cancel()
             await asyncio.gather(pump, watch, closing, return_exceptions=True)
             entry.streams -= 1
-            dropped = not self.final_sent and (watch.done() and not watch.cancelled()
-                                               or pump.done() and not pump.cancelled()
-                                               and pump.exception() is not None)
+            dropped = not self.final_sent and (
+                (watch.done()
+                and not watch.cancelled())
+                or (pump.done()
+                and not pump.cancelled()
+                and pump.exception() is not None)
+            )
             if dropped and entry.streams == 0 and not entry.finished:
                 self.on_dropped(entry)
-        if self.final_sent or closing.done() and not closing.cancelled():
+        if self.final_sent or (closing.done() and not closing.cancelled()):
             try:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
             except OSError:
@@ -89,8 +98,9 @@ class EventStream(Response):
                     data["preview"] = entry.preview
                 await self._send(send, frame("progress", data))
             if entry.finished:
-                await self._send(send, frame(entry.state, {"state": entry.state,
-                                                           "error": entry.error}))
+                await self._send(
+                    send, frame(entry.state, {"state": entry.state, "error": entry.error})
+                )
                 self.final_sent = True
                 return
             try:

@@ -51,8 +51,13 @@ class ServiceJob:
         self.id = job.id
         self.cancel_on_disconnect = cancel_on_disconnect
         self.state = QUEUED
-        self.progress: dict[str, Any] = {"stage": QUEUED, "step": 0, "total": 0, "loss": None,
-                                         "eta": None}
+        self.progress: dict[str, Any] = {
+            "stage": QUEUED,
+            "step": 0,
+            "total": 0,
+            "loss": None,
+            "eta": None,
+        }
         self.preview: str | None = None  # base64 PNG of the latest preview
         self.preview_version = 0
         self.version = 0  # counts changes: streams send what they have not seen
@@ -69,9 +74,16 @@ class ServiceJob:
 
     def status(self) -> dict[str, Any]:
         job = self.job
-        return {"id": self.id, "state": self.state, **self.progress, "error": self.error,
-                "engine": job.engine, "submitted": job.submitted, "started": job.started,
-                "finished": (job.finished or self.finished_wall) if self.finished else None}
+        return {
+            "id": self.id,
+            "state": self.state,
+            **self.progress,
+            "error": self.error,
+            "engine": job.engine,
+            "submitted": job.submitted,
+            "started": job.started,
+            "finished": (job.finished or self.finished_wall) if self.finished else None,
+        }
 
     def touch(self) -> None:
         """Wake every stream that follows this job."""
@@ -96,15 +108,29 @@ class JobTable:
 
     # -- in the event loop ------------------------------------------------------------
 
-    def submit(self, content: Any, styles: list[Any], settings: Any, engine: str,
-               cancel_on_disconnect: bool = False) -> ServiceJob:
+    def submit(
+        self,
+        content: Any,
+        styles: list[Any],
+        settings: Any,
+        engine: str,
+        cancel_on_disconnect: bool = False,
+    ) -> ServiceJob:
         self.prune()
         active = sum(1 for j in self.jobs.values() if not j.finished)
         if active >= self.config.max_queued:
-            raise TableFull(f"the service has {active} jobs waiting; try again when one has "
-                            "finished.")
-        job = self.runner.submit(content, styles, None, settings=settings, engine=engine,
-                                 listeners=[self._from_worker], on_done=self._done_in_worker)
+            raise TableFull(
+                f"the service has {active} jobs waiting; try again when one has finished."
+            )
+        job = self.runner.submit(
+            content,
+            styles,
+            None,
+            settings=settings,
+            engine=engine,
+            listeners=[self._from_worker],
+            on_done=self._done_in_worker,
+        )
         entry = ServiceJob(job, cancel_on_disconnect)
         self.jobs[job.id] = entry
         return entry
@@ -129,8 +155,10 @@ class JobTable:
     def prune(self) -> None:
         """Drop finished jobs beyond the count limit and those older than the age limit."""
         now = time.monotonic()
-        done = sorted((j for j in self.jobs.values() if j.finished_at is not None),
-                      key=lambda j: j.finished_at)
+        done = sorted(
+            (j for j in self.jobs.values() if j.finished_at is not None),
+            key=lambda j: j.finished_at,
+        )
         excess = len(done) - self.config.keep_results
         for i, entry in enumerate(done):
             if i < excess or now - entry.finished_at > self.config.keep_seconds:
@@ -141,8 +169,13 @@ class JobTable:
         send that and end); a second later any stream still open is ended."""
         for entry in self.active():
             entry.job.cancel()
-            self._finish(entry.id, FAILED, "The nst service was stopped before the job "
-                         "finished; start it again and submit the job again.", None)
+            self._finish(
+                entry.id,
+                FAILED,
+                "The nst service was stopped before the job "
+                "finished; start it again and submit the job again.",
+                None,
+            )
         if self.closing is not None and not self.closing.is_set():
             self.loop.call_later(1.0, self.closing.set)
 
@@ -178,8 +211,13 @@ class JobTable:
     def _from_worker(self, event: ProgressEvent) -> None:
         if event.stage in FINAL:
             return  # the final event says it
-        progress = {"stage": event.stage, "step": event.step, "total": event.total,
-                    "loss": _number(event.loss), "eta": _number(event.eta)}
+        progress = {
+            "stage": event.stage,
+            "step": event.step,
+            "total": event.total,
+            "loss": _number(event.loss),
+            "eta": _number(event.eta),
+        }
         preview = None
         if event.preview is not None:
             try:

@@ -18,7 +18,8 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 log = logging.getLogger("nst_plugin.service")
 
@@ -54,16 +55,28 @@ def error_json(message: str) -> bytes:
 
 
 def too_large(limit: int) -> str:
-    return (f"the request body is over the service's limit of {limit // (1024 * 1024)} MB; "
-            "send a smaller image or start the service with a larger --max-body-mb")
+    return (
+        f"the request body is over the service's limit of {limit // (1024 * 1024)} MB; "
+        "send a smaller image or start the service with a larger --max-body-mb"
+    )
 
 
-async def send_error(send: Send, status: int, message: str, *, close: bool = False,
-                     headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+async def send_error(
+    send: Send,
+    status: int,
+    message: str,
+    *,
+    close: bool = False,
+    headers: tuple[tuple[bytes, bytes], ...] = (),
+) -> None:
     """Send a complete JSON error answer (Connection: close when `close`)."""
     body = error_json(message)
-    head = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-            (b"cache-control", b"no-store"), *headers]
+    head = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
+        *headers,
+    ]
     if close:
         head.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": head})
@@ -87,18 +100,23 @@ def token_matches(scope: Scope, token: str) -> bool:
     return hmac.compare_digest(value.strip(), token.encode("utf-8"))
 
 
-def refusal(scope: Scope, token: str, allowed_hosts: frozenset[str] | None,
-            max_body: int) -> tuple[int, str] | None:
+def refusal(
+    scope: Scope, token: str, allowed_hosts: frozenset[str] | None, max_body: int
+) -> tuple[int, str] | None:
     """(status, sentence) when the request must be refused before any route sees it."""
     host = (header(scope, b"host") or b"").decode("latin-1").strip().lower()
     if allowed_hosts is not None and host not in allowed_hosts:
-        return 400, (f"the Host header {host or '(none)'!r} is not this service's address; "
-                     "connect to the address in the discovery file")
+        return 400, (
+            f"the Host header {host or '(none)'!r} is not this service's address; "
+            "connect to the address in the discovery file"
+        )
     if header(scope, b"origin") is not None:
         return 403, "requests from web pages are refused; the service is for editor plug-ins"
     if scope.get("path") not in PUBLIC_PATHS and not token_matches(scope, token):
-        return 401, ("the access token is missing or wrong; restart the plug-in so it reads "
-                     "the current token, or copy it again into the plug-in's settings")
+        return 401, (
+            "the access token is missing or wrong; restart the plug-in so it reads "
+            "the current token, or copy it again into the plug-in's settings"
+        )
     length = header(scope, b"content-length")
     if length is not None and length.strip().isdigit() and int(length) > max_body:
         return 413, too_large(max_body)
@@ -109,8 +127,15 @@ class Guard:
     """ASGI middleware: the checks above, the body limit while reading, and the last-resort
     500 for exceptions no route handled."""
 
-    def __init__(self, app: Callable, *, token: str, allowed_hosts: frozenset[str] | None,
-                 max_body: int, log_file: str = "") -> None:
+    def __init__(
+        self,
+        app: Callable,
+        *,
+        token: str,
+        allowed_hosts: frozenset[str] | None,
+        max_body: int,
+        log_file: str = "",
+    ) -> None:
         self.app = app
         self.token = token
         self.allowed_hosts = allowed_hosts

@@ -28,8 +28,9 @@ log = logging.getLogger("nst_plugin.service")
 def setup_log(config: ServiceConfig) -> None:
     """Send the service's and uvicorn's log records to the log file (1 MB, one backup)."""
     config.log_file.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.handlers.RotatingFileHandler(config.log_file, maxBytes=1 << 20,
-                                                   backupCount=1, encoding="utf-8")
+    handler = logging.handlers.RotatingFileHandler(
+        config.log_file, maxBytes=1 << 20, backupCount=1, encoding="utf-8"
+    )
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     for name in ("nst_plugin.service", "uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)
@@ -50,8 +51,10 @@ def bind(host: str, port: int) -> socket.socket:
         sock.close()
         from ..errors import UserError
 
-        raise UserError(f"cannot listen on {host}:{port} ({err.strerror or err}); choose "
-                        "another --port, or 0 for any free one.") from None
+        raise UserError(
+            f"cannot listen on {host}:{port} ({err.strerror or err}); choose "
+            "another --port, or 0 for any free one."
+        ) from None
     sock.set_inheritable(True)
     return sock
 
@@ -89,8 +92,11 @@ def serve(config: ServiceConfig, *, out=sys.stdout) -> int:
     """Run the service until it is stopped; 0 also when one is already running."""
     info = discovery.running()
     if info is not None:
-        print(f"nst: a service is already running at {info['url']} (pid {info.get('pid')}); "
-              "`nst serve --stop` stops it.", file=out)
+        print(
+            f"nst: a service is already running at {info['url']} (pid {info.get('pid')}); "
+            "`nst serve --stop` stops it.",
+            file=out,
+        )
         return 0
     setup_log(config)
     _yield_cpu()
@@ -102,17 +108,33 @@ def serve(config: ServiceConfig, *, out=sys.stdout) -> int:
 
     app = create_app(config)
     table = app.state.table
-    info = {"url": config.url, "token": config.token, "pid": os.getpid(),
-            "version": __version__, "log": str(config.log_file)}
+    info = {
+        "url": config.url,
+        "token": config.token,
+        "pid": os.getpid(),
+        "version": __version__,
+        "log": str(config.log_file),
+    }
     try:
         if config.preload:
             print("nst: loading the engine (--preload)...", file=out, flush=True)
             table.warm_up(Settings(weights=config.weights) if config.weights else None)
-        server = _server_class()(uvicorn.Config(
-            app, loop="asyncio", http="h11", ws="none", lifespan="on", log_config=None,
-            proxy_headers=False, server_header=False, timeout_keep_alive=5,
-            timeout_graceful_shutdown=3, limit_concurrency=64,
-            h11_max_incomplete_event_size=64 * 1024))
+        server = _server_class()(
+            uvicorn.Config(
+                app,
+                loop="asyncio",
+                http="h11",
+                ws="none",
+                lifespan="on",
+                log_config=None,
+                proxy_headers=False,
+                server_header=False,
+                timeout_keep_alive=5,
+                timeout_graceful_shutdown=3,
+                limit_concurrency=64,
+                h11_max_incomplete_event_size=64 * 1024,
+            )
+        )
         server.on_started = lambda: _started(config, info, out)
         server.on_stopping = lambda: _stopping(info, table)
         previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -136,15 +158,27 @@ def _ignore(signum: int, frame: Any) -> None:
 
 def _started(config: ServiceConfig, info: dict[str, Any], out) -> None:
     where = discovery.write(info)
-    log.info("listening at %s (pid %s, version %s); discovery file %s", config.url,
-             info["pid"], __version__, where)
-    print(f"nst: service listening at {config.url} (log: {config.log_file}); stop it with "
-          "Ctrl+C or `nst serve --stop`.", file=out, flush=True)
+    log.info(
+        "listening at %s (pid %s, version %s); discovery file %s",
+        config.url,
+        info["pid"],
+        __version__,
+        where,
+    )
+    print(
+        f"nst: service listening at {config.url} (log: {config.log_file}); stop it with "
+        "Ctrl+C or `nst serve --stop`.",
+        file=out,
+        flush=True,
+    )
     if config.allow_remote:
         host = socket.gethostname() if config.url.startswith("http://127.0.0.1") else config.host
-        print(f"nst: enter this address and token in the editor plug-in's settings:\n"
-              f"  address: http://{host}:{config.port}\n  token:   {config.token}",
-              file=out, flush=True)
+        print(
+            f"nst: enter this address and token in the editor plug-in's settings:\n"
+            f"  address: http://{host}:{config.port}\n  token:   {config.token}",
+            file=out,
+            flush=True,
+        )
 
 
 def _stopping(info: dict[str, Any], table: Any) -> None:

@@ -38,8 +38,10 @@ def clean_name(name: str) -> str:
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
     cleaned = re.sub(r"[^a-z0-9_-]+", "_", ascii_name.lower()).strip("_-")[:MAX_NAME]
     if not cleaned:
-        raise RequestError(f"the style name {name[:40]!r} has no letters or digits; "
-                           "give a name such as my_painting.")
+        raise RequestError(
+            f"the style name {name[:40]!r} has no letters or digits; "
+            "give a name such as my_painting."
+        )
     return cleaned
 
 
@@ -62,19 +64,23 @@ def decode(data: bytes, what: str, max_pixels: int = MAX_PIXELS):
             img = Image.open(io.BytesIO(data))
             width, height = img.size
             if width * height > max_pixels:
-                raise RequestError(f"the {what} image is too large ({width} x {height} pixels, "
-                                   f"the limit is {max_pixels}); scale it down first.")
+                raise RequestError(
+                    f"the {what} image is too large ({width} x {height} pixels, "
+                    f"the limit is {max_pixels}); scale it down first."
+                )
             img.load()
             return images.load_image(img, max_pixels=max_pixels)
         except UserError:
             raise
         except Image.DecompressionBombError:
-            raise RequestError(f"the {what} image is too large (over {max_pixels} pixels); "
-                               "scale it down first.") from None
+            raise RequestError(
+                f"the {what} image is too large (over {max_pixels} pixels); scale it down first."
+            ) from None
         except Exception as err:  # Pillow raises many types on damaged data
             reason = " ".join(str(err).split()).rstrip(".")[:120] or type(err).__name__
-            raise RequestError(f"the {what} image cannot be read ({reason}); send a PNG or "
-                               "JPEG file.") from None
+            raise RequestError(
+                f"the {what} image cannot be read ({reason}); send a PNG or JPEG file."
+            ) from None
 
 
 def thumbnail(path: Path) -> str:
@@ -91,8 +97,9 @@ def thumbnail(path: Path) -> str:
 class StyleLibrary:
     """Bundled and user styles by name. Thread-safe; thumbnails are cached per file version."""
 
-    def __init__(self, user_dir: Path, bundled_dir: Path = BUNDLED_DIR,
-                 max_pixels: int = MAX_PIXELS) -> None:
+    def __init__(
+        self, user_dir: Path, bundled_dir: Path = BUNDLED_DIR, max_pixels: int = MAX_PIXELS
+    ) -> None:
         self.user_dir = Path(user_dir)
         self.bundled_dir = Path(bundled_dir)
         self.max_pixels = max_pixels
@@ -102,11 +109,16 @@ class StyleLibrary:
     def entries(self) -> dict[str, tuple[Path, str]]:
         """name -> (file, "bundled" or "user"); a bundled name hides a user file of that name."""
         found: dict[str, tuple[Path, str]] = {}
-        for folder, source, suffixes in ((self.bundled_dir, "bundled", (".jpg",)),
-                                         (self.user_dir, "user", SUFFIXES)):
+        for folder, source, suffixes in (
+            (self.bundled_dir, "bundled", (".jpg",)),
+            (self.user_dir, "user", SUFFIXES),
+        ):
             try:
-                files = sorted(p for p in folder.iterdir()
-                               if p.suffix.lower() in suffixes and not p.name.startswith("."))
+                files = sorted(
+                    p
+                    for p in folder.iterdir()
+                    if p.suffix.lower() in suffixes and not p.name.startswith(".")
+                )
             except OSError:
                 continue
             for path in files:
@@ -138,8 +150,9 @@ class StyleLibrary:
         found = entries.get(str(name).strip().lower())
         if found is None:
             names = ", ".join(sorted(entries)) or "none"
-            raise RequestError(f"there is no style named {str(name)[:40]!r}; the styles are: "
-                               f"{names}.")
+            raise RequestError(
+                f"there is no style named {str(name)[:40]!r}; the styles are: {names}."
+            )
         return found[0]
 
     def add(self, name: str, data: bytes) -> str:
@@ -154,7 +167,8 @@ class StyleLibrary:
                 with atomic_file(self.user_dir / f"{name}.png", overwrite=False) as fh:
                     loaded.rgb.save(fh, format="PNG")
             except FileExistsError:
-                raise StyleExists(f"a style named {name!r} exists already; "
-                                  "choose another name.") from None
+                raise StyleExists(
+                    f"a style named {name!r} exists already; choose another name."
+                ) from None
         log.info("style %s added", name)
         return name

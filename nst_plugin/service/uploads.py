@@ -42,8 +42,9 @@ async def read_form(request: Any, max_files: int) -> Any:
         raise
     except Exception as err:  # starlette's HTTPException, python-multipart's errors, bad UTF-8
         detail = getattr(err, "detail", "") or type(err).__name__
-        raise ApiError(400, f"the request body is not valid multipart/form-data ({detail})"
-                       ) from None
+        raise ApiError(
+            400, f"the request body is not valid multipart/form-data ({detail})"
+        ) from None
 
 
 def text_field(form: Any, name: str) -> str | None:
@@ -69,8 +70,9 @@ def parse_options(text: str | None, service_weights: str | None) -> tuple[Settin
         try:
             data = json.loads(text)
         except json.JSONDecodeError as err:
-            raise ApiError(400, f"the options field is not valid JSON ({err.msg} at character "
-                           f"{err.pos})") from None
+            raise ApiError(
+                400, f"the options field is not valid JSON ({err.msg} at character {err.pos})"
+            ) from None
         except (ValueError, RecursionError):
             raise ApiError(400, "the options field is not valid JSON") from None
     if not isinstance(data, dict):
@@ -81,8 +83,11 @@ def parse_options(text: str | None, service_weights: str | None) -> tuple[Settin
     for name in data:
         option = BY_NAME.get(name)
         if option is not None and option.on_server:
-            raise ApiError(400, f"the option {name} is set where the service runs, not by a "
-                           "client (clients send images as bytes, never paths)")
+            raise ApiError(
+                400,
+                f"the option {name} is set where the service runs, not by a "
+                "client (clients send images as bytes, never paths)",
+            )
     if service_weights:
         data["weights"] = service_weights
     try:
@@ -104,9 +109,12 @@ def combine_mask(loaded: Any, mask: Any | None) -> Image.Image:
     if mask is not None:
         grey = mask.rgb.convert("L")
         if grey.size != loaded.rgb.size:
-            raise ApiError(400, f"the mask is {grey.width} x {grey.height} pixels but the "
-                           f"content is {loaded.rgb.width} x {loaded.rgb.height}; send a mask "
-                           "of the content's size")
+            raise ApiError(
+                400,
+                f"the mask is {grey.width} x {grey.height} pixels but the "
+                f"content is {loaded.rgb.width} x {loaded.rgb.height}; send a mask "
+                "of the content's size",
+            )
         alpha = grey if alpha is None else ImageChops.multiply(alpha, grey)
     return images.join_alpha(loaded.rgb, alpha)
 
@@ -121,8 +129,10 @@ async def job_from_form(form: Any, config: ServiceConfig, library: StyleLibrary)
     styles = await file_bytes(form, "style")
     style_name = text_field(form, "style_name")
     if bool(styles) == bool(style_name):
-        raise ApiError(400, "send either style image files (field style) or a style_name, "
-                       "not both and not neither")
+        raise ApiError(
+            400,
+            "send either style image files (field style) or a style_name, not both and not neither",
+        )
     if len(styles) > config.max_styles:
         raise ApiError(400, f"a job takes at most {config.max_styles} style images")
     masks = await file_bytes(form, "mask")
@@ -137,12 +147,17 @@ async def job_from_form(form: Any, config: ServiceConfig, library: StyleLibrary)
         if style_name:
             style_images = [decode(library.path(style_name).read_bytes(), "style", 2**40).rgb]
         else:
-            style_images = [decode(data, f"style #{i + 1}", config.max_pixels).rgb
-                            for i, data in enumerate(styles)]
+            style_images = [
+                decode(data, f"style #{i + 1}", config.max_pixels).rgb
+                for i, data in enumerate(styles)
+            ]
         return combine_mask(content, mask), style_images
 
     content, style_images = await run_in_threadpool(decode_all)
     if settings.style_blend is not None and len(settings.style_blend) != len(style_images):
-        raise ApiError(400, f"style_blend has {len(settings.style_blend)} weights for "
-                       f"{len(style_images)} style images")
+        raise ApiError(
+            400,
+            f"style_blend has {len(settings.style_blend)} weights for "
+            f"{len(style_images)} style images",
+        )
     return Submission(content, style_images, settings, engine, cancel)

@@ -26,10 +26,9 @@ import gi  # noqa: E402
 gi.require_version("Gimp", "3.0")
 gi.require_version("GimpUi", "3.0")
 gi.require_version("Gegl", "0.4")
-from gi.repository import Gegl, GLib, GObject, Gimp, GimpUi  # noqa: E402
-
 import client  # noqa: E402
 import nst_gimp_logic as logic  # noqa: E402
+from gi.repository import Gegl, Gimp, GimpUi, GLib, GObject  # noqa: E402
 
 PROCEDURE = "plug-in-nst-stylize"
 PIXELS = "R'G'B'A u8"  # babl converts from and to grey, 16-bit and float layers
@@ -40,8 +39,13 @@ START_WAIT = 90  # seconds to wait for a service this plug-in starts (TensorFlow
 def connect_service():
     """A client of the service named in nst-host.json, the discovery file, or started here."""
     settings = client.load_host_config(HERE)
-    return client.connect(url=settings.get("url") or None, token=settings.get("token") or None,
-                          nst_command=settings.get("nst") or None, start=True, wait=START_WAIT)
+    return client.connect(
+        url=settings.get("url") or None,
+        token=settings.get("token") or None,
+        nst_command=settings.get("nst") or None,
+        start=True,
+        wait=START_WAIT,
+    )
 
 
 class Library(threading.Thread):
@@ -60,7 +64,7 @@ class Library(threading.Thread):
             self.client = connect_service()
             self.styles = self.client.styles()
             self.engines = self.client.engines()
-        except Exception as exc:  # noqa: BLE001 - shown in the dialog; OK tries again
+        except Exception as exc:
             self.error = exc
         if self.when_done is not None:
             GLib.idle_add(self.when_done)
@@ -82,8 +86,10 @@ def lay_out(dialog, library_row, preview_widget):
     box = dialog.fill_box("style-box", ["style", "style-file"])
     box.pack_start(library_row, False, False, 0)
     box.reorder_child(library_row, 0)
-    fields = dialog.fill_box("nst-fields", ["style-box", "strength", "quality", "size",
-                                            "preserve-colors", "engine", "options"])
+    fields = dialog.fill_box(
+        "nst-fields",
+        ["style-box", "strength", "quality", "size", "preserve-colors", "engine", "options"],
+    )
     columns = dialog.fill_box("nst-columns", ["nst-fields"])
     columns.set_orientation(Gtk.Orientation.HORIZONTAL)
     columns.set_spacing(12)
@@ -99,9 +105,8 @@ def show_dialog(procedure, config, image, drawables):
     preview sits at the right of the fields."""
     GimpUi.init("nst-stylize")
     gi.require_version("Gtk", "3.0")
-    from gi.repository import Gtk
-
     import nst_gimp_preview
+    from gi.repository import Gtk
 
     dialog = GimpUi.ProcedureDialog.new(procedure, config, "Neural Style Transfer")
     row = Gtk.Box(orientation=Gtk.Orientation.HORIZONTAL, spacing=6)
@@ -239,8 +244,9 @@ def stylize(image, drawables, config, library=None):
     area, masked = source_area(image, drawable)
 
     Gimp.progress_init("Neural style: reading the layer")
-    pixels = drawable.get_buffer().get(Gegl.Rectangle.new(*area), 1.0, PIXELS,
-                                       Gegl.AbyssPolicy.CLAMP)
+    pixels = drawable.get_buffer().get(
+        Gegl.Rectangle.new(*area), 1.0, PIXELS, Gegl.AbyssPolicy.CLAMP
+    )
     content = client.encode_png(area[2], area[3], pixels, "RGBA")
 
     Gimp.progress_set_text("Neural style: connecting to the nst service")
@@ -249,14 +255,22 @@ def stylize(image, drawables, config, library=None):
     if kind == "name":
         logic.check_style_name(style, service.styles())
     options = logic.build_options(
-        quality=config.get_property("quality"), strength=strength,
-        size=config.get_property("size"), area=area,
+        quality=config.get_property("quality"),
+        strength=strength,
+        size=config.get_property("size"),
+        area=area,
         preserve_colors=config.get_property("preserve-colors"),
-        engine=(config.get_property("engine") or "").strip(), extra=extra,
-        engines_info=engines_info)
-    job = service.submit(content, styles=[style] if kind == "file" else None,
-                         style_name=style if kind == "name" else None, options=options,
-                         cancel_on_disconnect=True)
+        engine=(config.get_property("engine") or "").strip(),
+        extra=extra,
+        engines_info=engines_info,
+    )
+    job = service.submit(
+        content,
+        styles=[style] if kind == "file" else None,
+        style_name=style if kind == "name" else None,
+        options=options,
+        cancel_on_disconnect=True,
+    )
     print("nst-stylize: job %s at %s" % (job, service.url), flush=True)
     Gimp.progress_set_text("Neural style: job submitted, waiting for the device")
     png = service.wait(job, on_event=progress)
@@ -264,8 +278,9 @@ def stylize(image, drawables, config, library=None):
     Gimp.progress_set_text("Neural style: adding the layer")
     width, height, mode, pixels = client.decode_png(png)
     rgba = client.to_rgba(mode, pixels)
-    layer = add_result_layer(image, drawable, area, (width, height, rgba),
-                             logic.layer_name(label, strength), masked)
+    layer = add_result_layer(
+        image, drawable, area, (width, height, rgba), logic.layer_name(label, strength), masked
+    )
     Gimp.progress_update(1.0)
     Gimp.progress_end()
     Gimp.displays_flush()
@@ -287,14 +302,16 @@ def run(procedure, run_mode, image, drawables, config, data):
         stylize(image, drawables, config, library)
     except (logic.UserError, client.ServiceError) as exc:
         return failure(procedure, logic.sentence(exc))
-    except Exception as exc:  # noqa: BLE001 - GIMP must get a status, never a traceback
+    except Exception as exc:
         traceback.print_exc()
-        return failure(procedure, "Neural style transfer failed unexpectedly (%s)."
-                       % logic.sentence(exc).rstrip("."))
+        return failure(
+            procedure,
+            "Neural style transfer failed unexpectedly (%s)." % logic.sentence(exc).rstrip("."),
+        )
     finally:
         try:
             Gimp.progress_end()
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
     return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
 
@@ -320,34 +337,69 @@ class NstStylize(Gimp.PlugIn):
             "Sends the layer, or the selection's bounds plus a margin, to the local nst "
             "service and adds the stylized result as a new layer above it (one undo step); a "
             "selection becomes the new layer's mask. 'style' is a name from the service's "
-            "style library or the path of an image file.", name)
+            "style library or the path of an image file.",
+            name,
+        )
         procedure.set_attribution("nst-plugin", "nst-plugin authors", "2025")
         procedure.add_string_argument(
-            "style", "St_yle", "A style library name, or the path of a style image file",
-            "", RW)
+            "style", "St_yle", "A style library name, or the path of a style image file", "", RW
+        )
         procedure.add_file_aux_argument(
-            "style-file", "Style _image file", "Choose an image file as the style",
-            Gimp.FileChooserAction.OPEN, True, None, RW)
+            "style-file",
+            "Style _image file",
+            "Choose an image file as the style",
+            Gimp.FileChooserAction.OPEN,
+            True,
+            None,
+            RW,
+        )
         procedure.add_double_argument(
-            "strength", "S_trength", "0 gives the layer back, 0.5 the weights as set, 1 the "
-            "strongest style", 0.0, 1.0, 0.5, RW)
+            "strength",
+            "S_trength",
+            "0 gives the layer back, 0.5 the weights as set, 1 the strongest style",
+            0.0,
+            1.0,
+            0.5,
+            RW,
+        )
         procedure.add_int_argument(
-            "size", "Si_ze", "Long edge in pixels to stylize at; 0 = the processed area's "
-            "(the result is scaled to fit)", 0, 16384, 0, RW)
+            "size",
+            "Si_ze",
+            "Long edge in pixels to stylize at; 0 = the processed area's "
+            "(the result is scaled to fit)",
+            0,
+            16384,
+            0,
+            RW,
+        )
         quality = Gimp.Choice.new()
         for number, (nick, text) in enumerate(logic.QUALITIES):
             quality.add(nick, number, text, "")
         procedure.add_choice_argument(
-            "quality", "_Quality", "A preset of iterations: draft, good or best", quality,
-            "good", RW)
+            "quality",
+            "_Quality",
+            "A preset of iterations: draft, good or best",
+            quality,
+            "good",
+            RW,
+        )
         procedure.add_boolean_argument(
-            "preserve-colors", "_Preserve colors", "Stylize the luminance only and keep the "
-            "layer's colours", False, RW)
+            "preserve-colors",
+            "_Preserve colors",
+            "Stylize the luminance only and keep the layer's colours",
+            False,
+            RW,
+        )
         procedure.add_string_argument(
-            "engine", "_Engine", "Engine name; empty = the service's default", "", RW)
+            "engine", "_Engine", "Engine name; empty = the service's default", "", RW
+        )
         procedure.add_string_argument(
-            "options", "More optio_ns (JSON)", "A JSON object of any further option, e.g. "
-            '{"style_weight": 20, "seed": 1}', "{}", RW)
+            "options",
+            "More optio_ns (JSON)",
+            'A JSON object of any further option, e.g. {"style_weight": 20, "seed": 1}',
+            "{}",
+            RW,
+        )
         return procedure
 
 

@@ -37,8 +37,10 @@ def processing_area(width, height, selection=None, margin=MARGIN):
         return 0, 0, width, height
     x, y, w, h = selection
     if w <= 0 or h <= 0:
-        raise UserError("The selection does not touch the layer; select part of it, or "
-                        "select none to stylize all of it.")
+        raise UserError(
+            "The selection does not touch the layer; select part of it, or "
+            "select none to stylize all of it."
+        )
     x0, y0 = max(0, x - margin), max(0, y - margin)
     x1, y1 = min(width, x + w + margin), min(height, y + h + margin)
     return x0, y0, x1 - x0, y1 - y0
@@ -47,36 +49,48 @@ def processing_area(width, height, selection=None, margin=MARGIN):
 def is_image(data):
     """Whether the bytes start like an image file the service reads."""
     head = bytes(data[:12])
-    return (head.startswith(b"\x89PNG\r\n\x1a\n") or head.startswith(b"\xff\xd8\xff")
-            or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
-            or head[:4] in (b"II*\x00", b"MM\x00*") or head[:6] in (b"GIF87a", b"GIF89a")
-            or head[:2] == b"BM")
+    return (
+        head.startswith(b"\x89PNG\r\n\x1a\n")
+        or head.startswith(b"\xff\xd8\xff")
+        or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+        or head[:4] in (b"II*\x00", b"MM\x00*")
+        or head[:6] in (b"GIF87a", b"GIF89a")
+        or head[:2] == b"BM"
+    )
 
 
 def looks_like_path(style):
-    return ("/" in style or "\\" in style or style.startswith("~")
-            or style.lower().endswith(IMAGE_EXTENSIONS))
+    return (
+        "/" in style
+        or "\\" in style
+        or style.startswith("~")
+        or style.lower().endswith(IMAGE_EXTENSIONS)
+    )
 
 
 def resolve_style(style):
     """``("file", image_bytes, label)`` for a path, ``("name", name, name)`` for a library name."""
     style = (style or "").strip()
     if not style:
-        raise UserError("Choose a style: a name from the style library or the path of an "
-                        "image file.")
+        raise UserError(
+            "Choose a style: a name from the style library or the path of an image file."
+        )
     if not looks_like_path(style):
         return "name", style, style
     path = os.path.expanduser(style)
     label = os.path.splitext(os.path.basename(path))[0] or "style"
     if not os.path.isfile(path):
-        raise UserError("The style file %s does not exist; give the path of an image file or "
-                        "a name from the style library." % path)
+        raise UserError(
+            "The style file %s does not exist; give the path of an image file or "
+            "a name from the style library." % path
+        )
     try:
         with open(path, "rb") as fh:
             data = fh.read()
     except OSError as exc:
-        raise UserError("The style file %s cannot be read (%s)."
-                        % (path, exc.strerror or exc)) from None
+        raise UserError(
+            "The style file %s cannot be read (%s)." % (path, exc.strerror or exc)
+        ) from None
     if not is_image(data):
         raise UserError("The style file %s is not an image (%s)." % (path, IMAGE_KINDS))
     return "file", data, label
@@ -87,8 +101,10 @@ def check_style_name(name, styles):
     names = [s.get("name") for s in styles if isinstance(s, dict) and s.get("name")]
     if names and name not in names:
         shown = ", ".join(sorted(names)[:12]) + (", ..." if len(names) > 12 else "")
-        raise UserError("There is no style named %r in the library; choose one of %s, or give "
-                        "the path of an image file." % (name, shown))
+        raise UserError(
+            "There is no style named %r in the library; choose one of %s, or give "
+            "the path of an image file." % (name, shown)
+        )
 
 
 def parse_extra_options(text):
@@ -99,8 +115,10 @@ def parse_extra_options(text):
     try:
         value = json.loads(text)
     except ValueError as exc:
-        raise UserError("The options are not valid JSON (%s); write an object such as "
-                        '{"style_weight": 20}.' % exc.args[0].split(":")[0]) from None
+        raise UserError(
+            "The options are not valid JSON (%s); write an object such as "
+            '{"style_weight": 20}.' % exc.args[0].split(":")[0]
+        ) from None
     if not isinstance(value, dict):
         raise UserError('The options must be a JSON object such as {"style_weight": 20}.')
     return value
@@ -122,8 +140,9 @@ def engine_option_names(engines_info, engine):
     return None
 
 
-def build_options(*, quality, strength, size, area, preserve_colors, engine="", extra="{}",
-                  engines_info=None):
+def build_options(
+    *, quality, strength, size, area, preserve_colors, engine="", extra="{}", engines_info=None
+):
     """The options JSON for POST /v1/jobs.
 
     The quality preset (served by the service; none when it serves none), then ``strength``,
@@ -174,8 +193,10 @@ def progress_text(event):
     """One line for the progress bar: stage, iteration and time left."""
     name = event.get("event", "progress")
     if name != "progress":
-        return "Neural style: %s" % {"done": "fetching the result", "queued": "waiting for "
-                                     "the device"}.get(name, str(name))
+        return "Neural style: %s" % {
+            "done": "fetching the result",
+            "queued": "waiting for the device",
+        }.get(name, str(name))
     parts = []
     stage = event.get("stage")
     if stage not in (None, ""):
@@ -209,10 +230,13 @@ PREVIEW_EDGE = 384  # long edge the preview is stylized at
 PREVIEW_SHOWN = 256  # long edge of the preview image in the dialog
 PREVIEW_DELAY_MS = 300  # quiet time after the last change before a preview is asked for
 PIXEL_MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}  # by bytes per pixel
-FAST_MISSING = ("The quick preview needs the fast engine: install it where the service runs "
-                "with pip install 'nst-plugin[fast]'.")
-PREVIEW_TIP = ("A quick approximation with the fast engine; OK renders with the engine "
-               "chosen in this dialog.")
+FAST_MISSING = (
+    "The quick preview needs the fast engine: install it where the service runs "
+    "with pip install 'nst-plugin[fast]'."
+)
+PREVIEW_TIP = (
+    "A quick approximation with the fast engine; OK renders with the engine chosen in this dialog."
+)
 
 
 def fit(width, height, edge, enlarge=False):
@@ -227,8 +251,9 @@ def preview_available(engines_info):
     """``(available, tooltip)`` of the quick preview, from GET /v1/engines: the service must
     list the fast engine as ready (else its ``problem`` sentence says what to install)."""
     engines = engines_info.get("engines") if isinstance(engines_info, dict) else None
-    entry = next((e for e in engines or () if isinstance(e, dict)
-                  and e.get("name") == PREVIEW_ENGINE), None)
+    entry = next(
+        (e for e in engines or () if isinstance(e, dict) and e.get("name") == PREVIEW_ENGINE), None
+    )
     if entry is None:
         return False, FAST_MISSING
     if entry.get("ready") is False:
@@ -260,16 +285,24 @@ def preview_job(key, edge):
     having ``edge`` pixels on its long edge; reads a style file (UserError when it fails)."""
     style, strength, preserve_colors = key
     kind, value, _ = resolve_style(style)
-    options = {"engine": PREVIEW_ENGINE, "size": int(min(edge, PREVIEW_EDGE)),
-               "strength": strength, "preserve_colors": preserve_colors}
-    return {"styles": [value] if kind == "file" else None,
-            "style_name": value if kind == "name" else None, "options": options}
+    options = {
+        "engine": PREVIEW_ENGINE,
+        "size": int(min(edge, PREVIEW_EDGE)),
+        "strength": strength,
+        "preserve_colors": preserve_colors,
+    }
+    return {
+        "styles": [value] if kind == "file" else None,
+        "style_name": value if kind == "name" else None,
+        "options": options,
+    }
 
 
 def preview_message(exc):
     """The one sentence shown under the preview when it cannot be made."""
-    said = isinstance(exc, UserError) or any(kind.__name__ == "ServiceError"
-                                             for kind in type(exc).__mro__)
+    said = isinstance(exc, UserError) or any(
+        kind.__name__ == "ServiceError" for kind in type(exc).__mro__
+    )
     if said:  # already one sentence for the user (client.ServiceError: the service's own)
         return sentence(exc)
     return "The preview failed (%s)." % sentence(exc).rstrip(".")

@@ -22,10 +22,9 @@ import gi
 
 gi.require_version("Gtk", "3.0")
 gi.require_version("GdkPixbuf", "2.0")
-from gi.repository import GdkPixbuf, Gio, GLib, Gtk  # noqa: E402
-
 import client  # noqa: E402
 import nst_gimp_logic as logic  # noqa: E402
+from gi.repository import GdkPixbuf, Gio, GLib, Gtk  # noqa: E402
 
 TRACE = "NST_GIMP_PREVIEW_TRACE"
 
@@ -39,11 +38,10 @@ def read_source(drawables, area_of):
             raise logic.UserError("Select exactly one layer to stylize.")
         x, y, w, h = area_of(drawables[0])
         width, height = logic.fit(w, h, logic.PREVIEW_EDGE)
-        data, width, height, bpp = drawables[0].get_sub_thumbnail_data(x, y, w, h, width,
-                                                                       height)
+        data, width, height, bpp = drawables[0].get_sub_thumbnail_data(x, y, w, h, width, height)
         png = client.encode_png(width, height, data.get_data(), logic.PIXEL_MODES[bpp])
         return png, (width, height)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return exc
 
 
@@ -51,8 +49,9 @@ def shown_pixbuf(png):
     """The result PNG as a pixbuf of the dialog's preview size (any thread)."""
     stream = Gio.MemoryInputStream.new_from_bytes(GLib.Bytes.new(png))
     pixbuf = GdkPixbuf.Pixbuf.new_from_stream(stream, None)
-    width, height = logic.fit(pixbuf.get_width(), pixbuf.get_height(), logic.PREVIEW_SHOWN,
-                              enlarge=True)
+    width, height = logic.fit(
+        pixbuf.get_width(), pixbuf.get_height(), logic.PREVIEW_SHOWN, enlarge=True
+    )
     return pixbuf.scale_simple(width, height, GdkPixbuf.InterpType.BILINEAR)
 
 
@@ -137,15 +136,18 @@ class Preview:
         if isinstance(self.source, Exception):
             self.say(logic.preview_message(self.source))
             return False
-        strength = logic.carried_strength(self.engines, self.config.get_property("strength"),
-                                          self.config.get_property("engine"))
-        key = logic.preview_key(self.config.get_property("style"), strength,
-                                self.config.get_property("preserve-colors"))
+        strength = logic.carried_strength(
+            self.engines, self.config.get_property("strength"), self.config.get_property("engine")
+        )
+        key = logic.preview_key(
+            self.config.get_property("style"), strength, self.config.get_property("preserve-colors")
+        )
         number = self.requests.start(key)
         if number is not None:
             self.message.set_text("Updating the preview...")
-            threading.Thread(target=self.work, args=(number, key), name="nst-preview",
-                             daemon=True).start()
+            threading.Thread(
+                target=self.work, args=(number, key), name="nst-preview", daemon=True
+            ).start()
         return False
 
     def show(self, number, key, pixbuf, text):
@@ -167,11 +169,15 @@ class Preview:
         """The test hook: one JSON line per change under the check button."""
         place = self.image.translate_coordinates(self.image.get_toplevel(), 0, 0)
         area = self.image.get_allocation()
-        line = {"style": key and key[0], "strength": key and key[1], "message": text,
-                "sha1": pixbuf and hashlib.sha1(pixbuf.get_pixels()).hexdigest(),
-                "size": pixbuf and [pixbuf.get_width(), pixbuf.get_height()],
-                "box": [*place, area.width, area.height] if place else None,
-                "mapped": self.image.get_mapped()}
+        line = {
+            "style": key and key[0],
+            "strength": key and key[1],
+            "message": text,
+            "sha1": pixbuf and hashlib.sha1(pixbuf.get_pixels()).hexdigest(),
+            "size": pixbuf and [pixbuf.get_width(), pixbuf.get_height()],
+            "box": [*place, area.width, area.height] if place else None,
+            "mapped": self.image.get_mapped(),
+        }
         with open(os.environ[TRACE], "a", encoding="utf-8") as out:
             out.write(json.dumps(line) + "\n")
 
@@ -201,12 +207,13 @@ class Preview:
         try:
             self.cancel_stale()  # the device runs one job at a time: free it first
             png, size = self.source
-            job = service.submit(png, cancel_on_disconnect=True,
-                                 **logic.preview_job(key, max(size)))
+            job = service.submit(
+                png, cancel_on_disconnect=True, **logic.preview_job(key, max(size))
+            )
             if not self.requests.submitted(number, job):
                 return
             pixbuf = shown_pixbuf(service.wait(job))
-        except Exception as exc:  # noqa: BLE001 - shown as one sentence under the preview
+        except Exception as exc:
             pixbuf, text = None, logic.preview_message(exc)
         finally:
             self.requests.finished(number)

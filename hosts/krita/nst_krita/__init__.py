@@ -14,7 +14,8 @@ import sys
 import traceback
 
 try:
-    from krita import Extension as _Extension, Krita as _Krita  # noqa: F401 - only in Krita
+    from krita import Extension as _Extension  # noqa: F401 - only in Krita
+    from krita import Krita as _Krita
 except ImportError:
     _Krita = None
 
@@ -31,5 +32,5 @@ if _Krita is not None:
         from .extension import register as _register
 
         _register()
-    except Exception:  # noqa: BLE001 - a broken plug-in must not take Krita's start down
+    except Exception:
         traceback.print_exc(file=sys.stderr)

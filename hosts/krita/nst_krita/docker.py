@@ -6,23 +6,38 @@ and a job through ``jobs.StyleJob``, so Krita never waits on the network.
 
 from __future__ import annotations
 
-from krita import DockWidget, Krita
 from PyQt5.QtCore import Qt, QTimer
 from PyQt5.QtGui import QImage
-from PyQt5.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QFrame, QHBoxLayout, QLabel,
-                             QProgressBar, QPushButton, QScrollArea, QSizePolicy, QSlider,
-                             QVBoxLayout, QWidget)
+from PyQt5.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+from krita import DockWidget, Krita
 
 from . import jobspec, layers, settings
 from .jobs import StyleJob
 from .library import StylePicker
-from .quickpreview import QuickPreview
 from .panels import HistoryPanel, ImageView, ServicePanel, bgra_image, guard
+from .quickpreview import QuickPreview
 
 TITLE = "Neural Style"
 PREVIEW_HEIGHT = 140
-QUICK_TIP = ("Show the fast engine's one-pass result as you change the style or strength; "
-             "Stylize still renders with the engine chosen above")
+QUICK_TIP = (
+    "Show the fast engine's one-pass result as you change the style or strength; "
+    "Stylize still renders with the engine chosen above"
+)
 SIZES = [("Document size", None)] + [("%d px (long edge)" % s, s) for s in jobspec.SIZE_CAPS]
 
 
@@ -106,8 +121,12 @@ class NeuralStyleDocker(DockWidget):
         self.quick_preview.shown.connect(self._quick_shown)
         self.quick_preview.message.connect(self.status_text)
         self.quick.toggled.connect(self._quick_toggled)
-        for signal in (self.strength.valueChanged, self.preserve.toggled,
-                       self.source.currentIndexChanged, self.picker.changed):
+        for signal in (
+            self.strength.valueChanged,
+            self.preserve.toggled,
+            self.source.currentIndexChanged,
+            self.picker.changed,
+        ):
             signal.connect(lambda *_: self.quick_preview.request())
         self.ui_timer = QTimer(self)
         self.ui_timer.setInterval(500)
@@ -140,8 +159,9 @@ class NeuralStyleDocker(DockWidget):
     def _load_choices(self) -> None:
         try:
             self.strength.setValue(int(settings.read_value("strength", "70")))
-            self.size.setCurrentIndex(max(0, self.size.findData(
-                int(settings.read_value("size", "0")) or None)))
+            self.size.setCurrentIndex(
+                max(0, self.size.findData(int(settings.read_value("size", "0")) or None))
+            )
             self.preserve.setChecked(settings.read_value("preserve_colors", "false") == "true")
             self.quick.setChecked(settings.read_value("quick_preview", "true") == "true")
         except (ValueError, TypeError):
@@ -174,7 +194,9 @@ class NeuralStyleDocker(DockWidget):
         self.info = found.get("engines") or {}
         self._show_engine_info()
         if self.job is None:
-            self.status_text("Connected to %s; pick a style, then Stylize." % found.get("url", "the service"))
+            self.status_text(
+                "Connected to %s; pick a style, then Stylize." % found.get("url", "the service")
+            )
 
     def _show_engine_info(self) -> None:
         qualities = jobspec.quality_choices(self.info)
@@ -192,8 +214,11 @@ class NeuralStyleDocker(DockWidget):
         self.engine.setCurrentIndex(max(0, self.engine.findData(jobspec.default_engine(self.info))))
         self.engine.setVisible(len(names) > 1)
         self.engine_label.setVisible(len(names) > 1)
-        why_not = (jobspec.engine_unavailable(self.info, "fast") if self.info
-                   else "Connect to the nst service first.")
+        why_not = (
+            jobspec.engine_unavailable(self.info, "fast")
+            if self.info
+            else "Connect to the nst service first."
+        )
         self.quick.setEnabled(why_not is None)
         self.quick.setToolTip(why_not or QUICK_TIP)
         self._quick_toggled(self.quick.isChecked())
@@ -219,11 +244,14 @@ class NeuralStyleDocker(DockWidget):
         doc = Krita.instance().activeDocument()
         source = layers.read_source(doc, None, visible=self.source.currentIndex() == 1)
         style, label = self.picker.style(doc)
-        choices = {"strength": self.strength.value() / 100.0, "size": self.size.currentData(),
-                   "preserve_colors": self.preserve.isChecked(),
-                   "quality": self.quality.currentData() if self.quality.count() else None,
-                   "engine": self.engine.currentData() if self.engine.count() > 1 else None,
-                   "extra": dict(self.extra_options)}
+        choices = {
+            "strength": self.strength.value() / 100.0,
+            "size": self.size.currentData(),
+            "preserve_colors": self.preserve.isChecked(),
+            "quality": self.quality.currentData() if self.quality.count() else None,
+            "engine": self.engine.currentData() if self.engine.count() > 1 else None,
+            "extra": dict(self.extra_options),
+        }
         self._save_choices()
         self.quick_preview.set_enabled(False)
         job = StyleJob(source, style, choices, settings.load(), label=label, parent=self)

@@ -9,8 +9,9 @@ from __future__ import annotations
 import sys
 import traceback
 
-from krita import DockWidgetFactory, DockWidgetFactoryBase, Extension, Krita
 from PyQt5.QtWidgets import QDockWidget
+
+from krita import DockWidgetFactory, DockWidgetFactoryBase, Extension, Krita
 
 DOCKER_ID = "nst_krita_docker"
 ACTION_ID = "nst_krita_open"
@@ -47,7 +48,7 @@ def open_docker():
         dock.show()
         dock.raise_()
         dock.setFocus()
-    except Exception:  # noqa: BLE001 - never let an exception open Krita's modal dialog
+    except Exception:
         traceback.print_exc(file=sys.stderr)
 
 
@@ -57,4 +58,5 @@ def register():
     app = Krita.instance()
     app.addExtension(NeuralStyleExtension(app))
     app.addDockWidgetFactory(
-        DockWidgetFactory(DOCKER_ID, DockWidgetFactoryBase.DockRight, NeuralStyleDocker))
+        DockWidgetFactory(DOCKER_ID, DockWidgetFactoryBase.DockRight, NeuralStyleDocker)
+    )

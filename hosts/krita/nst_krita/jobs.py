@@ -27,8 +27,18 @@ class StyleJob(QObject):
     cancelled = pyqtSignal(str)
     ended = pyqtSignal()
 
-    def __init__(self, source: layers.Source, style: dict, choices: dict, connect: dict,
-                 *, label: str, apply: bool = True, forget: bool = False, parent=None):
+    def __init__(
+        self,
+        source: layers.Source,
+        style: dict,
+        choices: dict,
+        connect: dict,
+        *,
+        label: str,
+        apply: bool = True,
+        forget: bool = False,
+        parent=None,
+    ):
         super().__init__(parent)
         self.forget = forget  # delete the service's job once its result is here
         self.source = source
@@ -49,13 +59,15 @@ class StyleJob(QObject):
     def document(self):
         return self.source.document
 
-    def start(self) -> "StyleJob":
+    def start(self) -> StyleJob:
         w, h = self.source.size
-        self._work = worker.JobWork(self.connect, (w, h, self.source.pixels), self.style,
-                                    self.choices, forget=self.forget)
+        self._work = worker.JobWork(
+            self.connect, (w, h, self.source.pixels), self.style, self.choices, forget=self.forget
+        )
         _watch(self)
-        worker.run_in_thread(self._work, on_done=self._on_result, on_error=self._on_error,
-                             on_event=self._on_event)
+        worker.run_in_thread(
+            self._work, on_done=self._on_result, on_error=self._on_error, on_event=self._on_event
+        )
         return self
 
     # -- from the worker (queued to the main thread) -------------------------------------
@@ -75,7 +87,7 @@ class StyleJob(QObject):
             self.result = results.keep_alpha(pixels, self.source.pixels)
             if self.apply:
                 self.layer = self.add_layer()
-        except Exception as exc:  # noqa: BLE001 - shown as a sentence, never a Krita dialog
+        except Exception as exc:
             self._end(FAILED, error_sentence(exc))
             return
         self._end(DONE, None)
@@ -155,14 +167,14 @@ class _Watcher(QObject):
                     job.cancel("The document was closed, so its Neural Style job was cancelled.")
             if not _ACTIVE:
                 self.timer.stop()
-        except Exception:  # noqa: BLE001 - a watcher must never raise into Krita
+        except Exception:
             pass
 
     def closing(self) -> None:
         for job in list(_ACTIVE):
             try:
                 job.cancel("Krita is closing, so the Neural Style job was cancelled.")
-            except Exception:  # noqa: BLE001
+            except Exception:
                 pass
 
 

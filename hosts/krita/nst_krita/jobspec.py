@@ -36,8 +36,10 @@ def error_sentence(exc: BaseException) -> str:
     if isinstance(exc, PluginError) or type(exc).__name__ in ("ServiceError", "Cancelled"):
         return sentence(exc)
     detail = " ".join(str(exc).split()) or "no details"
-    return sentence("Neural Style failed unexpectedly (%s: %s); please report this with "
-                    "Krita's log" % (type(exc).__name__, detail.rstrip(".")))
+    return sentence(
+        "Neural Style failed unexpectedly (%s: %s); please report this with "
+        "Krita's log" % (type(exc).__name__, detail.rstrip("."))
+    )
 
 
 # --------------------------------------------------------------------------------- engines
@@ -65,7 +67,10 @@ def engine_unavailable(info: dict, name: str):
     entry = next((e for e in engine_entries(info) if e["name"] == name), None)
     if entry is None:
         hint = " with pip install 'nst-plugin[fast]'" if name == "fast" else ""
-        return "The nst service has no %s engine; install it%s and restart the service." % (name, hint)
+        return "The nst service has no %s engine; install it%s and restart the service." % (
+            name,
+            hint,
+        )
     if entry.get("ready") is False:
         return sentence(entry.get("problem") or "The nst service cannot run its %s engine." % name)
     return None
@@ -93,8 +98,11 @@ def option_names(entry: dict):
         props = options.get("properties")
         return set(props) if isinstance(props, dict) else set(options)
     if isinstance(options, list):
-        return {o if isinstance(o, str) else o.get("name") for o in options
-                if isinstance(o, str) or isinstance(o, dict)} - {None}
+        return {
+            o if isinstance(o, str) else o.get("name")
+            for o in options
+            if isinstance(o, str) or isinstance(o, dict)
+        } - {None}
     return None
 
 
@@ -123,8 +131,18 @@ def output_size(width: int, height: int, cap=None) -> int:
     return min(edge, cap)
 
 
-def build_options(info: dict, *, width: int, height: int, engine=None, quality=None,
-                  strength=None, size=None, preserve_colors=None, extra=None) -> dict:
+def build_options(
+    info: dict,
+    *,
+    width: int,
+    height: int,
+    engine=None,
+    quality=None,
+    strength=None,
+    size=None,
+    preserve_colors=None,
+    extra=None,
+) -> dict:
     """The ``options`` JSON of a job.
 
     ``info``: the service's ``GET /v1/engines`` answer; ``width``/``height``: the area sent;
@@ -137,7 +155,9 @@ def build_options(info: dict, *, width: int, height: int, engine=None, quality=N
     chosen = engine or default_engine(info)
     if engine is not None and engine not in names:
         offered = ", ".join(names) or "none"
-        raise PluginError("The nst service has no engine named %r; it offers: %s." % (engine, offered))
+        raise PluginError(
+            "The nst service has no engine named %r; it offers: %s." % (engine, offered)
+        )
     entry = next((e for e in engine_entries(info) if e["name"] == chosen), {})
     takes = option_names(entry)
 
@@ -150,10 +170,14 @@ def build_options(info: dict, *, width: int, height: int, engine=None, quality=N
         quality = DEFAULT_QUALITY if DEFAULT_QUALITY in found else quality_choices(info)[0]
     if quality is not None:
         if not found:
-            raise PluginError("This nst service offers no quality presets; leave quality unset "
-                              "and pass iterations= instead.")
+            raise PluginError(
+                "This nst service offers no quality presets; leave quality unset "
+                "and pass iterations= instead."
+            )
         if quality not in found:
-            raise PluginError("Quality must be one of %s, not %r." % (", ".join(quality_choices(info)), quality))
+            raise PluginError(
+                "Quality must be one of %s, not %r." % (", ".join(quality_choices(info)), quality)
+            )
         options.update({k: v for k, v in found[quality].items() if taken(k)})
     if strength is not None:
         strength = float(strength)
@@ -179,8 +203,12 @@ def style_label(style) -> str:
     if isinstance(style, dict):
         return str(style.get("label") or style.get("name") or "style")
     text = os.fspath(style) if isinstance(style, os.PathLike) else str(style)
-    if os.sep in text or "/" in text or os.path.splitext(text)[1].lower() in (
-            ".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".kra"):
+    if (
+        os.sep in text
+        or "/" in text
+        or os.path.splitext(text)[1].lower()
+        in (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".kra")
+    ):
         text = os.path.splitext(os.path.basename(text))[0]
     return text or "style"
 
@@ -206,10 +234,16 @@ def unique_name(name: str, taken) -> str:
 
 # --------------------------------------------------------------------------------- progress
 
-_STAGES = {"queued": "Waiting in the queue", "connecting": "Connecting to the nst service",
-           "uploading": "Sending the image", "loading": "Loading the engine",
-           "preparing": "Preparing", "optimizing": "Stylizing", "done": "Finishing",
-           "saving": "Finishing"}
+_STAGES = {
+    "queued": "Waiting in the queue",
+    "connecting": "Connecting to the nst service",
+    "uploading": "Sending the image",
+    "loading": "Loading the engine",
+    "preparing": "Preparing",
+    "optimizing": "Stylizing",
+    "done": "Finishing",
+    "saving": "Finishing",
+}
 
 
 def progress_text(event: dict) -> str:
@@ -221,7 +255,11 @@ def progress_text(event: dict) -> str:
         text += ": iteration %d of %d" % (step, total)
     eta = event.get("eta")
     if isinstance(eta, (int, float)) and eta >= 0:
-        text += (", about %d s left" % round(eta)) if eta < 90 else (", about %d min left" % round(eta / 60))
+        text += (
+            (", about %d s left" % round(eta))
+            if eta < 90
+            else (", about %d min left" % round(eta / 60))
+        )
     return text
 
 

@@ -96,6 +96,7 @@ def find_node(doc, unique_id: str):
 
 def node_path(doc, node) -> list:
     """Child indices from the root to ``node`` (the same in a clone of the document)."""
+
     def search(parent, path):
         for i, child in enumerate(parent.childNodes()):
             if child == node:
@@ -124,8 +125,9 @@ def source_layer(doc, node=None):
     if node is not None and node.type() in MASK_TYPES:
         node = node.parentNode()
     if node is None or node.parentNode() is None:
-        raise PluginError("No layer is selected; click a layer in the Layers docker, or choose "
-                          "the visible image.")
+        raise PluginError(
+            "No layer is selected; click a layer in the Layers docker, or choose the visible image."
+        )
     return node
 
 
@@ -150,8 +152,10 @@ def read_pixels(doc, node, box: tuple) -> bytes:
         data = _converted_pixels(doc, node, box)
     data = bytes(data)
     if len(data) != w * h * 4:
-        raise PluginError("Krita handed over %d bytes for a %dx%d area instead of %d; the layer "
-                          "cannot be read." % (len(data), w, h, w * h * 4))
+        raise PluginError(
+            "Krita handed over %d bytes for a %dx%d area instead of %d; the layer "
+            "cannot be read." % (len(data), w, h, w * h * 4)
+        )
     return data
 
 
@@ -159,13 +163,17 @@ def _converted_pixels(doc, node, box: tuple) -> bytes:
     path = None if node is None else node_path(doc, node)
     clone = doc.clone()
     if clone is None:
-        raise PluginError("Krita could not copy the document to convert it to 8-bit RGBA; convert "
-                          "it with Image > Convert Image Color Space and try again.")
+        raise PluginError(
+            "Krita could not copy the document to convert it to 8-bit RGBA; convert "
+            "it with Image > Convert Image Color Space and try again."
+        )
     try:
         if not clone.setColorSpace("RGBA", "U8", SRGB):
-            raise PluginError("Neural Style works on 8-bit RGBA and this %s %s document could not "
-                              "be converted; convert it with Image > Convert Image Color Space."
-                              % (doc.colorModel(), doc.colorDepth()))
+            raise PluginError(
+                "Neural Style works on 8-bit RGBA and this %s %s document could not "
+                "be converted; convert it with Image > Convert Image Color Space."
+                % (doc.colorModel(), doc.colorDepth())
+            )
         clone.waitForDone()
         if path is None:
             return bytes(clone.pixelData(*box))
@@ -187,20 +195,24 @@ def read_source(doc, node=None, visible: bool = False, margin: int = MARGIN) -> 
     if sel is not None:
         box = selection_box(rect(sel), doc_w, doc_h, margin)
         if box is None:
-            raise PluginError("The selection lies outside the image; select part of the image "
-                              "or deselect all.")
+            raise PluginError(
+                "The selection lies outside the image; select part of the image or deselect all."
+            )
     elif layer is None:
         box = (0, 0, doc_w, doc_h)
     else:
         box = clamp_box(rect(layer.bounds()), doc_w, doc_h)
         if box is None:
-            raise PluginError("The layer %r is empty; paint on it or pick another layer." % layer.name())
+            raise PluginError(
+                "The layer %r is empty; paint on it or pick another layer." % layer.name()
+            )
     mask = None
     if sel is not None:
         mask = bytes(sel.pixelData(*box))
         if len(mask) != box[2] * box[3]:
-            raise PluginError("Krita handed over a selection of an unexpected size; deselect and "
-                              "select again.")
+            raise PluginError(
+                "Krita handed over a selection of an unexpected size; deselect and select again."
+            )
         if mask.count(255) == len(mask):
             mask = None  # the whole box is selected: nothing to cut out
     pixels = read_pixels(doc, layer, box)
@@ -212,6 +224,7 @@ def read_style_layer(doc, node) -> tuple:
     """(width, height, BGRA) of a layer used as the style image: its painted area."""
     box = clamp_box(rect(node.bounds()), doc.width(), doc.height())
     if box is None:
-        raise PluginError("The style layer %r is empty; paint on it or pick another layer."
-                          % node.name())
+        raise PluginError(
+            "The style layer %r is empty; paint on it or pick another layer." % node.name()
+        )
     return box[2], box[3], read_pixels(doc, node, box)

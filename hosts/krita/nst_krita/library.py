@@ -5,12 +5,23 @@ from __future__ import annotations
 
 import os
 
-from krita import Krita
 from PyQt5.QtCore import QSize, pyqtSignal
 from PyQt5.QtGui import QIcon, QImage
-from PyQt5.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QInputDialog,
-                             QListView, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout,
-                             QWidget)
+from PyQt5.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QInputDialog,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from krita import Krita
 
 from . import layers, settings, worker
 from .jobspec import PluginError, error_sentence
@@ -77,8 +88,11 @@ class StylePicker(QWidget):
             connect["start"] = False
         else:
             self.message.emit("Connecting to the nst service...")
-        worker.run_in_thread(lambda emit: worker.library(connect), on_done=self._show,
-                             on_error=lambda exc: start and self.show_error(error_sentence(exc)))
+        worker.run_in_thread(
+            lambda emit: worker.library(connect),
+            on_done=self._show,
+            on_error=lambda exc: start and self.show_error(error_sentence(exc)),
+        )
 
     @guard
     def add_style(self) -> None:
@@ -86,13 +100,18 @@ class StylePicker(QWidget):
         if not path:
             return
         default = os.path.splitext(os.path.basename(path))[0]
-        name, ok = QInputDialog.getText(self, "Style name", "Name in the style library:", text=default)
+        name, ok = QInputDialog.getText(
+            self, "Style name", "Name in the style library:", text=default
+        )
         if not ok or not name.strip():
             return
         connect = settings.load()
         self.message.emit("Adding %s to the style library..." % name.strip())
-        worker.run_in_thread(lambda emit: worker.add_style(connect, name.strip(), path),
-                             on_done=self._show, on_error=lambda exc: self.show_error(error_sentence(exc)))
+        worker.run_in_thread(
+            lambda emit: worker.add_style(connect, name.strip(), path),
+            on_done=self._show,
+            on_error=lambda exc: self.show_error(error_sentence(exc)),
+        )
 
     @guard
     def _show(self, found: dict) -> None:
@@ -100,8 +119,12 @@ class StylePicker(QWidget):
         self.styles.clear()
         for style in found.get("styles", []):
             image = QImage.fromData(style["thumbnail"]) if style.get("thumbnail") else QImage()
-            item = QListWidgetItem(QIcon(fit(image, 64)) if not image.isNull() else QIcon(), style["name"])
-            item.setToolTip(style["name"] + (" (%s)" % style["source"] if style.get("source") else ""))
+            item = QListWidgetItem(
+                QIcon(fit(image, 64)) if not image.isNull() else QIcon(), style["name"]
+            )
+            item.setToolTip(
+                style["name"] + (" (%s)" % style["source"] if style.get("source") else "")
+            )
             self.styles.addItem(item)
             if style["name"] == chosen:
                 self.styles.setCurrentItem(item)
@@ -112,7 +135,7 @@ class StylePicker(QWidget):
         doc = Krita.instance().activeDocument()
         keep = self.style_layer.currentData()
         self.style_layer.clear()
-        for node in (layers.layers(doc) if doc is not None else []):
+        for node in layers.layers(doc) if doc is not None else []:
             self.style_layer.addItem(node.name(), str(node.uniqueId()))
         self.style_layer.setCurrentIndex(max(0, self.style_layer.findData(keep)))
 
@@ -125,11 +148,14 @@ class StylePicker(QWidget):
         if self.use_layer.isChecked():
             node = layers.find_node(doc, self.style_layer.currentData() or "")
             if node is None:
-                raise PluginError("Choose the layer to use as the style (it may have been deleted).")
+                raise PluginError(
+                    "Choose the layer to use as the style (it may have been deleted)."
+                )
             w, h, data = layers.read_style_layer(doc, node)
             return {"pixels": (w, h, data)}, node.name()
         item = self.styles.currentItem()
         if item is None:
-            raise PluginError("Pick a style in the library, add one from a file, or use a layer "
-                              "as the style.")
+            raise PluginError(
+                "Pick a style in the library, add one from a file, or use a layer as the style."
+            )
         return {"name": item.text()}, item.text()

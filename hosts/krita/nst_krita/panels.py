@@ -8,8 +8,18 @@ import traceback
 
 from PyQt5.QtCore import Qt, pyqtSignal
 from PyQt5.QtGui import QIcon, QImage, QPainter, QPixmap
-from PyQt5.QtWidgets import (QGroupBox, QHBoxLayout, QLabel, QLineEdit, QListWidget,
-                             QListWidgetItem, QPushButton, QSizePolicy, QVBoxLayout, QWidget)
+from PyQt5.QtWidgets import (
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from . import settings
 from .jobspec import error_sentence
@@ -26,9 +36,10 @@ def guard(method):
     def run(self, *args, **kwargs):
         try:
             return method(self, *args[:wanted], **kwargs)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             traceback.print_exc(file=sys.stderr)
             self.show_error(error_sentence(exc))
+
     run.__name__, run.__doc__ = method.__name__, method.__doc__
     return run
 
@@ -45,7 +56,9 @@ def fit(image: QImage, width: int, height=None) -> QPixmap:
     if image.isNull():
         return QPixmap()
     if image.width() > width or image.height() > height:
-        image = image.scaled(max(1, width), max(1, height), Qt.KeepAspectRatio, Qt.SmoothTransformation)
+        image = image.scaled(
+            max(1, width), max(1, height), Qt.KeepAspectRatio, Qt.SmoothTransformation
+        )
     return QPixmap.fromImage(image)
 
 
@@ -71,8 +84,9 @@ class ImageView(QWidget):
             return
         pixmap = fit(self.image, self.width(), self.height())
         painter = QPainter(self)
-        painter.drawPixmap((self.width() - pixmap.width()) // 2,
-                           (self.height() - pixmap.height()) // 2, pixmap)
+        painter.drawPixmap(
+            (self.width() - pixmap.width()) // 2, (self.height() - pixmap.height()) // 2, pixmap
+        )
         painter.end()
 
 
@@ -108,7 +122,9 @@ class HistoryPanel(QWidget):
     def add(self, job) -> None:
         w, h = job.source.size
         item = QListWidgetItem(QIcon(fit(bgra_image(w, h, job.result), 48)), job.name)
-        item.setToolTip("%s, %dx%d px at (%d, %d)" % (job.name, w, h, job.source.box[0], job.source.box[1]))
+        item.setToolTip(
+            "%s, %dx%d px at (%d, %d)" % (job.name, w, h, job.source.box[0], job.source.box[1])
+        )
         self._jobs[id(item)] = (item, job)
         self.list.insertItem(0, item)
         while self.list.count() > HISTORY_LIMIT:

@@ -10,9 +10,10 @@ result over a newer one. No layer is added and the document is only read.
 
 from __future__ import annotations
 
-from krita import Krita
 from PyQt5.QtCore import QObject, Qt, QTimer, pyqtSignal
 from PyQt5.QtGui import QImage
+
+from krita import Krita
 
 from . import jobspec, layers, settings
 from .jobs import RUNNING, StyleJob
@@ -28,11 +29,17 @@ def shrink(source: layers.Source, edge: int = EDGE) -> layers.Source:
     w, h = source.size
     if max(w, h) <= edge:
         return source
-    image = bgra_image(w, h, source.pixels).scaled(edge, edge, Qt.KeepAspectRatio,
-                                                   Qt.SmoothTransformation)
-    return layers.Source(document=source.document, node=source.node,
-                         box=(0, 0, image.width(), image.height()), pixels=image_bytes(image),
-                         mask=None, label=source.label)
+    image = bgra_image(w, h, source.pixels).scaled(
+        edge, edge, Qt.KeepAspectRatio, Qt.SmoothTransformation
+    )
+    return layers.Source(
+        document=source.document,
+        node=source.node,
+        box=(0, 0, image.width(), image.height()),
+        pixels=image_bytes(image),
+        mask=None,
+        label=source.label,
+    )
 
 
 def image_bytes(image: QImage) -> bytes:
@@ -89,12 +96,25 @@ class QuickPreview(QObject):
         except jobspec.PluginError as exc:
             self.message.emit(str(exc))
             return
-        strength = jobspec.carried_strength(d.info, d.strength.value() / 100.0,
-                                            d.engine.currentData(), ENGINE)
-        choices = {"strength": strength, "size": EDGE,
-                   "preserve_colors": d.preserve.isChecked(), "engine": ENGINE}
-        job = StyleJob(source, style, choices, settings.load(), label=label, apply=False,
-                       forget=True, parent=self)
+        strength = jobspec.carried_strength(
+            d.info, d.strength.value() / 100.0, d.engine.currentData(), ENGINE
+        )
+        choices = {
+            "strength": strength,
+            "size": EDGE,
+            "preserve_colors": d.preserve.isChecked(),
+            "engine": ENGINE,
+        }
+        job = StyleJob(
+            source,
+            style,
+            choices,
+            settings.load(),
+            label=label,
+            apply=False,
+            forget=True,
+            parent=self,
+        )
         job.finished.connect(lambda _layer: self._finished(job))
         job.failed.connect(lambda text: self._failed(job, text))
         self.job = job
@@ -107,8 +127,12 @@ class QuickPreview(QObject):
         node = None if visible else layers.source_layer(doc)
         sel = layers.active_selection(doc)
         thumb = (doc.rootNode() if node is None else node).thumbnail(64, 64)
-        signature = (None if node is None else str(node.uniqueId()), visible,
-                     None if sel is None else layers.rect(sel), hash(image_bytes(thumb)))
+        signature = (
+            None if node is None else str(node.uniqueId()),
+            visible,
+            None if sel is None else layers.rect(sel),
+            hash(image_bytes(thumb)),
+        )
         if self.cached and self.cached[0] == doc and self.cached[1] == signature:
             return self.cached[2]
         source = shrink(layers.read_source(doc, node, visible=visible))

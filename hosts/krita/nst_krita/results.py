@@ -20,7 +20,9 @@ MASK_NAME = "Neural Style selection"
 def keep_alpha(result: bytes, source: bytes) -> bytes:
     """The result's colours with the source's alpha (transparent stays transparent)."""
     if len(result) != len(source):
-        raise ValueError("keep_alpha: %d result bytes for %d source bytes" % (len(result), len(source)))
+        raise ValueError(
+            "keep_alpha: %d result bytes for %d source bytes" % (len(result), len(source))
+        )
     out = bytearray(result)
     out[3::4] = source[3::4]
     return bytes(out)
@@ -29,7 +31,9 @@ def keep_alpha(result: bytes, source: bytes) -> bytes:
 def multiply_alpha(pixels: bytes, mask: bytes) -> bytes:
     """BGRA ``pixels`` with alpha scaled by the 8-bit ``mask`` (one byte per pixel)."""
     if len(pixels) != 4 * len(mask):
-        raise ValueError("multiply_alpha: %d pixel bytes for a %d-byte mask" % (len(pixels), len(mask)))
+        raise ValueError(
+            "multiply_alpha: %d pixel bytes for a %d-byte mask" % (len(pixels), len(mask))
+        )
     out = bytearray(pixels)
     out[3::4] = bytes((a * m + 127) // 255 for a, m in zip(pixels[3::4], mask))
     return bytes(out)
@@ -47,8 +51,9 @@ def _placement(doc, source_node):
     return root, (tops[-1] if tops else None)
 
 
-def insert_result(doc, source: Source, pixels: bytes, name: str, *, krita=None,
-                  process_events=None):
+def insert_result(
+    doc, source: Source, pixels: bytes, name: str, *, krita=None, process_events=None
+):
     """Add a paint layer named ``name`` holding ``pixels`` over ``source.box``; return it.
 
     With a selection the layer gets a transparency mask of it (or, when the document is not
@@ -56,8 +61,10 @@ def insert_result(doc, source: Source, pixels: bytes, name: str, *, krita=None,
     """
     x, y, w, h = source.box
     if len(pixels) != w * h * 4:
-        raise PluginError("The result has %d bytes for a %dx%d area instead of %d; try again."
-                          % (len(pixels), w, h, w * h * 4))
+        raise PluginError(
+            "The result has %d bytes for a %dx%d area instead of %d; try again."
+            % (len(pixels), w, h, w * h * 4)
+        )
     parent, above = _placement(doc, source.node)
     name = unique_name(name, (n.name() for n in parent.childNodes()))
     layer = doc.createNode(name, "paintlayer")
@@ -66,8 +73,11 @@ def insert_result(doc, source: Source, pixels: bytes, name: str, *, krita=None,
     if not is_rgba8(layer):
         layer.setColorSpace("RGBA", "U8", SRGB)
     layer.setPixelData(pixels, x, y, w, h)
-    if source.mask is not None and add_selection_mask(doc, layer, source, krita=krita,
-                                                     process_events=process_events) is None:
+    if (
+        source.mask is not None
+        and add_selection_mask(doc, layer, source, krita=krita, process_events=process_events)
+        is None
+    ):
         layer.setPixelData(multiply_alpha(pixels, source.mask), x, y, w, h)
     doc.refreshProjection()
     return layer
@@ -125,8 +135,11 @@ def add_selection_mask(doc, layer, source: Source, *, krita=None, process_events
             return None
         action.trigger()
         doc.waitForDone()
-        made = [n for n in layer.childNodes()
-                if n.type() == "transparencymask" and str(n.uniqueId()) not in before]
+        made = [
+            n
+            for n in layer.childNodes()
+            if n.type() == "transparencymask" and str(n.uniqueId()) not in before
+        ]
     finally:
         doc.setSelection(saved)
         doc.waitForDone()

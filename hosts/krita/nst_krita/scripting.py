@@ -68,8 +68,15 @@ class Job:
             deadline = None if timeout is None else time.monotonic() + float(timeout)
             ticker = QTimer()
             ticker.setInterval(100)
-            ticker.timeout.connect(lambda: (job.state != RUNNING or (
-                deadline is not None and time.monotonic() >= deadline)) and loop.quit())
+            ticker.timeout.connect(
+                lambda: (
+                    (
+                        job.state != RUNNING
+                        or (deadline is not None and time.monotonic() >= deadline)
+                    )
+                    and loop.quit()
+                )
+            )
             ticker.start()
             if job.state == RUNNING:
                 loop.exec_()
@@ -79,8 +86,10 @@ class Job:
             except TypeError:
                 pass
             if job.state == RUNNING:
-                raise TimeoutError("The Neural Style job did not finish within %g s; it goes on, "
-                                   "call wait() again or cancel()." % float(timeout))
+                raise TimeoutError(
+                    "The Neural Style job did not finish within %g s; it goes on, "
+                    "call wait() again or cancel()." % float(timeout)
+                )
         if job.state == "cancelled":
             raise Cancelled(job.error or "The job was cancelled.")
         if job.state == "failed":
@@ -91,8 +100,10 @@ class Job:
 def _style_spec(style, document) -> tuple:
     """(worker style dict, label) from a library name, an image file or a layer."""
     if style is None:
-        raise PluginError("Name a style: style='starry_night' (from the library), a path to an "
-                          "image file, or a layer.")
+        raise PluginError(
+            "Name a style: style='starry_night' (from the library), a path to an "
+            "image file, or a layer."
+        )
     if hasattr(style, "pixelData") and hasattr(style, "name"):
         w, h, data = layers.read_style_layer(document, style)
         return {"pixels": (w, h, data)}, style.name()
@@ -105,9 +116,20 @@ def _style_spec(style, document) -> tuple:
     return {"name": text}, text
 
 
-def stylize(style=None, strength=None, *, document=None, node=None, visible: bool = False,
-            size=None, quality=None, preserve_colors=None, engine=None, margin: int = layers.MARGIN,
-            **options) -> Job:
+def stylize(
+    style=None,
+    strength=None,
+    *,
+    document=None,
+    node=None,
+    visible: bool = False,
+    size=None,
+    quality=None,
+    preserve_colors=None,
+    engine=None,
+    margin: int = layers.MARGIN,
+    **options,
+) -> Job:
     """Stylize a layer (or the visible image) of a document; returns a running ``Job``.
 
     ``style``: a name in the service's style library, a path to an image file, or a layer
@@ -126,9 +148,17 @@ def stylize(style=None, strength=None, *, document=None, node=None, visible: boo
         raise PluginError("No document is open; open one or pass document=.")
     source = layers.read_source(document, node, visible=visible, margin=margin)
     spec, label = _style_spec(style, document)
-    choices = {"engine": engine, "quality": quality, "strength": strength, "size": size,
-               "preserve_colors": preserve_colors, "extra": options}
+    choices = {
+        "engine": engine,
+        "quality": quality,
+        "strength": strength,
+        "size": size,
+        "preserve_colors": preserve_colors,
+        "extra": options,
+    }
     if strength is not None and not 0 <= float(strength) <= 1:
-        raise PluginError("Strength must be between 0 and 1 (0.7 is 70 %%), not %g." % float(strength))
+        raise PluginError(
+            "Strength must be between 0 and 1 (0.7 is 70 %%), not %g." % float(strength)
+        )
     job = StyleJob(source, spec, choices, settings.load(), label=label)
     return Job(job.start())

@@ -27,8 +27,10 @@ def _krita(krita=None):
 def read(krita=None) -> dict:
     """The user's settings: ``{"url": str, "token": str}`` (empty strings when unset)."""
     k = _krita(krita)
-    return {"url": (k.readSetting(GROUP, "url", "") or "").strip(),
-            "token": (k.readSetting(GROUP, "token", "") or "").strip()}
+    return {
+        "url": (k.readSetting(GROUP, "url", "") or "").strip(),
+        "token": (k.readSetting(GROUP, "token", "") or "").strip(),
+    }
 
 
 def write(url: str, token: str, krita=None) -> None:

@@ -50,7 +50,7 @@ def run_in_thread(work, *, on_done, on_error, on_event=None):
     def body():
         try:
             value = work(bridge.event.emit)
-        except BaseException as exc:  # noqa: BLE001 - every failure goes to the main thread
+        except BaseException as exc:
             bridge.failed.emit(exc)
         else:
             bridge.done.emit(value)
@@ -70,7 +70,7 @@ def to_bgra(png: bytes, width: int, height: int) -> bytes:
     stride = image.bytesPerLine()
     raw = image.constBits().asstring(stride * height)
     if stride != width * 4:
-        raw = b"".join(raw[y * stride:y * stride + width * 4] for y in range(height))
+        raw = b"".join(raw[y * stride : y * stride + width * 4] for y in range(height))
     return nst.rgba_to_bgra(raw)
 
 
@@ -107,8 +107,12 @@ def add_style(connect: dict, name: str, path: str) -> dict:
         with open(path, "rb") as fh:
             data = fh.read()
     except OSError as exc:
-        raise nst.ServiceError("The style image %s cannot be read (%s)." % (path, exc.strerror or exc)) from exc
-    nst.connect(**connect).add_style(name, data, filename=path.replace("\\", "/").rsplit("/", 1)[-1])
+        raise nst.ServiceError(
+            "The style image %s cannot be read (%s)." % (path, exc.strerror or exc)
+        ) from exc
+    nst.connect(**connect).add_style(
+        name, data, filename=path.replace("\\", "/").rsplit("/", 1)[-1]
+    )
     return library(connect)
 
 
@@ -122,8 +126,9 @@ class JobWork:
     Returns the result as BGRA of the content's size.
     """
 
-    def __init__(self, connect: dict, content: tuple, style: dict, choices: dict,
-                 forget: bool = False):
+    def __init__(
+        self, connect: dict, content: tuple, style: dict, choices: dict, forget: bool = False
+    ):
         self.forget = forget
         self.connect = connect
         self.content = content
@@ -146,8 +151,9 @@ class JobWork:
                 with open(path, "rb") as fh:
                     return {"styles": [fh.read()]}
             except OSError as exc:
-                raise nst.ServiceError("The style image %s cannot be read (%s)."
-                                       % (path, exc.strerror or exc)) from exc
+                raise nst.ServiceError(
+                    "The style image %s cannot be read (%s)." % (path, exc.strerror or exc)
+                ) from exc
         w, h, data = self.style["pixels"]
         return {"styles": [nst.encode_png(w, h, data, "BGRA")]}
 
