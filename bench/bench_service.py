@@ -8,7 +8,7 @@ Both sides run with a warm engine (one job first, not counted) and the same sett
 (random weights: the engine's work is the same as with real ones):
 
 - Python API: `nst_plugin.stylize(content, style, size=..., iterations=...)` in this process;
-- service: `nst serve --preload` in a child process, a job through nst_plugin.client
+- service: `nst serve --preload` in a child process, a job through the host kit's client
   (upload the same two JPEG files, follow the event stream, download the PNG result).
 
 Runs alternate between the two, so both meet the same load on the machine.
@@ -55,7 +55,7 @@ def options(args) -> dict:
 
 
 def start_service(folder: Path):
-    from nst_plugin import client
+    from nst_plugin.hostkit import client, discovery
 
     env = {
         **os.environ,
@@ -74,7 +74,7 @@ def start_service(folder: Path):
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        info = client.read_service_file(str(folder / "service.json"))
+        info = discovery.read_service_file(str(folder / "service.json"))
         if info and info.get("pid") == proc.pid:
             return proc, client.Client(info["url"], info["token"])
         if proc.poll() is not None:

@@ -2,8 +2,9 @@
 
 Each plug-in is copied from the plug-in sources (hosts/ in the repository; packaged as
 nst_plugin/hosts_data in a wheel; `$NST_HOSTS_DIR` overrides both) into the editor's user
-folder, together with a copy of nst_plugin/client.py and `nst-host.json`, which tells the
-plug-in where this installation's `nst` command is. A manifest beside them lists what was
+folder, together with a copy of the host kit (nst_plugin/hostkit/: the service client and the
+logic both plug-ins share) and `nst-host.json`, which tells the plug-in where this
+installation's `nst` command is. A manifest beside them lists what was
 installed, so uninstalling removes exactly those files and nothing of the user's. For Krita,
 `install` can also enable the plug-in in kritarc, noting the value it replaced, which
 `uninstall` puts back.
@@ -15,6 +16,7 @@ import json
 import os
 import shutil
 import sys
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +26,7 @@ from .fsutil import write_atomic
 MANIFEST = ".nst-install.json"
 ENABLED = ".nst-enabled.json"  # the kritarc entry install set, and the value it had before
 HOST_CONFIG = "nst-host.json"
-CLIENT = Path(__file__).resolve().parent / "client.py"
+HOSTKIT = Path(__file__).resolve().parent / "hostkit"
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,7 @@ class Host:
     title: str
     source: str  # below the plug-in sources folder
     copies: tuple[tuple[str, str], ...]  # (source, destination); folders whole, "" = all of it
-    plugin_dir: str  # the plug-in's own folder: client.py, nst-host.json and the manifest
+    plugin_dir: str  # the plug-in's own folder: hostkit/, nst-host.json and the manifest
     executable: str = ""  # made executable (GIMP runs each plug-in as a program)
     next_step: str = ""
     setting: tuple[str, str] | None = None  # (group, key) of kritarc that enables it
@@ -82,7 +84,7 @@ def sources_dir() -> Path:
 
 def default_dest(host: str) -> Path:
     """The editor's user folder: Krita's resources, GIMP 3's configuration."""
-    from .service.config import user_dir
+    from .fsutil import user_dir
 
     if host == "krita":
         return user_dir("XDG_DATA_HOME", ".local/share", windows="APPDATA") / "krita"
@@ -141,7 +143,7 @@ def install(
                 "source."
             )
         plan += _files(src, dest_rel)
-    plan.append((CLIENT, f"{spec.plugin_dir}/client.py"))
+    plan += [f for f in _files(HOSTKIT, f"{spec.plugin_dir}/hostkit") if f[0].suffix == ".py"]
     written = []
     for src, rel in plan:
         target = dest / rel
@@ -254,8 +256,6 @@ def uninstall(host: str, dest: Path | None = None) -> list[Path]:
             dest / "actions",
             dest / "plug-ins",
         ):
-            try:
+            with suppress(OSError):
                 folder.rmdir()  # only when empty: the user's own files stay
-            except OSError:
-                pass
     return removed

@@ -1,6 +1,6 @@
 """The Krita plug-in's logic (hosts/krita/nst_krita), outside Krita: no Qt, no Krita.
 
-The pure modules (jobspec, layers, results, settings) run on a small fake ``krita`` module
+The pure modules (layers, results, settings) run on a small fake ``krita`` module
 (``FakeKrita`` below). It stands in ONLY for what cannot run outside Krita: Krita.instance()
 with its settings and actions, Document, Node (pixelData / setPixelData), Selection. What it
 gets right about the real Krita 5.1 (8-bit BGRA pixel order, masks as 1 byte per pixel, the
@@ -20,8 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from nst_plugin import client as nst_client
-from nst_plugin.options import PRESETS, json_schema
+from nst_plugin import hostkit
+from nst_plugin.hostkit import errors as hostkit_errors
+from nst_plugin.hostkit import png
 
 HOST = Path(__file__).resolve().parent.parent / "hosts" / "krita"
 PACKAGE = HOST / "nst_krita"
@@ -301,9 +302,14 @@ def fake(monkeypatch):
     monkeypatch.syspath_prepend(str(HOST))
     for name in [m for m in sys.modules if m == "nst_krita" or m.startswith("nst_krita.")]:
         monkeypatch.delitem(sys.modules, name)
-    monkeypatch.setitem(sys.modules, "nst_krita.client", nst_client)  # install-host copies it there
-    mods = types.SimpleNamespace(app=app)
-    for name in ("jobspec", "layers", "results", "settings"):
+    # `nst install-host krita` copies the host kit into the package: the same modules here.
+    monkeypatch.setitem(sys.modules, "nst_krita.hostkit", hostkit)
+    for path in Path(hostkit.__file__).parent.glob("*.py"):
+        if path.stem != "__init__":
+            module = importlib.import_module("nst_plugin.hostkit." + path.stem)
+            monkeypatch.setitem(sys.modules, "nst_krita.hostkit." + path.stem, module)
+    mods = types.SimpleNamespace(app=app, PluginError=hostkit_errors.PluginError)
+    for name in ("layers", "results", "settings"):
         setattr(mods, name, importlib.import_module("nst_krita." + name))
     return mods
 
@@ -335,16 +341,6 @@ def one_sentence(text: str) -> bool:
 
 
 # ----------------------------------------------------------------------------- geometry
-
-
-def test_selection_box_grows_by_the_margin_and_stays_in_the_document(fake):
-    box = fake.layers.selection_box
-    assert box((40, 20, 24, 16), 96, 64, 32) == (8, 0, 88, 64)
-    assert box((40, 20, 24, 16), 96, 64, 4) == (36, 16, 32, 24)
-    assert box((0, 0, 10, 10), 96, 64, 32) == (0, 0, 42, 42)
-    assert box((90, 60, 6, 4), 96, 64, 0) == (90, 60, 6, 4)
-    assert box((200, 200, 5, 5), 96, 64, 32) is None
-    assert box((10, 10, 0, 5), 96, 64, 32) is None
 
 
 def test_read_source_with_a_selection_sends_its_box_and_mask(fake):
@@ -392,7 +388,7 @@ def test_read_source_refuses_in_one_sentence(fake):
         lambda: fake.layers.read_source(None),
         lambda: fake.layers.read_style_layer(doc, empty),
     ):
-        with pytest.raises(fake.jobspec.PluginError) as info:
+        with pytest.raises(fake.PluginError) as info:
             call()
         errors.append(str(info.value))
     assert "Empty" in errors[0] and "No document" in errors[1]
@@ -406,7 +402,7 @@ def test_other_colour_depths_are_read_from_a_converted_clone(fake):
     assert doc.depth == "U16" and layer.depth == "U16"  # the document itself is untouched
     assert doc.clones and all(c.closed for c in doc.clones)
     doc.convertible = False
-    with pytest.raises(fake.jobspec.PluginError) as info:
+    with pytest.raises(fake.PluginError) as info:
         fake.layers.read_source(doc)
     assert one_sentence(str(info.value)) and "U16" in str(info.value)
 
@@ -440,7 +436,7 @@ def test_result_layer_above_the_source_with_a_transparency_mask(fake):
 
 
 def test_document_not_on_screen_gets_the_selection_in_alpha(fake):
-    doc, layer = make_doc(fake, shown=False)
+    doc, _layer = make_doc(fake, shown=False)
     sel = Selection((96, 64))
     sel.select(10, 10, 4, 4, 255)
     sel.select(14, 10, 2, 4, 100)
@@ -455,7 +451,7 @@ def test_document_not_on_screen_gets_the_selection_in_alpha(fake):
 
 
 def test_result_layer_of_a_16_bit_document_is_8_bit(fake):
-    doc, layer = make_doc(fake, 8, 4, depth="U16")
+    doc, _layer = make_doc(fake, 8, 4, depth="U16")
     src = fake.layers.read_source(doc)
     new = fake.results.insert_result(doc, src, pattern(8, 4), "N")
     assert new.colorDepth() == "U8" and new.pixelData(0, 0, 8, 4) == pattern(8, 4)
@@ -474,88 +470,24 @@ def test_bgra_alpha_helpers_and_png(fake):
     with pytest.raises(ValueError):
         multiply(b"\x00" * 8, b"\x00")
     # Krita's 8-bit order is B, G, R, A: the PNG the service gets is RGBA.
-    w, h, mode, rgba = nst_client.decode_png(
-        nst_client.encode_png(2, 1, b"\x0a\x14\x1e\xff\x01\x02\x03\x04", "BGRA")
+    w, h, mode, rgba = png.decode_png(
+        png.encode_png(2, 1, b"\x0a\x14\x1e\xff\x01\x02\x03\x04", "BGRA")
     )
     assert (w, h, mode, rgba) == (2, 1, "RGBA", b"\x1e\x14\x0a\xff\x03\x02\x01\x04")
 
 
-# ----------------------------------------------------------------------------- options
-
-
-def engines_info(presets=True, engines=(("vgg19", None), ("fast", ("size", "strength")))):
-    info = {
-        "default": "vgg19",
-        "engines": [
-            {"name": n, "description": n, "options": json_schema(names)} for n, names in engines
-        ],
-    }
-    if presets:
-        info["presets"] = PRESETS
-    return info
-
-
-def test_options_from_the_docker_state_and_presets(fake):
-    build = fake.jobspec.build_options
-    info = engines_info()
-    assert build(info, width=800, height=600, strength=0.7, size=None, preserve_colors=True) == {
-        **PRESETS["good"],
-        "strength": 0.7,
-        "size": 800,
-        "preserve_colors": True,
-        "engine": "vgg19",
-    }
-    draft = build(info, width=3000, height=2000, quality="draft", size=1024)
-    assert draft == {**PRESETS["draft"], "size": 1024, "engine": "vgg19"}
-    fast = build(info, width=300, height=200, engine="fast", strength=0.5, preserve_colors=True)
-    assert fast == {"strength": 0.5, "size": 300, "engine": "fast"}  # it takes no preserve_colors
-    extra = build(info, width=64, height=64, extra={"iterations": 7, "weights": "random"})
-    assert extra["iterations"] == 7 and extra["weights"] == "random"  # the service refuses weights
-    assert fake.jobspec.quality_choices(info) == ["draft", "good", "best"]
-
-
-def test_without_presets_the_quality_control_goes(fake):
-    build, info = fake.jobspec.build_options, engines_info(presets=False)
-    assert fake.jobspec.quality_choices(info) == []
-    assert build(info, width=100, height=50) == {"size": 100, "engine": "vgg19"}
-    errors = []
-    for kw in ({"quality": "best"}, {"engine": "nope"}, {"strength": 1.5}, {"size": 8}):
-        with pytest.raises(fake.jobspec.PluginError) as info_:
-            build(engines_info(presets=kw.get("quality") is None), width=100, height=50, **kw)
-        errors.append(str(info_.value))
-    assert "no quality presets" in errors[0] and "'nope'" in errors[1] and "vgg19" in errors[1]
-    assert all(one_sentence(e) for e in errors), errors
-
-
-def test_names_progress_and_error_sentences(fake):
-    js = fake.jobspec
-    assert js.layer_name("starry_night", 0.7) == "Neural Style: starry_night 70%"
-    assert js.layer_name("wave") == "Neural Style: wave"
-    assert js.style_label("/home/me/Paintings/The Scream.JPG") == "The Scream"
-    assert js.style_label("starry_night") == "starry_night"
-    assert js.unique_name("a", ["a", "a (2)"]) == "a (3)"
-    assert (
-        js.progress_text({"stage": "optimizing", "step": 3, "total": 10, "eta": 12.4})
-        == "Stylizing: iteration 3 of 10, about 12 s left"
-    )
-    assert js.progress_text({"stage": "loading"}) == "Loading the engine"
-    assert js.progress_fraction({"step": 5, "total": 20}) == 0.25
-    assert (
-        js.error_sentence(nst_client.ServiceError("The service is gone.")) == "The service is gone."
-    )
-    odd = js.error_sentence(ValueError("bad\nthing."))
-    assert odd.startswith(
-        "Neural Style failed unexpectedly (ValueError: bad thing)"
-    ) and one_sentence(odd)
+# ----------------------------------------------------------------------------- settings
 
 
 def test_connection_settings(fake):
-    kw, st = fake.settings.connect_kwargs, fake.settings
+    """An address the user entered wins, then nst-host.json's, else start the `nst` it names."""
+    kw, st = hostkit.discovery.connect_kwargs, fake.settings
+    wait = hostkit.discovery.START_WAIT
     host = {"nst": "/opt/nst/bin/nst", "url": None, "token": None}
     assert kw({"url": "", "token": ""}, host) == {
         "nst_command": "/opt/nst/bin/nst",
         "start": True,
-        "wait": 60.0,
+        "wait": wait,
     }
     assert kw({"url": "http://10.0.0.2:5000 ", "token": "t"}, host) == {
         "url": "http://10.0.0.2:5000",
@@ -565,19 +497,30 @@ def test_connection_settings(fake):
         "url": "http://127.0.0.1:9",
         "token": "x",
     }
-    assert kw({}, {}) == {"nst_command": None, "start": False, "wait": 60.0}
+    assert kw({}, {}) == {"nst_command": None, "start": False, "wait": wait}
     st.write(" http://h:1 ", "secret")
     assert st.read() == {"url": "http://h:1", "token": "secret"}
     assert fake.app.settings[("nst_krita", "url")] == "http://h:1"
+
+
+def test_remembered_choices_come_back_and_damage_gives_the_default(fake):
+    st = fake.settings
+    defaults = {entry.key: entry.default for entry in st.REMEMBERED}
+    assert st.read_choices() == defaults
+    st.write_choices({"strength": 40, "preserve_colors": True, "size": 1024, "quality": None})
+    assert fake.app.settings[("nst_krita", "preserve_colors")] == "true"
+    assert ("nst_krita", "quality") not in fake.app.settings  # None: nothing to keep
+    kept = st.read_choices()
+    assert kept == {**defaults, "strength": 40, "preserve_colors": True, "size": 1024}
+    fake.app.settings[("nst_krita", "strength")] = "lots"
+    assert st.read_choices()["strength"] == defaults["strength"]
 
 
 # ----------------------------------------------------------------------------- the package
 
 
 def test_package_shape():
-    lengths = {p.name: len(p.read_text().splitlines()) for p in PACKAGE.glob("*.py")}
-    assert all(n < 300 for n in lengths.values()), lengths
-    for name in ("jobspec.py", "layers.py", "results.py", "settings.py"):  # testable without Qt
+    for name in ("layers.py", "results.py", "settings.py"):  # testable without Qt
         tree = ast.parse((PACKAGE / name).read_text())
         top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
         assert not any(
@@ -596,38 +539,3 @@ def test_package_shape():
         '<Action name="nst_krita_open">' in action
         and "<text>Neural Style Transfer...</text>" in action
     )
-
-
-def test_the_quick_preview_needs_a_ready_fast_engine(fake, monkeypatch):
-    from nst_plugin import engines
-
-    def answer():  # what GET /v1/engines sends, from the engines installed here
-        return {"engines": [e.describe() for e in engines.installed().values()]}
-
-    why_not = fake.jobspec.engine_unavailable
-    assert why_not({"engines": []}, "fast").endswith(
-        "pip install 'nst-plugin[fast]' and restart the service."
-    )
-    monkeypatch.setenv("NST_FAST_SOURCE", "savedmodel")  # a source that is not installed here
-    sentence = why_not(answer(), "fast")
-    assert "nst models download" in sentence and one_sentence(sentence), sentence
-    monkeypatch.delenv("NST_FAST_SOURCE")
-    if engines.get("fast").problem() is None:  # the fast extra is installed
-        assert why_not(answer(), "fast") is None
-
-
-def test_the_preview_carries_the_sliders_strength_to_the_fast_engine(fake):
-    from nst_plugin import engines
-
-    info = {"default": "vgg19", "engines": [e.describe() for e in engines.installed().values()]}
-    carried = fake.jobspec.carried_strength
-    assert [carried(info, s, None, "fast") for s in (0.0, 0.25, 0.5, 0.7, 1.0)] == [
-        0.0,
-        0.5,
-        1.0,
-        1.0,
-        1.0,
-    ]
-    assert carried(info, 0.3, "fast", "fast") == pytest.approx(0.3)  # rendering with fast: as is
-    old = {"engines": [{"name": "vgg19"}, {"name": "fast"}]}  # a service that does not say
-    assert carried(old, 0.3, "vgg19", "fast") == pytest.approx(0.3)

@@ -23,7 +23,8 @@ import editors
 import pytest
 from gimp_scripts import PRELUDE  # make_image, describe, differs, stylize, report
 
-from nst_plugin import client as nst_client
+from nst_plugin.hostkit import client as nst_client
+from nst_plugin.hostkit import discovery
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -83,7 +84,7 @@ def nst_service(nst_exe, tmp_path_factory):
         deadline = time.monotonic() + 180
         info = None
         while time.monotonic() < deadline and proc.poll() is None:
-            info = nst_client.read_service_file(env["NST_SERVICE_FILE"])
+            info = discovery.read_service_file(env["NST_SERVICE_FILE"])
             if info:
                 try:
                     nst_client.Client(info["url"], info.get("token")).health(timeout=2)

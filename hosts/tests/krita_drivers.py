@@ -81,16 +81,16 @@ def wait_until(predicate, timeout=60.0):
 
 
 def service_client():
-    from nst_krita import client
-    return client.connect(start=False)
+    from nst_krita.hostkit import discovery
+    return discovery.connect(start=False)
 
 
 def service_state(service, job_id):
     """The job's state in the service; "gone" once a cancel (DELETE) made it forget the job."""
-    from nst_krita import client
+    from nst_krita.hostkit.errors import ServiceError
     try:
         return service.status(job_id).get("state")
-    except client.ServiceError as exc:
+    except ServiceError as exc:
         if "no job" in str(exc):
             return "gone"
         raise
@@ -133,8 +133,8 @@ def docker_stylize(dock, style, timeout=300, on_tick=None):
 BASELINE_JOB = """
 import sys
 sys.path.insert(0, sys.argv[1])
-import client
-service = client.connect(start=False)
+from hostkit import discovery
+service = discovery.connect(start=False)
 job = service.submit(open(sys.argv[2], "rb").read(), style_name="starry_night",
                      options={"iterations": int(sys.argv[3]), "engine": "vgg19"})
 service.wait(job)

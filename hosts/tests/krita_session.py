@@ -119,7 +119,7 @@ def install(home: Path) -> Path:
         timeout=60,
     )
     pkg = dest / "pykrita/nst_krita"
-    assert (pkg / "client.py").exists() and (pkg / "nst-host.json").exists()
+    assert (pkg / "hostkit/client.py").exists() and (pkg / "nst-host.json").exists()
     assert (dest / "actions/nst_krita.action").exists()
     return pkg
 

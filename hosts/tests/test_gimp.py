@@ -47,7 +47,7 @@ def test_install_host_copies_every_file(gimp):
     assert os.access(gimp.plugin_dir / "nst-stylize.py", os.X_OK)
     host = json.loads((gimp.plugin_dir / "nst-host.json").read_text())
     assert set(host) >= {"nst", "url", "token"}
-    assert (gimp.plugin_dir / "client.py").is_file()
+    assert (gimp.plugin_dir / "hostkit" / "client.py").is_file()
     assert gimp.completed == [], f"nst install-host gimp did not copy {gimp.completed}"
 
 
@@ -167,17 +167,18 @@ def test_preview_source_is_the_area_downscaled(gimp):
     _, _, _, runs = gimp.batch(f'''
         import sys
         sys.path.insert(0, "{gimp.chroot_dir}/plug-ins/nst-stylize")
-        import client, nst_gimp_logic as logic, nst_gimp_preview as preview
+        import nst_gimp_preview as preview
+        from hostkit.errors import error_sentence
         for grey, area in ((True, (0, 0, 800, 600)), (False, (68, 68, 264, 164))):
             image, layer = make_image(800, 600, grey=grey)
-            png, size = preview.read_source([layer], lambda d: area)
-            width, height, mode, pixels = client.decode_png(png)
+            width, height, pixels, mode = preview.read_source([layer], lambda d: area)
+            size = [width, height]
             direct = layer.get_buffer().get(Gegl.Rectangle.new(*area), 1.0, "R'G'B' u8",
                                             Gegl.AbyssPolicy.CLAMP)
             report(size=size, decoded=[width, height], mode=mode,
                    same=grey or pixels == bytes(direct))
         failed = preview.read_source([], lambda d: (0, 0, 1, 1))
-        report(error=logic.preview_message(failed))
+        report(error=error_sentence(failed))
     ''')
     whole, selected, failed = runs
     assert whole == {"size": [384, 288], "decoded": [384, 288], "mode": "L", "same": True}

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .. import client
 from ..fsutil import atomic_file
+from ..hostkit import discovery as client
 
 
 def path() -> Path:
@@ -89,7 +89,7 @@ def running() -> dict[str, Any] | None:
     return None
 
 
-def describe(state: dict[str, Any]) -> str:
+def status_line(state: dict[str, Any]) -> str:
     """One line for `nst serve --status`."""
     running_job = state.get("running")
     if running_job:

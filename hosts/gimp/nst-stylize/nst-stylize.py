@@ -5,14 +5,15 @@ Sends the active layer (or the bounds of the selection plus a margin) to the loc
 service, shows its progress, and adds the result as a new layer above the source in one undo
 step; a selection becomes the new layer's mask. The dialog shows a quick preview made with
 the fast engine (``nst_gimp_preview.py``). Installed by ``nst install-host gimp`` as
-``plug-ins/nst-stylize/`` with ``client.py`` (a copy of nst_plugin/client.py),
-``nst_gimp_logic.py``, ``nst_gimp_preview.py`` and ``nst-host.json`` beside it. Standard
-library, GObject introspection and those files only.
+``plug-ins/nst-stylize/`` with ``nst_gimp_preview.py``, ``hostkit/`` (a copy of
+nst_plugin/hostkit, the logic it shares with the Krita plug-in) and ``nst-host.json`` beside
+it. Standard library, GObject introspection and those files only.
 
 Cancelling the progress makes GIMP kill this process; the progress stream drops and the
 service cancels the job (it was submitted with cancel_on_disconnect).
 """
 
+import contextlib
 import os
 import sys
 import threading
@@ -26,26 +27,27 @@ import gi  # noqa: E402
 gi.require_version("Gimp", "3.0")
 gi.require_version("GimpUi", "3.0")
 gi.require_version("Gegl", "0.4")
-import client  # noqa: E402
-import nst_gimp_logic as logic  # noqa: E402
 from gi.repository import Gegl, Gimp, GimpUi, GLib, GObject  # noqa: E402
+
+from hostkit import discovery, engines, styles  # noqa: E402
+from hostkit.areas import area_to_process  # noqa: E402
+from hostkit.choices import Choices, parse_extra_options  # noqa: E402
+from hostkit.errors import PluginError, ServiceError, error_sentence  # noqa: E402
+from hostkit.jobs import ServiceJob  # noqa: E402
+from hostkit.naming import layer_name  # noqa: E402
+from hostkit.png import decode_png, to_rgba  # noqa: E402
+from hostkit.progress import progress_fraction, progress_text  # noqa: E402
 
 PROCEDURE = "plug-in-nst-stylize"
 PIXELS = "R'G'B'A u8"  # babl converts from and to grey, 16-bit and float layers
 RW = GObject.ParamFlags.READWRITE
-START_WAIT = 90  # seconds to wait for a service this plug-in starts (TensorFlow loads slowly)
+LOG = "GIMP's error console"
 
 
 def connect_service():
     """A client of the service named in nst-host.json, the discovery file, or started here."""
-    settings = client.load_host_config(HERE)
-    return client.connect(
-        url=settings.get("url") or None,
-        token=settings.get("token") or None,
-        nst_command=settings.get("nst") or None,
-        start=True,
-        wait=START_WAIT,
-    )
+    config = discovery.load_host_config(HERE)
+    return discovery.connect(**discovery.connect_kwargs({}, config))
 
 
 class Library(threading.Thread):
@@ -62,8 +64,8 @@ class Library(threading.Thread):
     def run(self):
         try:
             self.client = connect_service()
-            self.styles = self.client.styles()
-            self.engines = self.client.engines()
+            found = styles.library(self.client)
+            self.styles, self.engines = found["styles"], found["engines"]
         except Exception as exc:
             self.error = exc
         if self.when_done is not None:
@@ -129,10 +131,10 @@ def show_dialog(procedure, config, image, drawables):
         preview.service_ready(library.client, library.engines, library.error)
         state["filling"] = True
         combo.remove_all()
-        names = logic.style_names(library.styles)
+        names = styles.style_names(library.styles)
         if library.error is not None:
             combo.append("", "(service not reachable: type a name or choose a file)")
-            combo.set_tooltip_text(logic.sentence(library.error))
+            combo.set_tooltip_text(error_sentence(library.error, LOG))
         elif not names:
             combo.append("", "(the library is empty: choose a file)")
         else:
@@ -172,8 +174,10 @@ def show_dialog(procedure, config, image, drawables):
 
 
 def progress(event):
-    Gimp.progress_set_text(logic.progress_text(event))
-    fraction = logic.progress_fraction(event)
+    if event.get("job"):  # the service's job id, for the user's and the tests' eyes
+        print("nst-stylize: job %s" % event["job"], flush=True)
+    Gimp.progress_set_text(progress_text(event))
+    fraction = progress_fraction(event)
     if fraction is not None:
         Gimp.progress_update(fraction)
 
@@ -228,58 +232,47 @@ def source_area(image, drawable):
     if masked:
         touches, sx, sy, sw, sh = drawable.mask_intersect()
         selection = (sx, sy, sw, sh) if touches else (0, 0, 0, 0)
-    area = logic.processing_area(drawable.get_width(), drawable.get_height(), selection)
+    area = area_to_process(drawable.get_width(), drawable.get_height(), selection)
     return area, masked
 
 
+def choices(config, info):
+    """The dialog's (or the caller's) settings as the host kit's Choices."""
+    return Choices(
+        strength=config.get_property("strength"),
+        size=config.get_property("size") or None,
+        quality=config.get_property("quality") if engines.quality_choices(info) else None,
+        preserve_colors=config.get_property("preserve-colors"),
+        engine=(config.get_property("engine") or "").strip() or None,
+        extra=parse_extra_options(config.get_property("options")),
+    )
+
+
 def stylize(image, drawables, config, library=None):
-    """Do the job; raises UserError / ServiceError (one sentence) on failure, image untouched."""
+    """Do the job; raises PluginError / ServiceError (one sentence) on failure, the image
+    untouched."""
     if len(drawables) != 1:
-        raise logic.UserError("Select exactly one layer to stylize.")
+        raise PluginError("Select exactly one layer to stylize.")
     drawable = drawables[0]
-    strength = config.get_property("strength")
-    kind, style, label = logic.resolve_style(config.get_property("style"))
-    extra = config.get_property("options")
-    logic.parse_extra_options(extra)  # a typo fails before any work
+    style = styles.style_from_text(config.get_property("style"))
+    parse_extra_options(config.get_property("options"))  # a typo fails before any work
     area, masked = source_area(image, drawable)
 
-    Gimp.progress_init("Neural style: reading the layer")
+    Gimp.progress_init("Reading the layer")
     pixels = drawable.get_buffer().get(
         Gegl.Rectangle.new(*area), 1.0, PIXELS, Gegl.AbyssPolicy.CLAMP
     )
-    content = client.encode_png(area[2], area[3], pixels, "RGBA")
-
-    Gimp.progress_set_text("Neural style: connecting to the nst service")
     service = library.service() if library is not None else connect_service()
-    engines_info = service.engines()
-    if kind == "name":
-        logic.check_style_name(style, service.styles())
-    options = logic.build_options(
-        quality=config.get_property("quality"),
-        strength=strength,
-        size=config.get_property("size"),
-        area=area,
-        preserve_colors=config.get_property("preserve-colors"),
-        engine=(config.get_property("engine") or "").strip(),
-        extra=extra,
-        engines_info=engines_info,
-    )
-    job = service.submit(
-        content,
-        styles=[style] if kind == "file" else None,
-        style_name=style if kind == "name" else None,
-        options=options,
-        cancel_on_disconnect=True,
-    )
-    print("nst-stylize: job %s at %s" % (job, service.url), flush=True)
-    Gimp.progress_set_text("Neural style: job submitted, waiting for the device")
-    png = service.wait(job, on_event=progress)
+    info = (library.engines if library is not None else None) or service.engines()
+    chosen = choices(config, info)
+    job = ServiceJob(service, (area[2], area[3], pixels, "RGBA"), style, chosen)
+    png = job.run(progress)
 
-    Gimp.progress_set_text("Neural style: adding the layer")
-    width, height, mode, pixels = client.decode_png(png)
-    rgba = client.to_rgba(mode, pixels)
+    Gimp.progress_set_text("Adding the layer")
+    width, height, mode, pixels = decode_png(png)
+    name = layer_name(style["label"], chosen.strength)
     layer = add_result_layer(
-        image, drawable, area, (width, height, rgba), logic.layer_name(label, strength), masked
+        image, drawable, area, (width, height, to_rgba(mode, pixels)), name, masked
     )
     Gimp.progress_update(1.0)
     Gimp.progress_end()
@@ -300,19 +293,14 @@ def run(procedure, run_mode, image, drawables, config, data):
             return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
     try:
         stylize(image, drawables, config, library)
-    except (logic.UserError, client.ServiceError) as exc:
-        return failure(procedure, logic.sentence(exc))
-    except Exception as exc:
+    except (PluginError, ServiceError) as exc:
+        return failure(procedure, error_sentence(exc, LOG))
+    except Exception as exc:  # a bug: GIMP gets a status and one sentence, the log the rest
         traceback.print_exc()
-        return failure(
-            procedure,
-            "Neural style transfer failed unexpectedly (%s)." % logic.sentence(exc).rstrip("."),
-        )
+        return failure(procedure, error_sentence(exc, LOG))
     finally:
-        try:
+        with contextlib.suppress(Exception):
             Gimp.progress_end()
-        except Exception:
-            pass
     return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
 
 
@@ -373,7 +361,7 @@ class NstStylize(Gimp.PlugIn):
             RW,
         )
         quality = Gimp.Choice.new()
-        for number, (nick, text) in enumerate(logic.QUALITIES):
+        for number, (nick, text) in enumerate(engines.QUALITIES):
             quality.add(nick, number, text, "")
         procedure.add_choice_argument(
             "quality",

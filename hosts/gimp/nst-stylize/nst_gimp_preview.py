@@ -16,31 +16,35 @@ import hashlib
 import json
 import os
 import threading
-from contextlib import suppress
 
 import gi
 
 gi.require_version("Gtk", "3.0")
 gi.require_version("GdkPixbuf", "2.0")
-import client  # noqa: E402
-import nst_gimp_logic as logic  # noqa: E402
 from gi.repository import GdkPixbuf, Gio, GLib, Gtk  # noqa: E402
 
+from hostkit import preview  # noqa: E402
+from hostkit.choices import Choices  # noqa: E402
+from hostkit.errors import PluginError, error_sentence  # noqa: E402
+from hostkit.jobs import ServiceJob  # noqa: E402
+from hostkit.styles import style_from_text  # noqa: E402
+
 TRACE = "NST_GIMP_PREVIEW_TRACE"
+LOG = "GIMP's error console"
+PIXEL_MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}  # GIMP's thumbnails, by bytes per pixel
 
 
 def read_source(drawables, area_of):
-    """``(png_bytes, (width, height))``: the drawable's area to process (``area_of(drawable)``)
+    """``(width, height, pixels, mode)``: the drawable's area to process (``area_of(drawable)``)
     downscaled to the preview size by GIMP's thumbnail code (fast on large layers), or the
     exception that stopped it (the preview says it; OK says it again). Main thread."""
     try:
         if len(drawables) != 1:
-            raise logic.UserError("Select exactly one layer to stylize.")
+            raise PluginError("Select exactly one layer to stylize.")
         x, y, w, h = area_of(drawables[0])
-        width, height = logic.fit(w, h, logic.PREVIEW_EDGE)
+        width, height = preview.fit(w, h, preview.EDGE)
         data, width, height, bpp = drawables[0].get_sub_thumbnail_data(x, y, w, h, width, height)
-        png = client.encode_png(width, height, data.get_data(), logic.PIXEL_MODES[bpp])
-        return png, (width, height)
+        return width, height, bytes(data.get_data()), PIXEL_MODES[bpp]
     except Exception as exc:
         return exc
 
@@ -49,16 +53,8 @@ def shown_pixbuf(png):
     """The result PNG as a pixbuf of the dialog's preview size (any thread)."""
     stream = Gio.MemoryInputStream.new_from_bytes(GLib.Bytes.new(png))
     pixbuf = GdkPixbuf.Pixbuf.new_from_stream(stream, None)
-    width, height = logic.fit(
-        pixbuf.get_width(), pixbuf.get_height(), logic.PREVIEW_SHOWN, enlarge=True
-    )
+    width, height = preview.fit(pixbuf.get_width(), pixbuf.get_height(), preview.SHOWN, True)
     return pixbuf.scale_simple(width, height, GdkPixbuf.InterpType.BILINEAR)
-
-
-def quietly_cancel(service, job):
-    """Cancel a running job, or forget a finished one; a failure here changes nothing."""
-    with suppress(Exception):
-        service.cancel(job)
 
 
 class Preview:
@@ -69,7 +65,7 @@ class Preview:
 
     def __init__(self, config, source):
         self.config, self.source = config, source
-        self.requests = logic.PreviewRequests()
+        self.requests = preview.PreviewRequests()
         self.service = self.timer = None
         self.engines = {}  # the service's GET /v1/engines answer
         self.open = True
@@ -77,8 +73,8 @@ class Preview:
         self.check.set_active(True)
         self.check.set_sensitive(False)
         self.image = Gtk.Image()
-        size = (4, 3) if isinstance(source, Exception) else source[1]
-        self.image.set_size_request(*logic.fit(*size, logic.PREVIEW_SHOWN, enlarge=True))
+        size = (4, 3) if isinstance(source, Exception) else source[:2]
+        self.image.set_size_request(*preview.fit(*size, preview.SHOWN, enlarge=True))
         frame = Gtk.Frame()
         frame.set_shadow_type(Gtk.ShadowType.IN)
         frame.add(self.image)
@@ -99,9 +95,9 @@ class Preview:
     def service_ready(self, service, engines_info, error=None):
         """The library thread connected to the service (or could not)."""
         if error is not None:
-            self.say(logic.sentence(error))
+            self.say(error_sentence(error, LOG))
             return
-        available, tip = logic.preview_available(engines_info)
+        available, tip = preview.availability(engines_info)
         self.service, self.engines = service, engines_info or {}
         self.check.set_tooltip_text(tip)
         self.check.set_sensitive(available)
@@ -123,7 +119,7 @@ class Preview:
         if self.check.get_sensitive():
             self.say("")
 
-    def schedule(self, delay=logic.PREVIEW_DELAY_MS):
+    def schedule(self, delay=preview.DELAY_MS):
         """Ask for a preview ``delay`` ms after the last change (a newer change restarts it)."""
         if not (self.open and self.service is not None and self.check.get_active()):
             return
@@ -134,14 +130,14 @@ class Preview:
     def fire(self):
         self.timer = None
         if isinstance(self.source, Exception):
-            self.say(logic.preview_message(self.source))
+            self.say(error_sentence(self.source, LOG))
             return False
-        strength = logic.carried_strength(
-            self.engines, self.config.get_property("strength"), self.config.get_property("engine")
+        render = Choices(
+            strength=self.config.get_property("strength"),
+            preserve_colors=self.config.get_property("preserve-colors"),
+            engine=(self.config.get_property("engine") or "").strip() or None,
         )
-        key = logic.preview_key(
-            self.config.get_property("style"), strength, self.config.get_property("preserve-colors")
-        )
+        key = ((self.config.get_property("style") or "").strip(), render)
         number = self.requests.start(key)
         if number is not None:
             self.message.set_text("Updating the preview...")
@@ -171,7 +167,7 @@ class Preview:
         area = self.image.get_allocation()
         line = {
             "style": key and key[0],
-            "strength": key and key[1],
+            "strength": key and key[1].strength,
             "message": text,
             "sha1": pixbuf and hashlib.sha1(pixbuf.get_pixels()).hexdigest(),
             "size": pixbuf and [pixbuf.get_width(), pixbuf.get_height()],
@@ -199,24 +195,27 @@ class Preview:
 
     def cancel_stale(self):
         for job in self.requests.stale_jobs():
-            quietly_cancel(self.service, job)
+            job.cancel()
 
     def work(self, number, key):
         """Make the preview of request ``number`` (a thread of its own)."""
-        service, job, pixbuf, text = self.service, None, None, logic.PREVIEW_TIP
+        pixbuf, text = None, preview.TIP
         try:
             self.cancel_stale()  # the device runs one job at a time: free it first
-            png, size = self.source
-            job = service.submit(
-                png, cancel_on_disconnect=True, **logic.preview_job(key, max(size))
+            style, render = key
+            choices = preview.preview_choices(self.engines, render)
+            job = ServiceJob(
+                self.service,
+                self.source,
+                style_from_text(style),
+                choices,
+                forget=True,
+                check_style=False,
             )
-            if not self.requests.submitted(number, job):
-                return
-            pixbuf = shown_pixbuf(service.wait(job))
-        except Exception as exc:
-            pixbuf, text = None, logic.preview_message(exc)
+            if self.requests.submitted(number, job):
+                pixbuf = shown_pixbuf(job.run())
+        except Exception as exc:  # shown as one sentence under the preview
+            pixbuf, text = None, error_sentence(exc, LOG)
         finally:
             self.requests.finished(number)
-            if job is not None:
-                quietly_cancel(service, job)  # forgets the finished job in the service
         GLib.idle_add(self.show, number, key, pixbuf, text)

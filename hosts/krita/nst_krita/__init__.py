@@ -1,7 +1,8 @@
 """Neural Style for Krita: a docker, an action and a Scripter API over the local nst service.
 
-Installed by ``nst install-host krita`` with a copy of the service client (``client.py``)
-and ``nst-host.json`` beside this file; see docs/KRITA.md. From Scripter:
+Installed by ``nst install-host krita`` with a copy of the host kit (``hostkit/``, the logic
+it shares with the GIMP plug-in) and ``nst-host.json`` beside this file; see docs/KRITA.md.
+From Scripter:
 
     import nst_krita
     job = nst_krita.stylize(style="starry_night", strength=0.7)

@@ -26,19 +26,19 @@ from PyQt5.QtWidgets import (
 
 from krita import DockWidget, Krita
 
-from . import jobspec, layers, settings
+from . import layers, settings
+from .hostkit import engines, preview
+from .hostkit.choices import Choices
+from .hostkit.progress import progress_fraction, progress_text
 from .jobs import StyleJob
-from .library import StylePicker
-from .panels import HistoryPanel, ImageView, ServicePanel, bgra_image, guard
+from .panels import HistoryPanel, ImageView, ServicePanel, bgra_image, reports_errors
 from .quickpreview import QuickPreview
+from .stylepicker import StylePicker
 
 TITLE = "Neural Style"
 PREVIEW_HEIGHT = 140
-QUICK_TIP = (
-    "Show the fast engine's one-pass result as you change the style or strength; "
-    "Stylize still renders with the engine chosen above"
-)
-SIZES = [("Document size", None)] + [("%d px (long edge)" % s, s) for s in jobspec.SIZE_CAPS]
+SIZE_CAPS = (512, 1024, 2048)  # the "Output size" choices besides the document's
+SIZES = [("Document size", None)] + [("%d px (long edge)" % s, s) for s in SIZE_CAPS]
 
 
 class NeuralStyleDocker(DockWidget):
@@ -113,7 +113,7 @@ class NeuralStyleDocker(DockWidget):
         self.status.setAlignment(Qt.AlignLeft | Qt.AlignTop)
         box.addWidget(self.status)
         self.quick = QCheckBox("Quick preview (fast engine)")
-        self.quick.setToolTip(QUICK_TIP)
+        self.quick.setToolTip(preview.TIP)
         box.addWidget(self.quick)
         self.preview = ImageView(PREVIEW_HEIGHT)
         box.addWidget(self.preview)
@@ -157,24 +157,35 @@ class NeuralStyleDocker(DockWidget):
         return self.picker.refresh_button
 
     def _load_choices(self) -> None:
-        try:
-            self.strength.setValue(int(settings.read_value("strength", "70")))
-            self.size.setCurrentIndex(
-                max(0, self.size.findData(int(settings.read_value("size", "0")) or None))
-            )
-            self.preserve.setChecked(settings.read_value("preserve_colors", "false") == "true")
-            self.quick.setChecked(settings.read_value("quick_preview", "true") == "true")
-        except (ValueError, TypeError):
-            self.strength.setValue(70)
+        """Set the controls to the choices kept in kritarc (``settings.REMEMBERED``)."""
+        kept = settings.read_choices()
+        self.strength.setValue(max(0, min(100, kept["strength"])))
+        self.size.setCurrentIndex(max(0, self.size.findData(kept["size"] or None)))
+        self.preserve.setChecked(kept["preserve_colors"])
+        self.quick.setChecked(kept["quick_preview"])
         self.strength_label.setText("%d %%" % self.strength.value())
 
     def _save_choices(self) -> None:
-        settings.write_value("strength", self.strength.value())
-        settings.write_value("size", self.size.currentData() or 0)
-        settings.write_value("preserve_colors", "true" if self.preserve.isChecked() else "false")
-        settings.write_value("quick_preview", "true" if self.quick.isChecked() else "false")
-        if self.quality.count():
-            settings.write_value("quality", self.quality.currentData())
+        settings.write_choices(
+            {
+                "strength": self.strength.value(),
+                "size": self.size.currentData() or 0,
+                "preserve_colors": self.preserve.isChecked(),
+                "quick_preview": self.quick.isChecked(),
+                "quality": self.quality.currentData() if self.quality.count() else None,
+            }
+        )
+
+    def choices(self) -> Choices:
+        """What the controls say now: the render's choices (the quick preview derives its own)."""
+        return Choices(
+            strength=self.strength.value() / 100.0,
+            size=self.size.currentData(),
+            quality=self.quality.currentData() if self.quality.count() else None,
+            preserve_colors=self.preserve.isChecked(),
+            engine=self.engine.currentData() if self.engine.count() > 1 else None,
+            extra=dict(self.extra_options),
+        )
 
     # -- Krita ---------------------------------------------------------------------------
 
@@ -189,7 +200,7 @@ class NeuralStyleDocker(DockWidget):
 
     # -- the service ---------------------------------------------------------------------
 
-    @guard
+    @reports_errors
     def _library(self, found: dict) -> None:
         self.info = found.get("engines") or {}
         self._show_engine_info()
@@ -199,28 +210,24 @@ class NeuralStyleDocker(DockWidget):
             )
 
     def _show_engine_info(self) -> None:
-        qualities = jobspec.quality_choices(self.info)
-        keep = self.quality.currentData() or settings.read_value("quality", jobspec.DEFAULT_QUALITY)
+        qualities = engines.quality_choices(self.info)
+        keep = self.quality.currentData() or settings.read_choices()["quality"]
         self.quality.clear()
         for q in qualities:
-            self.quality.addItem(q.capitalize(), q)
+            self.quality.addItem(engines.quality_label(q), q)
         self.quality.setCurrentIndex(max(0, self.quality.findData(keep)))
         self.quality.setVisible(bool(qualities))
         self.quality_label.setVisible(bool(qualities))
-        names = jobspec.engine_names(self.info)
+        names = engines.names(self.info)
         self.engine.clear()
         for name in names:
             self.engine.addItem(name, name)
-        self.engine.setCurrentIndex(max(0, self.engine.findData(jobspec.default_engine(self.info))))
+        self.engine.setCurrentIndex(max(0, self.engine.findData(engines.default(self.info))))
         self.engine.setVisible(len(names) > 1)
         self.engine_label.setVisible(len(names) > 1)
-        why_not = (
-            jobspec.engine_unavailable(self.info, "fast")
-            if self.info
-            else "Connect to the nst service first."
-        )
-        self.quick.setEnabled(why_not is None)
-        self.quick.setToolTip(why_not or QUICK_TIP)
+        available, tip = preview.availability(self.info)
+        self.quick.setEnabled(available)
+        self.quick.setToolTip(tip)
         self._quick_toggled(self.quick.isChecked())
 
     # -- quick preview -------------------------------------------------------------------
@@ -228,33 +235,26 @@ class NeuralStyleDocker(DockWidget):
     def _quick_toggled(self, on: bool, refresh: bool = True) -> None:
         self.quick_preview.set_enabled(on and self.quick.isEnabled() and self.job is None, refresh)
 
-    @guard
+    @reports_errors
     def _quick_shown(self, image) -> None:
         if self.job is None:
             self.preview.set_image(image)
-            engine = self.engine.currentData() or jobspec.default_engine(self.info) or "the service"
+            engine = self.engine.currentData() or engines.default(self.info) or "the service"
             self.status_text("Quick preview by the fast engine; Stylize renders with %s." % engine)
 
     # -- a job ---------------------------------------------------------------------------
 
-    @guard
+    @reports_errors
     def stylize(self) -> None:
         if self.job is not None:
             return
         doc = Krita.instance().activeDocument()
         source = layers.read_source(doc, None, visible=self.source.currentIndex() == 1)
-        style, label = self.picker.style(doc)
-        choices = {
-            "strength": self.strength.value() / 100.0,
-            "size": self.size.currentData(),
-            "preserve_colors": self.preserve.isChecked(),
-            "quality": self.quality.currentData() if self.quality.count() else None,
-            "engine": self.engine.currentData() if self.engine.count() > 1 else None,
-            "extra": dict(self.extra_options),
-        }
+        style = self.picker.style(doc)
+        choices = self.choices()
         self._save_choices()
         self.quick_preview.set_enabled(False)
-        job = StyleJob(source, style, choices, settings.load(), label=label, parent=self)
+        job = StyleJob(source, style, choices, settings.load(), parent=self)
         job.progressed.connect(self._progressed)
         job.finished.connect(lambda layer: self._finished(job))
         job.failed.connect(self.show_error)
@@ -269,7 +269,7 @@ class NeuralStyleDocker(DockWidget):
         self.ui_timer.start()
         job.start()
 
-    @guard
+    @reports_errors
     def cancel(self) -> None:
         if self.job is not None:
             self.job.cancel()
@@ -278,26 +278,26 @@ class NeuralStyleDocker(DockWidget):
         preview = event.get("preview") or (self.pending or {}).get("preview")
         self.pending = dict(event, preview=preview)
 
-    @guard
+    @reports_errors
     def _show_progress(self) -> None:
         event, self.pending = self.pending, None
         if not event or self.job is None:
             return
-        fraction = jobspec.progress_fraction(event)
+        fraction = progress_fraction(event)
         if fraction is not None and int(fraction * 100) != self.progress.value():
             self.progress.setValue(int(fraction * 100))
-        text = jobspec.progress_text(event)
+        text = progress_text(event)
         if text != self.progress.format():
             self.progress.setFormat(text)
         if event.get("preview"):
             self.preview.set_image(QImage.fromData(event["preview"]))
 
-    @guard
+    @reports_errors
     def _finished(self, job) -> None:
         self.history.add(job)
         self.status_text("Added the layer %r." % job.layer.name() if job.layer else "Done.")
 
-    @guard
+    @reports_errors
     def _ended(self) -> None:
         self.ui_timer.stop()
         self.pending = None
@@ -308,13 +308,13 @@ class NeuralStyleDocker(DockWidget):
         self.progress.setFormat("")
         self._quick_toggled(self.quick.isChecked(), refresh=False)  # keep the render's picture
 
-    @guard
+    @reports_errors
     def show_result(self, job) -> None:
         if job.result is not None:
             w, h = job.source.size
             self.preview.set_image(bgra_image(w, h, job.result))
 
-    @guard
+    @reports_errors
     def apply_again(self, job) -> None:
         layer = job.add_layer()
         self.status_text("Added the layer %r." % layer.name())

@@ -1,25 +1,37 @@
 """A stylize job as seen from Krita's main thread: start, progress, cancel, result layer.
 
 ``StyleJob`` reads nothing itself: it gets a ``layers.Source`` read on the main thread, hands
-the waiting to ``worker.JobWork`` in a thread, and when the result arrives (queued back to
-the main thread) adds the layer. Closing the job's document, or Krita, cancels the job.
+the waiting to the host kit's ``ServiceJob`` in a worker thread, and when the result arrives
+(queued back to the main thread) adds the layer. Closing the job's document, or Krita,
+cancels the job.
 """
 
 from __future__ import annotations
 
+import contextlib
+
 from PyQt5.QtCore import QObject, QTimer, pyqtSignal
 
 from . import layers, results, worker
-from .jobspec import PluginError, error_sentence, layer_name
+from .hostkit.choices import Choices
+from .hostkit.errors import Cancelled, PluginError, error_sentence
+from .hostkit.jobs import ServiceJob
+from .hostkit.naming import layer_name
+from .hostkit.progress import CANCELLED, DONE, FAILED, RUNNING
 
-RUNNING = "running"
-DONE, FAILED, CANCELLED = "done", "failed", "cancelled"
+LOG = "Krita's log"
+DOCUMENT_CLOSED = "The document was closed, so its Neural Style job was cancelled."
 _ACTIVE = []  # jobs not ended yet, for the document and application watchers
 
 
 class StyleJob(QObject):
     """One job. Signals: ``progressed(event)``, ``finished(layer)``, ``failed(sentence)``,
-    ``cancelled(sentence)``, then ``ended()``. ``state`` is running/done/failed/cancelled."""
+    ``cancelled(sentence)``, then ``ended()``. ``state`` is running/done/failed/cancelled.
+
+    ``style``: a host kit style dict; ``connect``: the keywords of ``hostkit.discovery.connect``;
+    ``apply``: add the result as a layer; ``forget``: delete the service's job once its
+    result is here (quick previews).
+    """
 
     progressed = pyqtSignal(object)
     finished = pyqtSignal(object)
@@ -31,42 +43,42 @@ class StyleJob(QObject):
         self,
         source: layers.Source,
         style: dict,
-        choices: dict,
+        choices: Choices,
         connect: dict,
         *,
-        label: str,
         apply: bool = True,
         forget: bool = False,
         parent=None,
     ):
         super().__init__(parent)
-        self.forget = forget  # delete the service's job once its result is here
         self.source = source
         self.style = style
-        self.choices = dict(choices)
-        self.connect = connect
-        self.label = label
+        self.choices = choices
         self.apply = apply
-        self.name = layer_name(label, self.choices.get("strength"))
+        self.name = layer_name(style.get("label") or "style", choices.strength)
         self.state = RUNNING
         self.error = None
         self.layer = None
         self.result = None  # BGRA of source.box once done
         self.last_event = {}
-        self._work = None
+        width, height = source.size
+        content = (width, height, source.pixels, "BGRA")
+        self._work = ServiceJob(
+            connect, content, style, choices, forget=forget, check_style=not forget
+        )
 
     @property
     def document(self):
         return self.source.document
 
     def start(self) -> StyleJob:
-        w, h = self.source.size
-        self._work = worker.JobWork(
-            self.connect, (w, h, self.source.pixels), self.style, self.choices, forget=self.forget
-        )
+        width, height = self.source.size
         _watch(self)
         worker.run_in_thread(
-            self._work, on_done=self._on_result, on_error=self._on_error, on_event=self._on_event
+            lambda emit: worker.to_bgra(self._work.run(emit), width, height),
+            on_done=self._on_result,
+            on_error=self._on_error,
+            on_event=self._on_event,
         )
         return self
 
@@ -81,24 +93,21 @@ class StyleJob(QObject):
         if self.state != RUNNING:
             return
         if not document_open(self.document):
-            self._end(CANCELLED, "The document was closed, so its Neural Style job was cancelled.")
+            self._end(CANCELLED, DOCUMENT_CLOSED)
             return
         try:
             self.result = results.keep_alpha(pixels, self.source.pixels)
             if self.apply:
                 self.layer = self.add_layer()
-        except Exception as exc:
-            self._end(FAILED, error_sentence(exc))
+        except Exception as exc:  # shown as a sentence, never as Krita's dialog
+            self._end(FAILED, error_sentence(exc, LOG))
             return
         self._end(DONE, None)
 
     def _on_error(self, exc: BaseException) -> None:
-        if self.state != RUNNING:
-            return
-        if type(exc).__name__ == "Cancelled":
-            self._end(CANCELLED, error_sentence(exc))
-        else:
-            self._end(FAILED, error_sentence(exc))
+        if self.state == RUNNING:
+            state = CANCELLED if isinstance(exc, Cancelled) else FAILED
+            self._end(state, error_sentence(exc, LOG))
 
     # -- from the user -------------------------------------------------------------------
 
@@ -112,11 +121,9 @@ class StyleJob(QObject):
 
     def cancel(self, reason: str = "The job was cancelled.") -> None:
         """Stop the job: the state is cancelled at once, the service stops within a second."""
-        if self.state != RUNNING:
-            return
-        if self._work is not None:
+        if self.state == RUNNING:
             self._work.cancel()
-        self._end(CANCELLED, reason)
+            self._end(CANCELLED, reason)
 
     def _end(self, state: str, error) -> None:
         self.state = state
@@ -164,18 +171,16 @@ class _Watcher(QObject):
         try:
             for job in list(_ACTIVE):
                 if not document_open(job.document):
-                    job.cancel("The document was closed, so its Neural Style job was cancelled.")
+                    job.cancel(DOCUMENT_CLOSED)
             if not _ACTIVE:
                 self.timer.stop()
-        except Exception:
+        except Exception:  # a watcher must never raise into Krita
             pass
 
     def closing(self) -> None:
         for job in list(_ACTIVE):
-            try:
+            with contextlib.suppress(Exception):
                 job.cancel("Krita is closing, so the Neural Style job was cancelled.")
-            except Exception:
-                pass
 
 
 _WATCHER = []

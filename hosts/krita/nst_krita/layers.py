@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .jobspec import PluginError
+from .hostkit.areas import MARGIN, area_to_process, clamp_box
+from .hostkit.errors import PluginError
 
-MARGIN = 32
 RGBA8 = ("RGBA", "U8")
 SRGB = "sRGB-elle-V2-srgbtrc.icc"
 MASK_TYPES = ("transparencymask", "filtermask", "selectionmask", "transformmask", "colorizemask")
@@ -42,25 +42,6 @@ class Source:
 def rect(obj) -> tuple:
     """(x, y, width, height) of a QRect or a Krita Selection."""
     return int(obj.x()), int(obj.y()), int(obj.width()), int(obj.height())
-
-
-def clamp_box(box: tuple, doc_w: int, doc_h: int):
-    """``box`` cut to the document; None when nothing of it is inside."""
-    x, y, w, h = box
-    x0, y0 = max(0, x), max(0, y)
-    x1, y1 = min(int(doc_w), x + w), min(int(doc_h), y + h)
-    if x1 <= x0 or y1 <= y0:
-        return None
-    return x0, y0, x1 - x0, y1 - y0
-
-
-def selection_box(sel_rect: tuple, doc_w: int, doc_h: int, margin: int = MARGIN):
-    """The selection's bounding box grown by ``margin`` on each side, clamped to the document."""
-    x, y, w, h = sel_rect
-    if w <= 0 or h <= 0:
-        return None
-    m = max(0, int(margin))
-    return clamp_box((x - m, y - m, w + 2 * m, h + 2 * m), doc_w, doc_h)
 
 
 def active_selection(doc):
@@ -100,8 +81,8 @@ def node_path(doc, node) -> list:
     def search(parent, path):
         for i, child in enumerate(parent.childNodes()):
             if child == node:
-                return path + [i]
-            found = search(child, path + [i])
+                return [*path, i]
+            found = search(child, [*path, i])
             if found is not None:
                 return found
         return None
@@ -193,11 +174,7 @@ def read_source(doc, node=None, visible: bool = False, margin: int = MARGIN) -> 
     layer = None if visible else source_layer(doc, node)
     sel = active_selection(doc)
     if sel is not None:
-        box = selection_box(rect(sel), doc_w, doc_h, margin)
-        if box is None:
-            raise PluginError(
-                "The selection lies outside the image; select part of the image or deselect all."
-            )
+        box = area_to_process(doc_w, doc_h, rect(sel), margin)
     elif layer is None:
         box = (0, 0, doc_w, doc_h)
     else:

@@ -1,5 +1,5 @@
 """Parts of the docker: this session's results (history), the service address settings,
-and ``guard`` for its slots."""
+and ``reports_errors`` for its slots."""
 
 from __future__ import annotations
 
@@ -22,12 +22,13 @@ from PyQt5.QtWidgets import (
 )
 
 from . import settings
-from .jobspec import error_sentence
+from .hostkit.errors import error_sentence
+from .jobs import LOG
 
 HISTORY_LIMIT = 12  # results kept in memory; the oldest goes first
 
 
-def guard(method):
+def reports_errors(method):
     """Wrap a slot: an exception becomes ``self.show_error(sentence)``, never the modal
     dialog Krita opens for an uncaught one. Qt's extra arguments (a button's ``checked``)
     are dropped when the slot does not take them."""
@@ -38,7 +39,7 @@ def guard(method):
             return method(self, *args[:wanted], **kwargs)
         except Exception as exc:
             traceback.print_exc(file=sys.stderr)
-            self.show_error(error_sentence(exc))
+            self.show_error(error_sentence(exc, LOG))
 
     run.__name__, run.__doc__ = method.__name__, method.__doc__
     return run

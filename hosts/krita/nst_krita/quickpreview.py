@@ -1,11 +1,10 @@
-"""Quick preview: the fast engine on a small copy of what Stylize would paint, redone a moment
-after the user changes the style, the strength or the colour choice.
+"""Quick preview in the docker (the host kit's ``preview`` holds its engine, size and delay).
 
-The final render keeps the engine chosen in the docker (vgg19 by default); the preview is the
-fast engine's one-pass approximation, in well under a second once the service is warm, at the
-fast engine's strength that looks most like the slider's on the rendering engine. A new
-request supersedes the one in flight (its service job is cancelled) and never shows an older
-result over a newer one. No layer is added and the document is only read.
+The final render keeps the engine chosen in the docker; the preview is the fast engine's
+one-pass approximation, in well under a second once the service is warm, at the fast
+engine's strength that looks most like the slider's on the rendering engine. A new request
+supersedes the one in flight (its service job is cancelled) and never shows an older result
+over a newer one. No layer is added and the document is only read.
 """
 
 from __future__ import annotations
@@ -15,16 +14,14 @@ from PyQt5.QtGui import QImage
 
 from krita import Krita
 
-from . import jobspec, layers, settings
+from . import layers, settings
+from .hostkit import preview
+from .hostkit.errors import PluginError
 from .jobs import RUNNING, StyleJob
 from .panels import bgra_image
 
-ENGINE = "fast"
-EDGE = 384  # long edge of the previewed copy
-DELAY_MS = 300  # quiet time after the last change before a preview starts
 
-
-def shrink(source: layers.Source, edge: int = EDGE) -> layers.Source:
+def shrink(source: layers.Source, edge: int = preview.EDGE) -> layers.Source:
     """``source`` scaled so its long edge is at most ``edge``; selection and document kept."""
     w, h = source.size
     if max(w, h) <= edge:
@@ -64,7 +61,7 @@ class QuickPreview(QObject):
         self.count = 0  # previews shown, for scripts and tests
         self.timer = QTimer(self)
         self.timer.setSingleShot(True)
-        self.timer.setInterval(DELAY_MS)
+        self.timer.setInterval(preview.DELAY_MS)
         self.timer.timeout.connect(self._start)
 
     def set_enabled(self, on: bool, refresh: bool = True) -> None:
@@ -92,28 +89,13 @@ class QuickPreview(QObject):
         self.stop()
         try:
             source = self._source(doc, d.source.currentIndex() == 1)
-            style, label = d.picker.style(doc)
-        except jobspec.PluginError as exc:
+            style = d.picker.style(doc)
+            choices = preview.preview_choices(d.info, d.choices())
+        except PluginError as exc:
             self.message.emit(str(exc))
             return
-        strength = jobspec.carried_strength(
-            d.info, d.strength.value() / 100.0, d.engine.currentData(), ENGINE
-        )
-        choices = {
-            "strength": strength,
-            "size": EDGE,
-            "preserve_colors": d.preserve.isChecked(),
-            "engine": ENGINE,
-        }
         job = StyleJob(
-            source,
-            style,
-            choices,
-            settings.load(),
-            label=label,
-            apply=False,
-            forget=True,
-            parent=self,
+            source, style, choices, settings.load(), apply=False, forget=True, parent=self
         )
         job.finished.connect(lambda _layer: self._finished(job))
         job.failed.connect(lambda text: self._failed(job, text))

@@ -8,7 +8,8 @@ No Qt here; the logic tests drive it with a fake ``krita``.
 
 from __future__ import annotations
 
-from .jobspec import PluginError, unique_name
+from .hostkit.errors import PluginError
+from .hostkit.naming import unique_name
 from .layers import MASK_TYPES, SRGB, Source, is_rgba8
 
 MASK_NAME = "Neural Style selection"

@@ -9,15 +9,19 @@ Call from Krita's main thread (Scripter, a plug-in, an action).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 
 from PyQt5.QtCore import QEventLoop, QTimer
 
 from . import layers, settings
-from .client import Cancelled, ServiceError
+from .hostkit.areas import MARGIN
+from .hostkit.choices import Choices
+from .hostkit.errors import Cancelled, PluginError, ServiceError
+from .hostkit.naming import style_label
+from .hostkit.progress import CANCELLED, FAILED
 from .jobs import RUNNING, StyleJob
-from .jobspec import PluginError, style_label
 
 
 class Job:
@@ -81,39 +85,37 @@ class Job:
             if job.state == RUNNING:
                 loop.exec_()
             ticker.stop()
-            try:
+            with contextlib.suppress(TypeError):
                 job.ended.disconnect(loop.quit)
-            except TypeError:
-                pass
             if job.state == RUNNING:
                 raise TimeoutError(
                     "The Neural Style job did not finish within %g s; it goes on, "
                     "call wait() again or cancel()." % float(timeout)
                 )
-        if job.state == "cancelled":
+        if job.state == CANCELLED:
             raise Cancelled(job.error or "The job was cancelled.")
-        if job.state == "failed":
+        if job.state == FAILED:
             raise ServiceError(job.error)
         return job.layer
 
 
-def _style_spec(style, document) -> tuple:
-    """(worker style dict, label) from a library name, an image file or a layer."""
+def _style(style, document) -> dict:
+    """The host kit style dict of a library name, an image file or a layer."""
     if style is None:
         raise PluginError(
-            "Name a style: style='starry_night' (from the library), a path to an "
-            "image file, or a layer."
+            "Name a style: style='starry_night' (from the library), a path to an image file, "
+            "or a layer."
         )
     if hasattr(style, "pixelData") and hasattr(style, "name"):
         w, h, data = layers.read_style_layer(document, style)
-        return {"pixels": (w, h, data)}, style.name()
+        return {"pixels": (w, h, data, "BGRA"), "label": style.name()}
     text = os.fspath(style)
     path = os.path.expanduser(text)
     if os.path.isfile(path):
-        return {"path": path}, style_label(path)
+        return {"path": path, "label": style_label(path)}
     if os.sep in text or "/" in text:
         raise PluginError("The style image %s does not exist." % text)
-    return {"name": text}, text
+    return {"name": text, "label": text}
 
 
 def stylize(
@@ -127,7 +129,7 @@ def stylize(
     quality=None,
     preserve_colors=None,
     engine=None,
-    margin: int = layers.MARGIN,
+    margin: int = MARGIN,
     **options,
 ) -> Job:
     """Stylize a layer (or the visible image) of a document; returns a running ``Job``.
@@ -146,19 +148,14 @@ def stylize(
     document = document or Krita.instance().activeDocument()
     if document is None:
         raise PluginError("No document is open; open one or pass document=.")
+    choices = Choices(
+        strength=strength,
+        size=size,
+        quality=quality,
+        preserve_colors=preserve_colors,
+        engine=engine,
+        extra=options,
+    )
     source = layers.read_source(document, node, visible=visible, margin=margin)
-    spec, label = _style_spec(style, document)
-    choices = {
-        "engine": engine,
-        "quality": quality,
-        "strength": strength,
-        "size": size,
-        "preserve_colors": preserve_colors,
-        "extra": options,
-    }
-    if strength is not None and not 0 <= float(strength) <= 1:
-        raise PluginError(
-            "Strength must be between 0 and 1 (0.7 is 70 %%), not %g." % float(strength)
-        )
-    job = StyleJob(source, spec, choices, settings.load(), label=label)
+    job = StyleJob(source, _style(style, document), choices, settings.load())
     return Job(job.start())

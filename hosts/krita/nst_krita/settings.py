@@ -1,19 +1,37 @@
-"""Where the plug-in finds the nst service: the user's settings, then ``nst-host.json``.
+"""What the plug-in remembers in kritarc (group ``nst_krita``): the docker's choices, declared
+once in :data:`REMEMBERED`, and the service address and token the user entered.
 
-The user may enter a service address and token in the docker (kept in kritarc through
-``Krita.instance().writeSetting``, group ``nst_krita``). Without them, the plug-in uses the
-``nst-host.json`` that ``nst install-host krita`` wrote beside this file: its ``url``/``token``
-when set, else its ``nst`` command, with which ``client.connect`` starts ``nst serve`` when no
-service runs yet. No Qt here; the Krita object is passed in or imported on use.
+Without an address the plug-in uses the ``nst-host.json`` that ``nst install-host krita``
+wrote beside this file (see ``hostkit.discovery.connect_kwargs``). No Qt here; the Krita object
+is passed in or imported on use.
 """
 
 from __future__ import annotations
 
 import os
+from typing import NamedTuple
+
+from .hostkit.discovery import connect_kwargs, load_host_config
 
 GROUP = "nst_krita"
 PLUGIN_DIR = os.path.dirname(os.path.abspath(__file__))
-START_WAIT = 60.0  # seconds client.connect waits for a service it started
+
+
+class Remembered(NamedTuple):
+    """One docker choice kept between sessions: its key, kind (int, bool or str), default."""
+
+    key: str
+    kind: type
+    default: object
+
+
+REMEMBERED = (
+    Remembered("strength", int, 70),  # percent
+    Remembered("size", int, 0),  # a cap on the long edge; 0: the document's size
+    Remembered("quality", str, "good"),
+    Remembered("preserve_colors", bool, False),
+    Remembered("quick_preview", bool, True),
+)
 
 
 def _krita(krita=None):
@@ -24,8 +42,38 @@ def _krita(krita=None):
     return Krita.instance()
 
 
+def _parse(entry: Remembered, text: str):
+    if entry.kind is bool:
+        return text == "true"
+    try:
+        return entry.kind(text)
+    except (TypeError, ValueError):
+        return entry.default
+
+
+def read_choices(krita=None) -> dict:
+    """Every remembered choice by key, its default where none was kept or it is damaged."""
+    k = _krita(krita)
+    found = {}
+    for entry in REMEMBERED:
+        text = k.readSetting(GROUP, entry.key, "")
+        found[entry.key] = _parse(entry, text) if text else entry.default
+    return found
+
+
+def write_choices(values: dict, krita=None) -> None:
+    """Keep the choices in ``values`` (keys of :data:`REMEMBERED`; None values are skipped)."""
+    k = _krita(krita)
+    for entry in REMEMBERED:
+        value = values.get(entry.key)
+        if value is None:
+            continue
+        text = ("true" if value else "false") if entry.kind is bool else str(value)
+        k.writeSetting(GROUP, entry.key, text)
+
+
 def read(krita=None) -> dict:
-    """The user's settings: ``{"url": str, "token": str}`` (empty strings when unset)."""
+    """The service the user entered: ``{"url": str, "token": str}`` (empty when unset)."""
     k = _krita(krita)
     return {
         "url": (k.readSetting(GROUP, "url", "") or "").strip(),
@@ -40,41 +88,7 @@ def write(url: str, token: str, krita=None) -> None:
     k.writeSetting(GROUP, "token", (token or "").strip())
 
 
-def read_value(key: str, default: str = "", krita=None) -> str:
-    """A remembered docker choice (strength, size, quality...), as text."""
-    return _krita(krita).readSetting(GROUP, key, default) or default
-
-
-def write_value(key: str, value, krita=None) -> None:
-    _krita(krita).writeSetting(GROUP, key, str(value))
-
-
-def connect_kwargs(user: dict, host_config: dict) -> dict:
-    """Keyword arguments for ``client.connect`` from the user's settings and ``nst-host.json``.
-
-    An address the user entered wins; then one in ``nst-host.json``; else the discovery file
-    of a running service, or start one with the ``nst`` command ``nst-host.json`` names.
-    """
-    url = (user.get("url") or "").strip()
-    if url:
-        return {"url": url, "token": (user.get("token") or "").strip() or None}
-    url = host_config.get("url")
-    if isinstance(url, str) and url.strip():
-        token = host_config.get("token")
-        return {"url": url.strip(), "token": token if isinstance(token, str) and token else None}
-    nst = host_config.get("nst")
-    if isinstance(nst, (list, tuple)):
-        nst = [str(part) for part in nst] or None
-    elif not (isinstance(nst, str) and nst.strip()):
-        nst = None
-    return {"nst_command": nst, "start": nst is not None, "wait": START_WAIT}
-
-
 def load(krita=None) -> dict:
-    """``connect_kwargs`` from the settings in Krita and the installed ``nst-host.json``.
-
-    Raises the client's ``ServiceError`` when ``nst-host.json`` is damaged.
-    """
-    from .client import load_host_config
-
+    """The keywords of ``hostkit.discovery.connect`` from Krita's settings and the installed
+    ``nst-host.json``; raises ``ServiceError`` when that file is damaged."""
     return connect_kwargs(read(krita), load_host_config(PLUGIN_DIR))

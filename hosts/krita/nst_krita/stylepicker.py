@@ -24,10 +24,11 @@ from PyQt5.QtWidgets import (
 from krita import Krita
 
 from . import layers, settings, worker
-from .jobspec import PluginError, error_sentence
-from .panels import fit, guard
-
-IMAGE_FILES = "Images (*.png *.jpg *.jpeg *.webp *.tif *.tiff *.bmp)"
+from .hostkit import styles
+from .hostkit.discovery import connect
+from .hostkit.errors import PluginError, error_sentence
+from .jobs import LOG
+from .panels import fit, reports_errors
 
 
 class StylePicker(QWidget):
@@ -78,25 +79,25 @@ class StylePicker(QWidget):
     def show_error(self, text: str) -> None:
         self.failed.emit(text)
 
-    @guard
+    @reports_errors
     def refresh(self, start: bool = True) -> None:
         """Fetch the engines and the style library; ``start``: start the service if needed
         (without it, only a service that already runs answers, and silence is no error)."""
         self.asked = True
-        connect = dict(settings.load())
+        where = dict(settings.load())
         if not start:
-            connect["start"] = False
+            where["start"] = False
         else:
             self.message.emit("Connecting to the nst service...")
         worker.run_in_thread(
-            lambda emit: worker.library(connect),
+            lambda emit: styles.library(connect(**where)),
             on_done=self._show,
-            on_error=lambda exc: start and self.show_error(error_sentence(exc)),
+            on_error=lambda exc: start and self.show_error(error_sentence(exc, LOG)),
         )
 
-    @guard
+    @reports_errors
     def add_style(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Add a style image", "", IMAGE_FILES)
+        path, _ = QFileDialog.getOpenFileName(self, "Add a style image", "", styles.FILE_FILTER)
         if not path:
             return
         default = os.path.splitext(os.path.basename(path))[0]
@@ -105,15 +106,15 @@ class StylePicker(QWidget):
         )
         if not ok or not name.strip():
             return
-        connect = settings.load()
+        where = settings.load()
         self.message.emit("Adding %s to the style library..." % name.strip())
         worker.run_in_thread(
-            lambda emit: worker.add_style(connect, name.strip(), path),
+            lambda emit: styles.add_style(connect(**where), name.strip(), path),
             on_done=self._show,
-            on_error=lambda exc: self.show_error(error_sentence(exc)),
+            on_error=lambda exc: self.show_error(error_sentence(exc, LOG)),
         )
 
-    @guard
+    @reports_errors
     def _show(self, found: dict) -> None:
         chosen = self.styles.currentItem().text() if self.styles.currentItem() else None
         self.styles.clear()
@@ -143,8 +144,8 @@ class StylePicker(QWidget):
         """Whether a style is chosen (a library style, or a layer as the style)."""
         return self.use_layer.isChecked() or self.styles.currentItem() is not None
 
-    def style(self, doc) -> tuple:
-        """(worker style dict, label) of the chosen style, read now (main thread)."""
+    def style(self, doc) -> dict:
+        """The chosen style as a host kit style dict, read now (main thread)."""
         if self.use_layer.isChecked():
             node = layers.find_node(doc, self.style_layer.currentData() or "")
             if node is None:
@@ -152,10 +153,10 @@ class StylePicker(QWidget):
                     "Choose the layer to use as the style (it may have been deleted)."
                 )
             w, h, data = layers.read_style_layer(doc, node)
-            return {"pixels": (w, h, data)}, node.name()
+            return {"pixels": (w, h, data, "BGRA"), "label": node.name()}
         item = self.styles.currentItem()
         if item is None:
             raise PluginError(
                 "Pick a style in the library, add one from a file, or use a layer as the style."
             )
-        return {"name": item.text()}, item.text()
+        return {"name": item.text(), "label": item.text()}

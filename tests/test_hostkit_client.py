@@ -1,10 +1,10 @@
-"""Tests of nst_plugin/client.py, the stdlib-only client copied into the editor plug-ins.
+"""Tests of the host kit's service client (nst_plugin/hostkit: client, discovery, png, errors),
+the standard-library code copied beside the editor plug-ins.
 
-The module is loaded from its file (not through the nst_plugin package) to prove
-it stands alone.  The HTTP tests use a throwaway ``http.server`` in this file
-only to check the client's wire format (multipart, headers, server-sent events,
-error mapping, start-up of a detached process); the tests of the real
-``nst serve`` service live elsewhere.
+The package is loaded from its folder under another name (not through nst_plugin) to prove
+that it stands alone. The HTTP tests use a throwaway ``http.server`` in this file only to
+check the client's wire format (multipart, headers, server-sent events, error mapping,
+start-up of a detached process); the tests of the real ``nst serve`` service live elsewhere.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import email.policy
 import http.server
+import importlib
 import importlib.util
 import io
 import json
@@ -24,23 +25,32 @@ import sys
 import textwrap
 import threading
 import time
+import types
 import zlib
 from email.parser import BytesParser
 from pathlib import Path
 
 import pytest
 
-CLIENT_PY = Path(__file__).resolve().parent.parent / "nst_plugin" / "client.py"
+HOSTKIT = Path(__file__).resolve().parent.parent / "nst_plugin" / "hostkit"
 
 
-def _load_client():
-    spec = importlib.util.spec_from_file_location("nst_client_under_test", CLIENT_PY)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def _load_hostkit() -> types.SimpleNamespace:
+    """The host kit's client-side names, from the package loaded as ``hostkit_under_test``."""
+    spec = importlib.util.spec_from_file_location(
+        "hostkit_under_test", HOSTKIT / "__init__.py", submodule_search_locations=[str(HOSTKIT)]
+    )
+    package = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = package
+    spec.loader.exec_module(package)
+    names = {}
+    for role in ("errors", "png", "client", "discovery", "engines"):
+        module = importlib.import_module(f"{spec.name}.{role}")
+        names.update({k: v for k, v in vars(module).items() if not k.startswith("__")})
+    return types.SimpleNamespace(**names)
 
 
-nc = _load_client()
+nc = _load_hostkit()
 
 
 def assert_one_sentence(message: str) -> None:
@@ -58,30 +68,37 @@ def test_imports_only_the_standard_library(tmp_path):
     stdlib = getattr(sys, "stdlib_module_names", None)
     if stdlib is None:
         pytest.skip("sys.stdlib_module_names needs Python 3.10+")
-    (tmp_path / "client.py").write_bytes(CLIENT_PY.read_bytes())
+    copy = tmp_path / "hostkit"
+    copy.mkdir()
+    for path in HOSTKIT.glob("*.py"):
+        (copy / path.name).write_bytes(path.read_bytes())
+    roles = sorted(p.stem for p in HOSTKIT.glob("*.py") if p.stem != "__init__")
     code = (
-        "import sys; sys.path.insert(0, %r); before = set(sys.modules); import client; "
-        "print(' '.join(sorted(set(sys.modules) - before)))" % str(tmp_path)
+        "import sys, importlib; sys.path.insert(0, %r); before = set(sys.modules); "
+        "[importlib.import_module('hostkit.' + r) for r in %r]; "
+        "print(' '.join(sorted(set(sys.modules) - before)))" % (str(tmp_path), roles)
     )
     out = subprocess.run(
         [sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True
     )
     imported = out.stdout.split()
-    assert "client" in imported
+    assert "hostkit.client" in imported and "hostkit.jobs" in imported
     foreign = [
         name
         for name in imported
-        if name != "client"
+        if name.split(".")[0] != "hostkit"
         and name.split(".")[0] not in stdlib
         and name.split(".")[0] not in sys.builtin_module_names
     ]
     assert foreign == []
 
 
-def test_source_is_python38_compatible():
-    source = CLIENT_PY.read_text(encoding="utf-8")
+@pytest.mark.parametrize("path", sorted(HOSTKIT.glob("*.py")), ids=lambda p: p.name)
+def test_source_is_python38_compatible(path):
+    source = path.read_text(encoding="utf-8")
     ast.parse(source, feature_version=(3, 8))
-    assert "from __future__ import annotations" in source
+    if path.name != "__init__.py":
+        assert "from __future__ import annotations" in source
     for newer in (
         "removeprefix",
         "removesuffix",
@@ -89,12 +106,12 @@ def test_source_is_python38_compatible():
         "zoneinfo",
         "graphlib",
         "bit_count",
+        "strict=",
     ):
         assert newer not in source
-    tree = ast.parse(source)
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom):
-            assert node.level == 0 and not (node.module or "").startswith("nst_plugin")
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.level == 0:
+            assert not (node.module or "").startswith("nst_plugin")  # relative imports only
 
 
 # ---------------------------------------------------------------------------
@@ -698,7 +715,8 @@ def test_wait_returns_result_and_reports_events(service):
 
 
 def test_wait_failed_and_cancelled(service):
-    failed = 'event: failed\ndata: {"state": "failed", "error": "The style image could not be read."}\n\n'
+    error = "The style image could not be read."
+    failed = 'event: failed\ndata: {"state": "failed", "error": "%s"}\n\n' % error
     cancelled = 'event: cancelled\ndata: {"state": "cancelled", "error": null}\n\n'
     service.routes[("GET", "/v1/jobs/f/events")] = lambda h: h.send_events(failed)
     service.routes[("GET", "/v1/jobs/c/events")] = lambda h: h.send_events(cancelled)
@@ -865,7 +883,7 @@ def test_connect_starts_a_detached_service_and_polls(fake_nst, tmp_path):
 
 
 def test_connect_reports_a_service_that_exits_early(fake_nst, monkeypatch):
-    command, path = fake_nst
+    command, _path = fake_nst
     monkeypatch.setenv("FAKE_NST_EXIT", "3")
     with pytest.raises(nc.ServiceError) as info:
         nc.connect(nst_command=command, wait=10)

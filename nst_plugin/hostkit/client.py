@@ -1,0 +1,382 @@
+"""The service's HTTP API: :class:`Client` and its progress :class:`EventStream`.
+
+Every failure is a :class:`~.errors.ServiceError` whose text is one sentence and never shows
+the access token. Thread-safe: a worker thread waits on a stream while the editor's main
+thread may close it.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import time
+from contextlib import suppress
+from urllib.parse import quote, urlsplit
+
+from .errors import Cancelled, ServiceError, sentence
+from .progress import FINAL_STATES
+
+API = "/v1"
+RECONNECTS = 6  # times wait() follows a progress stream that ended before the job did
+
+
+def loads(data: bytes):
+    """The JSON value of UTF-8 bytes, or None when they are not JSON."""
+    with suppress(ValueError):
+        return json.loads(data.decode("utf-8"))
+    return None
+
+
+def content_type(data: bytes) -> str:
+    """The media type of image bytes the service takes (PNG, JPEG), else a generic one."""
+    head = bytes(data[:3])
+    if head == b"\x89PN":
+        return "image/png"
+    return "image/jpeg" if head == b"\xff\xd8\xff" else "application/octet-stream"
+
+
+def _extension(data: bytes) -> str:
+    return {"image/png": "png", "image/jpeg": "jpg"}.get(content_type(data), "bin")
+
+
+def _quoted(text: str) -> str:
+    """A form field's name or file name as browsers quote it."""
+    return text.replace("\r", "%0D").replace("\n", "%0A").replace('"', "%22")
+
+
+def encode_multipart(fields=(), files=()) -> tuple:
+    """``(body, content_type)`` of a form.
+
+    ``fields``: (name, text) pairs; ``files``: (name, filename, type or None, bytes).
+    """
+    boundary = "nst-" + os.urandom(16).hex()
+    parts = [(name, None, "text/plain; charset=utf-8", value) for name, value in fields]
+    chunks = []
+    for name, filename, ctype, data in parts + list(files):
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            data = bytes(data)
+        else:
+            data = str(data).encode("utf-8")
+        disposition = 'form-data; name="%s"' % _quoted(name)
+        if filename is not None:
+            disposition += '; filename="%s"' % _quoted(filename)
+        head = "--%s\r\nContent-Disposition: %s\r\nContent-Type: %s\r\n\r\n" % (
+            boundary,
+            disposition,
+            ctype or content_type(data),
+        )
+        chunks += [head.encode("utf-8"), data, b"\r\n"]
+    body = b"".join(chunks) + b"--%s--\r\n" % boundary.encode()
+    return body, "multipart/form-data; boundary=" + boundary
+
+
+def _job_path(job_id: str, tail: str = "") -> str:
+    return "/jobs/" + quote(str(job_id), safe="") + tail
+
+
+class Client:
+    """The service at ``url`` with bearer ``token``; methods raise :class:`ServiceError`.
+
+    ``timeout`` (s) is for connecting and each read; progress streams wait
+    ``stream_timeout`` (at least 60 s) for each line.
+    """
+
+    def __init__(self, url: str, token: str | None, timeout: float = 30.0):
+        address = (url or "").strip()
+        try:
+            parts = urlsplit(address if "://" in address else "http://" + address)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.port == 0:
+                raise ValueError(address)
+        except ValueError:  # also from .port, when it is not a number
+            raise ServiceError(
+                "The service address is not a valid http:// address; enter it like "
+                "http://127.0.0.1:5000 in the plug-in's settings."
+            ) from None
+        self.scheme, self.host, self.port = parts.scheme, parts.hostname, parts.port
+        self.base_path = parts.path.rstrip("/")
+        netloc = parts.netloc.rpartition("@")[2]  # never show credentials
+        self.url = "%s://%s%s" % (self.scheme, netloc, self.base_path)
+        self._token = token or None
+        self.timeout = float(timeout)
+        self.stream_timeout = max(self.timeout, 60.0)
+        self._streams = set()  # open EventStreams (add, discard and list() are atomic)
+
+    # -- errors --------------------------------------------------------------------------
+
+    def network_error(self, exc: BaseException, timeout: float) -> ServiceError:
+        """The sentence for a network failure (or a ValueError: an answer that is not JSON)."""
+        if isinstance(exc, (socket.timeout, TimeoutError)):
+            what = "did not answer within %g s" % timeout
+        elif isinstance(exc, ValueError):
+            what = "sent an answer that is not a JSON object"
+        elif isinstance(exc, ConnectionRefusedError):
+            what = "cannot be reached (connection refused)"
+        else:
+            reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+            what = "cannot be reached (%s)" % reason
+        return ServiceError(
+            "The nst service at %s %s; start it with `nst serve`, or check the address in the "
+            "plug-in's settings." % (self.url, what)
+        )
+
+    def _http_error(self, status: int, reason: str, body: bytes) -> ServiceError:
+        """The service's own sentence for a 4xx answer; a hint for anything else."""
+        answer = loads(body)
+        text = str(answer.get("error") or "").strip() if isinstance(answer, dict) else ""
+        if text and status < 500:
+            return ServiceError(sentence(text), status)
+        if status >= 500:
+            hint = "see its log"
+        else:
+            hint = "check the address and access token in the plug-in's settings"
+        return ServiceError(
+            "The nst service at %s answered HTTP %d %s: %s"
+            % (self.url, status, reason, sentence(text or hint)),
+            status,
+        )
+
+    # -- requests ------------------------------------------------------------------------
+
+    def _headers(self, accept: str, ctype: str | None, auth: bool) -> dict:
+        headers = {"Accept": accept}
+        if ctype:
+            headers["Content-Type"] = ctype
+        if auth and self._token:
+            headers["Authorization"] = "Bearer " + self._token
+        return headers
+
+    def _send(self, method, path, body, headers, timeout, keep_open):
+        """``(connection, response, body)``; the body is empty when the stream stays open."""
+        if self.scheme == "https":
+            conn = http.client.HTTPSConnection(self.host, self.port, timeout=timeout)
+        else:
+            conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        try:
+            conn.request(method, self.base_path + API + path, body, headers)
+            sock = conn.sock  # the connection drops it when the answer ends at close
+            response = conn.getresponse()
+            ok = 200 <= response.status < 300
+            data = b"" if ok and keep_open else response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            conn.close()
+            raise self.network_error(exc, timeout) from exc
+        if not (ok and keep_open):
+            conn.close()
+        if not ok:
+            raise self._http_error(response.status, response.reason, data)
+        return sock, response, data
+
+    def call(self, method: str, path: str, body=None, ctype=None, *, auth=True, timeout=None):
+        """One request below ``/v1``; returns the 2xx answer's JSON object."""
+        timeout = self.timeout if timeout is None else timeout
+        headers = self._headers("application/json", ctype, auth)
+        _sock, _response, data = self._send(method, path, body, headers, timeout, False)
+        payload = loads(data)
+        if not isinstance(payload, dict):
+            raise self.network_error(ValueError(), timeout)
+        return payload
+
+    def call_for_bytes(self, path: str) -> bytes:
+        """``GET`` below ``/v1``; returns the 2xx answer's bytes."""
+        headers = self._headers("application/json", None, True)
+        return self._send("GET", path, None, headers, self.timeout, False)[2]
+
+    def open_stream(self, path: str) -> tuple:
+        """``GET`` an event stream below ``/v1``; returns the open ``(socket, response)``."""
+        headers = self._headers("text/event-stream", None, True)
+        sock, response, _ = self._send("GET", path, None, headers, self.stream_timeout, True)
+        return sock, response
+
+    # -- the API -------------------------------------------------------------------------
+
+    def health(self, timeout: float | None = None) -> dict:
+        """``GET /v1/health`` (no token): ``{"ok": true, "version": ...}``."""
+        return self.call("GET", "/health", auth=False, timeout=timeout)
+
+    def engines(self) -> dict:
+        """``GET /v1/engines``: the default engine, the engines, the quality presets."""
+        return self.call("GET", "/engines")
+
+    def styles(self) -> list:
+        """``GET /v1/styles``: a list of ``{"name", "source", "thumbnail" (base64 PNG)}``."""
+        styles = self.call("GET", "/styles").get("styles")
+        return styles if isinstance(styles, list) else []
+
+    def add_style(self, name: str, image_bytes: bytes, filename: str = "style.png") -> str:
+        """Upload a style image under ``name`` (``POST /v1/styles``); returns the stored name."""
+        form = encode_multipart([("name", name)], [("image", filename, None, image_bytes)])
+        return str(self.call("POST", "/styles", *form).get("name", name))
+
+    def submit(
+        self,
+        content: bytes,
+        *,
+        styles=None,
+        style_name: str | None = None,
+        mask: bytes | None = None,
+        options: dict | None = None,
+        cancel_on_disconnect: bool = False,
+    ) -> str:
+        """Start a job (``POST /v1/jobs``); returns its id.
+
+        ``styles``: image bytes or a list of them, or else ``style_name`` from the library;
+        ``mask``: an 8-bit grey PNG; ``options``: engine options. With
+        ``cancel_on_disconnect`` the service cancels the job when its progress stream drops.
+        """
+        if isinstance(styles, (bytes, bytearray, memoryview)):
+            styles = [styles]
+        styles = list(styles or [])
+        if bool(styles) == bool(style_name):
+            raise ValueError("submit() takes either styles (image bytes) or style_name")
+        files = [("content", "content." + _extension(content), None, content)]
+        files += [
+            ("style", "style%d.%s" % (i, _extension(s)), None, s) for i, s in enumerate(styles)
+        ]
+        if mask is not None:
+            files.append(("mask", "mask.png", "image/png", mask))
+        fields = [("style_name", style_name)] if style_name else []
+        if options:
+            fields.append(("options", json.dumps(options)))
+        fields.append(("cancel_on_disconnect", "true" if cancel_on_disconnect else "false"))
+        job_id = self.call("POST", "/jobs", *encode_multipart(fields, files)).get("id")
+        if not isinstance(job_id, str) or not job_id:
+            raise ServiceError(
+                "The nst service at %s sent no job id; update the plug-in or the service."
+                % self.url
+            )
+        return job_id
+
+    def status(self, job_id: str) -> dict:
+        """``GET /v1/jobs/{id}``: id, state, stage, step, total, loss, eta, error."""
+        return self.call("GET", _job_path(job_id))
+
+    def result(self, job_id: str) -> bytes:
+        """The finished job's PNG bytes (``GET /v1/jobs/{id}/result``)."""
+        return self.call_for_bytes(_job_path(job_id, "/result"))
+
+    def cancel(self, job_id: str) -> dict:
+        """Cancel a queued or running job, or forget a finished one (``DELETE /v1/jobs/{id}``)."""
+        return self.call("DELETE", _job_path(job_id))
+
+    def events(self, job_id: str) -> EventStream:
+        """The job's progress: ``progress`` events, then one of :data:`FINAL_STATES`."""
+        return EventStream(self, job_id)
+
+    def close_streams(self) -> None:
+        """Close this client's progress streams from any thread; :meth:`wait` then raises
+        :class:`Cancelled`."""
+        for stream in list(self._streams):
+            stream.close()
+
+    def wait(self, job_id: str, on_event=None) -> bytes:
+        """Pass the job's events to ``on_event`` until it ends; return the result PNG.
+
+        A failed job raises :class:`ServiceError` with the service's sentence, a cancelled one
+        :class:`Cancelled`.
+        """
+        for attempt in range(RECONNECTS):
+            final = self._follow(job_id, on_event)
+            final = final or self.status(job_id)  # the stream ended early: ask for the state
+            state = final.get("event", final.get("state"))
+            if state == "done":
+                return self.result(job_id)
+            if state in ("failed", "cancelled"):
+                error = Cancelled if state == "cancelled" else ServiceError
+                said = final.get("error") or "Job %s %s; see the service log" % (job_id, state)
+                raise error(sentence(said))
+            time.sleep(0.2 * (attempt + 1))
+        raise ServiceError(
+            "The progress stream of job %s kept closing before the job ended; see the service "
+            "log, or restart it with `nst serve`." % job_id
+        )
+
+    def _follow(self, job_id: str, on_event) -> dict | None:
+        """The job's final event from one progress stream, or None when the stream ended first."""
+        with self.events(job_id) as stream:
+            for event in stream:
+                if on_event is not None:
+                    on_event(event)
+                if event["event"] in FINAL_STATES:
+                    return event
+        if stream.closed_locally:
+            raise Cancelled(
+                "Waiting for job %s was stopped; it goes on in the service unless cancelled."
+                % job_id
+            )
+        return None
+
+
+class EventStream:
+    """A job's server-sent events as ``{"event": name, **data}``, up to a final event.
+
+    An iterator and a context manager; it ends at a final event, at the end of the stream or
+    at :meth:`close`. ``closed_locally`` tells whether close() cut it short.
+    """
+
+    def __init__(self, client: Client, job_id: str):
+        self.client = client
+        self.job_id = job_id
+        self.closed_locally = False
+        self._closed = False
+        self._done = False
+        self._sock, self._resp = client.open_stream(_job_path(job_id, "/events"))
+        client._streams.add(self)
+
+    def __iter__(self) -> EventStream:
+        return self
+
+    def __enter__(self) -> EventStream:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """End the stream from any thread: shutdown() wakes a read blocked in another one."""
+        if self._closed:
+            return
+        self._closed = True
+        self.closed_locally = not self._done
+        self.client._streams.discard(self)
+        for end in (lambda: self._sock.shutdown(socket.SHUT_RDWR), self._resp.close):
+            with suppress(Exception):
+                end()
+        with suppress(Exception):
+            self._sock.close()
+
+    def __next__(self) -> dict:
+        try:
+            event = self._read_event()
+        except Exception as exc:
+            if not self._closed:  # after close() any failure just ends the stream
+                self.close()
+                raise self.client.network_error(exc, self.client.stream_timeout) from exc
+            event = None
+        if event is None:
+            self.close()
+            raise StopIteration
+        return event
+
+    def _read_event(self) -> dict | None:
+        """The next event, or None when the stream ended or was closed."""
+        name, data = "", []
+        while not (self._done or self._closed):
+            line = self._resp.readline()
+            self._done = not line  # the service ended the stream (unless close() woke us)
+            text = line.decode("utf-8", "replace").rstrip("\r\n")
+            field, colon, value = text.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if field == "event":  # other lines, such as ": keep-alive" comments, are ignored
+                name = value
+            elif field == "data":
+                data.append(value)
+            elif line and not (field or colon) and (name or data):  # a blank line ends it
+                payload = json.loads("\n".join(data).strip() or "{}")
+                name = name or "message"
+                self._done = name in FINAL_STATES
+                if isinstance(payload, dict):
+                    return {**payload, "event": name}
+                return {"event": name, "data": payload}
+        return None

@@ -1,0 +1,110 @@
+"""One job in the service, as a plug-in runs it in a worker thread: connect, send, follow,
+fetch the result; :meth:`ServiceJob.cancel` stops it from any thread within a moment."""
+
+from __future__ import annotations
+
+import base64
+import threading
+from contextlib import suppress
+
+from . import styles
+from .choices import Choices
+from .discovery import connect
+from .errors import Cancelled, ServiceError
+from .png import encode_png
+
+
+class ServiceJob:
+    """A stylize job: ``content`` is ``(width, height, pixels, mode)``, ``style`` a style dict
+    (see :mod:`.styles`), ``choices`` the :class:`Choices` to send.
+
+    ``connection``: the keywords of :func:`.discovery.connect`, or a connected ``Client``;
+    ``mask``: an 8-bit grey PNG; ``forget``: delete the job in the service once its result is
+    here (quick previews, so that they do not crowd other clients' results out);
+    ``check_style``: check a library name first, for a sentence that lists the names.
+    """
+
+    def __init__(
+        self,
+        connection,
+        content: tuple,
+        style: dict,
+        choices: Choices,
+        *,
+        mask: bytes | None = None,
+        forget: bool = False,
+        check_style: bool = True,
+    ):
+        self.connection = connection
+        self.content = content
+        self.style = style
+        self.choices = choices
+        self.mask = mask
+        self.forget = forget
+        self.check_style = check_style
+        self.cancelled = threading.Event()
+        self.client = None
+        self.job_id = None
+
+    def _service(self):
+        if isinstance(self.connection, dict):
+            return connect(**self.connection)
+        return self.connection
+
+    def _stop_if_cancelled(self) -> None:
+        if self.cancelled.is_set():
+            raise Cancelled("The job was cancelled.")
+
+    def run(self, emit=None) -> bytes:
+        """Do the job; returns the result PNG. ``emit(event)`` gets each progress event, with
+        a ``preview`` as PNG bytes where the service sent one."""
+        emit = emit or (lambda event: None)
+        width, height, pixels, mode = self.content
+        emit({"event": "progress", "stage": "connecting"})
+        service = self.client = self._service()
+        self._stop_if_cancelled()
+        options = self.choices.options(service.engines(), width, height)
+        if self.check_style and self.style.get("name"):
+            styles.check_style_name(self.style["name"], service.styles())
+        emit({"event": "progress", "stage": "uploading"})
+        content = encode_png(width, height, pixels, mode)
+        style = styles.submit_kwargs(self.style)
+        self._stop_if_cancelled()
+        self.job_id = service.submit(
+            content, mask=self.mask, options=options, cancel_on_disconnect=True, **style
+        )
+        if self.cancelled.is_set():
+            self.cancel_in_service()
+            self._stop_if_cancelled()
+        emit({"event": "progress", "stage": "queued", "job": self.job_id})
+        png = service.wait(self.job_id, on_event=lambda event: emit(with_preview(event)))
+        if self.forget:
+            self.cancel_in_service()  # of a finished job: the service forgets it
+        self._stop_if_cancelled()
+        return png
+
+    def cancel(self) -> None:
+        """Stop now, from any thread: the stream closes and the service cancels the job."""
+        self.cancelled.set()
+        if self.client is not None:
+            self.client.close_streams()
+        threading.Thread(target=self.cancel_in_service, name="nst-cancel", daemon=True).start()
+
+    def cancel_in_service(self) -> None:
+        """Cancel the job in the service, or forget it once finished; quiet when it is gone."""
+        if self.client is not None and self.job_id is not None:
+            with suppress(ServiceError):
+                self.client.cancel(self.job_id)
+
+
+def with_preview(event: dict) -> dict:
+    """``event`` with its ``preview`` (base64 in the stream) as PNG bytes, or None."""
+    preview = event.get("preview")
+    if not isinstance(preview, str):
+        return event
+    event = dict(event)
+    try:
+        event["preview"] = base64.b64decode(preview)
+    except ValueError:
+        event["preview"] = None
+    return event

@@ -1,0 +1,38 @@
+"""Style labels and the names of result layers."""
+
+from __future__ import annotations
+
+import os
+
+from .styles import IMAGE_EXTENSIONS
+
+LAYER_PREFIX = "Neural Style: "
+
+
+def style_label(style) -> str:
+    """A short name for a style: a library name, a file's name without extension, a layer's."""
+    if isinstance(style, dict):
+        return str(style.get("label") or style.get("name") or "style")
+    text = os.fspath(style) if isinstance(style, os.PathLike) else str(style)
+    if os.sep in text or "/" in text or text.lower().endswith((*IMAGE_EXTENSIONS, ".kra")):
+        text = os.path.splitext(os.path.basename(text))[0]
+    return text or "style"
+
+
+def layer_name(label: str, strength: float | None = None) -> str:
+    """The result layer's name, e.g. ``Neural Style: starry_night 70%``."""
+    name = LAYER_PREFIX + (label or "style")
+    if strength is not None:
+        name += " %d%%" % round(float(strength) * 100)
+    return name
+
+
+def unique_name(name: str, taken) -> str:
+    """``name``, or ``name (2)``, ``name (3)``... when a sibling has it already."""
+    taken = set(taken)
+    if name not in taken:
+        return name
+    number = 2
+    while "%s (%d)" % (name, number) in taken:
+        number += 1
+    return "%s (%d)" % (name, number)
