@@ -14,6 +14,10 @@ Outside Krita (the logic tests) importing this package registers nothing.
 import sys
 import traceback
 
+from .hostkit.errors import Cancelled, PluginError, ServiceError
+
+__all__ = ["Cancelled", "PluginError", "ServiceError", "stylize"]
+
 try:
     from krita import Extension as _Extension  # noqa: F401 - only in Krita
     from krita import Krita as _Krita
