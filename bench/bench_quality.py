@@ -14,8 +14,8 @@ L-BFGS-B on float64 host arrays, float32 network (ported below, with its stall f
 to Adam). For every other run the script prints its final distances and time, and the
 first moment it has a style distance at least as low as the reference's final one with a
 content distance no higher. --more F gives the device runs F times the iterations (the
-reference keeps --iterations), to see when they get there. With --weights random the figures describe the optimisation,
-not how good pictures look.
+reference keeps --iterations), to see when they get there. With --weights random the figures
+describe the optimisation, not how good pictures look.
 """
 
 from __future__ import annotations
@@ -36,10 +36,11 @@ from nst_plugin import (  # noqa: E402
     Settings,
     StylizeRequest,
 )
-from nst_plugin.engine import load_engine  # noqa: E402
+from nst_plugin.vgg19 import load_engine  # noqa: E402
 
 transfer = load_engine()
-from nst_plugin.engine import losses, optimize  # noqa: E402
+from nst_plugin.vgg19 import losses, optimize  # noqa: E402
+from nst_plugin.vgg19.targets import style_targets  # noqa: E402
 
 EXAMPLES = ROOT / "nst_plugin" / "examples"
 DEVICE_RUN = optimize.run
@@ -103,7 +104,7 @@ def scipy_run(net, settings, targets, x0, iterations, on_iteration, check=lambda
                 targets,
                 start_x,
                 iterations - done,
-                lambda k, loss, im: on_iteration(done + k, loss, im),
+                lambda k, loss, im, done=done: on_iteration(done + k, loss, im),
                 check,
             )
             return rest, losses_seen + more[1:]
@@ -129,7 +130,7 @@ def trace(request: StylizeRequest, final: tuple[int, int], scipy: bool = False):
         request.styles[0], transfer.style_size(request.styles[0].size, max(final))
     )
     content_features = judge.forward(content)[: len(judge.content_layers)]
-    style_grams = transfer.style_targets(judge, [style], [1.0], judge_settings)["style"]
+    style_grams = style_targets(judge, [style], [1.0], judge_settings)["style"]
     points = []
     paused = 0.0
 

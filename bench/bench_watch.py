@@ -19,6 +19,7 @@ times the network is built, and each job's time.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import os
 import platform
@@ -27,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from PIL import Image
@@ -76,9 +78,9 @@ def image_bytes(index: int) -> bytes:
     return buf.getvalue()
 
 
-def start_watcher(
-    inbox: Path, style: Path, observer: str, settle: float
-) -> tuple[Watcher, threading.Thread]:
+@contextlib.contextmanager
+def running_watcher(inbox: Path, style: Path, observer: str, settle: float) -> Iterator[Watcher]:
+    """A watcher running in a thread until the block ends."""
     config = WatchConfig(
         inbox=inbox,
         style=str(style),
@@ -87,11 +89,16 @@ def start_watcher(
         polling=observer == "polling",
         rescan=3600,
     )
-    watcher = Watcher(config, out=open(os.devnull, "w"), err=io.StringIO())
-    thread = threading.Thread(target=watcher.run, daemon=True)
-    thread.start()
-    watcher.ready.wait(60)
-    return watcher, thread
+    with open(os.devnull, "w") as out:
+        watcher = Watcher(config, out=out, err=io.StringIO())
+        thread = threading.Thread(target=watcher.run, daemon=True)
+        thread.start()
+        watcher.ready.wait(60)
+        try:
+            yield watcher
+        finally:
+            watcher.stop()
+            thread.join()
 
 
 def timed_claims(watcher: Watcher, settle: float) -> dict[str, float]:
@@ -123,21 +130,19 @@ def burst(
 ) -> dict:
     inbox = root / f"burst-{observer}"
     inbox.mkdir()
-    watcher, thread = start_watcher(inbox, style, observer, settle)
-    engine.starts.clear()
-    engine.engine_seconds = 0.0
-    blobs = [image_bytes(i) for i in range(n)]
-    t_drop = time.monotonic()
-    for i, blob in enumerate(blobs):
-        (inbox / f"b{i:04d}.png").write_bytes(blob)
-    drop_seconds = time.monotonic() - t_drop
-    if drop_seconds > settle * 0.8:
-        print(f"warning: dropping took {drop_seconds:.2f}s, close to --settle", file=sys.stderr)
-    cpu0 = time.process_time()
-    end = wait_done(watcher, n)
-    cpu = time.process_time() - cpu0
-    watcher.stop()
-    thread.join()
+    with running_watcher(inbox, style, observer, settle) as watcher:
+        engine.starts.clear()
+        engine.engine_seconds = 0.0
+        blobs = [image_bytes(i) for i in range(n)]
+        t_drop = time.monotonic()
+        for i, blob in enumerate(blobs):
+            (inbox / f"b{i:04d}.png").write_bytes(blob)
+        drop_seconds = time.monotonic() - t_drop
+        if drop_seconds > settle * 0.8:
+            print(f"warning: dropping took {drop_seconds:.2f}s, close to --settle", file=sys.stderr)
+        cpu0 = time.process_time()
+        end = wait_done(watcher, n)
+        cpu = time.process_time() - cpu0
     first = min(engine.starts.values())
     wall = (end - first) / n
     return {
@@ -153,18 +158,16 @@ def trickle(
 ) -> dict:
     inbox = root / f"trickle-{observer}"
     inbox.mkdir()
-    watcher, thread = start_watcher(inbox, style, observer, settle)
-    internal = timed_claims(watcher, settle)
-    engine.starts.clear()
-    written: dict[int, float] = {}
-    for i in range(n):
-        path = inbox / f"t{i:04d}.png"
-        path.write_bytes(image_bytes(i))
-        written[i] = path.stat().st_mtime
-        time.sleep(gap)
-    wait_done(watcher, n)
-    watcher.stop()
-    thread.join()
+    with running_watcher(inbox, style, observer, settle) as watcher:
+        internal = timed_claims(watcher, settle)
+        engine.starts.clear()
+        written: dict[int, float] = {}
+        for i in range(n):
+            path = inbox / f"t{i:04d}.png"
+            path.write_bytes(image_bytes(i))
+            written[i] = path.stat().st_mtime
+            time.sleep(gap)
+        wait_done(watcher, n)
     seen = [(engine.starts[i] - (written[i] + settle)) * 1000 for i in range(n)]
     own = [d * 1000 for d in internal.values()]
     return {"seen": summary(seen), "own": summary(own)}
@@ -178,7 +181,7 @@ def summary(values: list[float]) -> str:
 
 def real_engine(root: Path, files: int) -> dict:
     """The VGG19 engine in one watcher: network builds and per-job seconds."""
-    from nst_plugin.engine import network
+    from nst_plugin.vgg19 import network
 
     builds = []
     real_build = network.build
@@ -244,7 +247,8 @@ def main() -> int:
         for observer in filter(None, args.observers.split(",")):
             b = burst(root, style, engine, observer, args.files, args.settle)
             print(
-                f"{observer:8} burst:   {b['wall_ms']:.1f} ms wall, {b['cpu_ms']:.1f} ms CPU per file "
+                f"{observer:8} burst:   {b['wall_ms']:.1f} ms wall, "
+                f"{b['cpu_ms']:.1f} ms CPU per file "
                 f"(engine stub {b['engine_ms']:.3f} ms), {b['done']} done"
             )
             t = trickle(root, style, engine, observer, args.files, args.settle, args.gap)

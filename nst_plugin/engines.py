@@ -37,9 +37,10 @@ class Engine:
         """None when the engine can run; else one sentence saying what to install."""
         return None if self.check is None else self.check()
 
-    def describe(self) -> dict[str, Any]:
-        """Name, description, the JSON schema of its options and whether it can run now
-        (`ready`, and `problem` when it cannot), for hosts and the service."""
+    def info(self) -> dict[str, Any]:
+        """What `nst plugins` and the service's /v1/engines show: name, description, the JSON
+        schema of its options, whether it can run now (`ready`, and `problem` when it cannot)
+        and `standard_strength`."""
         from .options import json_schema
 
         problem = self.problem()

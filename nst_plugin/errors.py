@@ -42,7 +42,7 @@ class Cancelled(Exception):
     """The user asked the job to stop."""
 
 
-EXIT_OK, EXIT_ENGINE, EXIT_INTERRUPTED = 0, 1, 130
+EXIT_ENGINE, EXIT_INTERRUPTED = 1, 130
 
 
 def is_user_error(err: BaseException) -> bool:
@@ -59,7 +59,7 @@ def exit_code(err: BaseException) -> int:
     return EXIT_ENGINE
 
 
-def describe(err: BaseException) -> str:
+def user_message(err: BaseException) -> str:
     """The error as one sentence, ready for a message, a log line or an error file."""
     if isinstance(err, Cancelled):
         return "the job was cancelled."

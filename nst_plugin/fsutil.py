@@ -1,4 +1,5 @@
-"""Filesystem helpers that keep users' files safe: atomic writes, no-clobber moves, free names.
+"""Filesystem helpers that keep users' files safe: atomic writes, no-clobber moves, free names,
+and the per-user folders files live in.
 
 Every file nst-plugin writes goes through `atomic_file` (or `write_atomic`): it is written
 under a hidden temporary name beside its destination and renamed into place, so a crash
@@ -13,6 +14,7 @@ import itertools
 import os
 import secrets
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -119,3 +121,25 @@ def move_free(src: Path, dst: Path) -> Path:
         except FileExistsError:
             continue
     raise AssertionError("unreachable")
+
+
+def user_dir(
+    variable: str,
+    fallback: str,
+    *,
+    windows: str = "LOCALAPPDATA",
+    mac: str = "Library/Application Support",
+) -> Path:
+    """A per-user folder: `$variable` when it is an absolute path (XDG), else the platform's.
+
+    `fallback` is the XDG default below the home folder (".local/share", ".config", ...).
+    """
+    value = os.environ.get(variable)
+    if value and os.path.isabs(value):
+        return Path(value)
+    home = Path.home()
+    if sys.platform.startswith("win"):
+        return Path(os.environ.get(windows) or home / "AppData" / "Local")
+    if sys.platform == "darwin":
+        return home / mac
+    return home / fallback

@@ -19,6 +19,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImageError, OutputExistsError
 from .fsutil import atomic_file
+from .limits import MAX_PIXELS
 
 try:
     from PIL import ImageCms
@@ -26,18 +27,14 @@ except ImportError:  # Pillow built without LittleCMS
     ImageCms = None
 
 __all__ = [
-    "MAX_PIXELS",
     "SUPPORTED_OUTPUT",
-    "ImageError",
     "LoadedImage",
-    "OutputExistsError",
     "check_output",
     "join_alpha",
     "load_image",
     "save_image",
 ]
 
-MAX_PIXELS: int = 89_478_485
 SUPPORTED_OUTPUT = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"}
 
 _NO_ALPHA_FORMATS = {"JPEG", "BMP"}
@@ -214,7 +211,8 @@ def from_array(x) -> Image.Image:
 
 
 def join_alpha(rgb: Image.Image, alpha: Image.Image | None) -> Image.Image:
-    """Return ``rgb`` with ``alpha`` (resized with LANCZOS to fit) as RGBA; ``rgb`` itself if alpha is None."""
+    """Return ``rgb`` with ``alpha`` (resized with LANCZOS to fit) as RGBA; ``rgb`` itself
+    if alpha is None."""
     if alpha is None:
         return rgb
     mask = alpha.convert("L")

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .engines import DEFAULT_ENGINE
-from .errors import Cancelled, describe, is_user_error
+from .errors import Cancelled, is_user_error, user_message
 from .options import Settings, settings_with
 from .progress import ProgressEvent, Reporter
 from .request import Result
@@ -61,10 +61,6 @@ class Job:
         self.reporter.job_id = self.id
 
     @property
-    def is_finished(self) -> bool:
-        return self._finished.is_set()
-
-    @property
     def seconds(self) -> float:
         """Time from start to finish (0 for a job that never started)."""
         if self.started is None:
@@ -80,8 +76,8 @@ class Job:
     def message(self) -> str:
         """One sentence: what went wrong ("" for a job that did not fail)."""
         if self.state == CANCELLED:
-            return describe(Cancelled())
-        return describe(self.error) if self.error is not None else ""
+            return user_message(Cancelled())
+        return user_message(self.error) if self.error is not None else ""
 
     def cancel(self) -> None:
         """Stop the job: a queued job never starts, a running one stops within one iteration."""

@@ -7,13 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .fsutil import write_atomic
+from .fsutil import user_dir, write_atomic
 
 
 def default_path() -> Path:
     """Where Krita keeps kritarc for this user (Linux: $XDG_CONFIG_HOME or ~/.config)."""
-    from .service.config import user_dir
-
     return user_dir("XDG_CONFIG_HOME", ".config", mac="Library/Preferences") / "kritarc"
 
 

@@ -43,9 +43,8 @@ class Option:
     default_text: str | None = None
     item: type = float
     metavar: str | None = None
-    on_server: bool = (
-        False  # names or writes files where the engine runs: never from remote clients
-    )
+    # names or writes files where the engine runs: never from remote clients
+    on_server: bool = False
 
     @property
     def flag(self) -> str:
@@ -75,279 +74,80 @@ def _o(name: str, kind: type, default: Any, help: str, example: str, **kw: Any) 
     return Option(name, kind, default, help, example, **kw)
 
 
+# One call per option, laid out as a table (the formatter would give each argument a line).
+# fmt: off
 OPTIONS: tuple[Option, ...] = (
-    _o(
-        "size",
-        int,
-        512,
-        "long edge of the output in pixels; the aspect ratio is kept",
-        "--size 1024",
-        group=BASIC,
-        minimum=16,
-        maximum=16384,
-        metavar="N",
-        engines=BOTH,
-    ),
-    _o(
-        "iterations",
-        int,
-        300,
-        "optimizer iterations, spread over the scales",
-        "--iterations 500",
-        group=BASIC,
-        minimum=1,
-        metavar="N",
-    ),
-    _o(
-        "time_budget",
-        float,
-        None,
-        "stop after this many seconds with the best result reached; iterations no longer limit",
-        "--time-budget 60",
-        optional=True,
-        default_text="none",
-        minimum=0,
-        exclusive_minimum=True,
-        metavar="S",
-    ),
-    _o(
-        "scales",
-        int,
-        None,
-        "coarse-to-fine scales, each starting from the previous result",
-        "--scales 1",
-        optional=True,
-        minimum=1,
-        maximum=8,
-        metavar="N",
-        default_text="automatic: from a quarter of the size, at most 3; 1 = off",
-    ),
-    _o(
-        "strength",
-        float,
-        None,
-        "one knob for the balance: 0 gives the content back, 0.5 the "
-        "weights as set, 1 the strongest style",
-        "--strength 0.8",
-        group=BASIC,
-        optional=True,
-        minimum=0,
-        maximum=1,
-        metavar="0..1",
-        default_text="the weights as set",
-        engines=BOTH,
-    ),
-    _o(
-        "content_weight",
-        float,
-        1.0,
-        "how closely the result follows the photo's content; "
-        "relative to its target, so it holds at any size",
-        "--content-weight 2",
-        minimum=0,
-    ),
-    _o(
-        "style_weight",
-        float,
-        10.0,
-        "how strongly the result takes the painting's style",
-        "--style-weight 30",
-        minimum=0,
-    ),
-    _o(
-        "tv_weight",
-        float,
-        0.1,
-        "smoothness (total variation) of the result",
-        "--tv-weight 0",
-        minimum=0,
-    ),
-    _o(
-        "style_blend",
-        tuple,
-        None,
-        "weights of several style images, one per image",
-        "a.jpg b.jpg --style-blend 0.7,0.3",
-        optional=True,
-        default_text="equal",
-        minimum=0,
-        metavar="W1,W2",
-        engines=BOTH,
-    ),
-    _o(
-        "style_scale",
-        float,
-        1.0,
-        "style image size relative to the output: smaller gives bigger brush strokes",
-        "--style-scale 0.5",
-        group=BASIC,
-        minimum=0.05,
-        maximum=8,
-        engines=BOTH,
-    ),
-    _o(
-        "style_loss",
-        str,
-        "gram",
-        "match Gram matrices, or feature means and covariances",
-        "--style-loss meancov",
-        choices=("gram", "meancov"),
-    ),
-    _o(
-        "preserve_colors",
-        bool,
-        False,
-        "stylize the luminance only and keep the photo's colours (Gatys et al. 2017)",
-        "--preserve-colors",
-        group=BASIC,
-        engines=BOTH,
-    ),
-    _o(
-        "match_colors",
-        bool,
-        False,
-        "recolour the style images to the photo's colour statistics first (Gatys et al. 2017)",
-        "--match-colors",
-    ),
-    _o(
-        "optimizer",
-        str,
-        "lbfgs",
-        "L-BFGS or Adam, each iteration one compiled step on the device, pixels kept in 0..255",
-        "--optimizer adam",
-        choices=("lbfgs", "adam"),
-    ),
-    _o(
-        "learning_rate",
-        float,
-        5.0,
-        "Adam's step in pixel units",
-        "--learning-rate 2",
-        minimum=0,
-        exclusive_minimum=True,
-    ),
-    _o(
-        "average",
-        float,
-        0.9,
-        "Adam returns the moving average of its iterates with this decay; 0 gives the last iterate",
-        "--average 0",
-        minimum=0,
-        maximum=1,
-        exclusive_maximum=True,
-        metavar="D",
-    ),
-    _o(
-        "init",
-        str,
-        "content",
-        "start from the photo, from noise, or from the fast engine's result",
-        "--init fast",
-        choices=("content", "noise", "fast"),
-    ),
+    _o("size", int, 512, "long edge of the output in pixels; the aspect ratio is kept",
+       "--size 1024", group=BASIC, minimum=16, maximum=16384, metavar="N", engines=BOTH),
+    _o("iterations", int, 300, "optimizer iterations, spread over the scales",
+       "--iterations 500", group=BASIC, minimum=1, metavar="N"),
+    _o("time_budget", float, None, "stop after this many seconds with the best result reached; "
+       "iterations no longer limit", "--time-budget 60", optional=True, default_text="none",
+       minimum=0, exclusive_minimum=True, metavar="S"),
+    _o("scales", int, None, "coarse-to-fine scales, each starting from the previous result",
+       "--scales 1", optional=True, minimum=1, maximum=8, metavar="N",
+       default_text="automatic: from a quarter of the size, at most 3; 1 = off"),
+    _o("strength", float, None, "one knob for the balance: 0 gives the content back, 0.5 the "
+       "weights as set, 1 the strongest style", "--strength 0.8", group=BASIC, optional=True,
+       minimum=0, maximum=1, metavar="0..1", default_text="the weights as set", engines=BOTH),
+    _o("content_weight", float, 1.0, "how closely the result follows the photo's content; "
+       "relative to its target, so it holds at any size", "--content-weight 2", minimum=0),
+    _o("style_weight", float, 10.0, "how strongly the result takes the painting's style",
+       "--style-weight 30", minimum=0),
+    _o("tv_weight", float, 0.1, "smoothness (total variation) of the result", "--tv-weight 0",
+       minimum=0),
+    _o("style_blend", tuple, None, "weights of several style images, one per image",
+       "a.jpg b.jpg --style-blend 0.7,0.3", optional=True, default_text="equal", minimum=0,
+       metavar="W1,W2", engines=BOTH),
+    _o("style_scale", float, 1.0, "style image size relative to the output: smaller gives "
+       "bigger brush strokes", "--style-scale 0.5", group=BASIC, minimum=0.05, maximum=8,
+       engines=BOTH),
+    _o("style_loss", str, "gram", "match Gram matrices, or feature means and covariances",
+       "--style-loss meancov", choices=("gram", "meancov")),
+    _o("preserve_colors", bool, False, "stylize the luminance only and keep the photo's colours "
+       "(Gatys et al. 2017)", "--preserve-colors", group=BASIC, engines=BOTH),
+    _o("match_colors", bool, False, "recolour the style images to the photo's colour "
+       "statistics first (Gatys et al. 2017)", "--match-colors"),
+    _o("optimizer", str, "lbfgs", "L-BFGS or Adam, each iteration one compiled step on the "
+       "device, pixels kept in 0..255",
+       "--optimizer adam", choices=("lbfgs", "adam")),
+    _o("learning_rate", float, 5.0, "Adam's step in pixel units", "--learning-rate 2",
+       minimum=0, exclusive_minimum=True),
+    _o("average", float, 0.9, "Adam returns the moving average of its iterates with this "
+       "decay; 0 gives the last iterate", "--average 0", minimum=0, maximum=1,
+       exclusive_maximum=True, metavar="D"),
+    _o("init", str, "content", "start from the photo, from noise, or from the fast engine's "
+       "result", "--init fast", choices=("content", "noise", "fast")),
     _o("pooling", str, "max", "VGG19 pooling", "--pooling avg", choices=("max", "avg")),
-    _o(
-        "content_layers",
-        tuple,
-        ("block4_conv2",),
-        "VGG19 layers whose features the result keeps from the photo",
-        "--content-layers block5_conv2",
-        item=str,
-        metavar="L1,L2",
-    ),
-    _o(
-        "style_layers",
-        tuple,
-        STYLE_LAYERS,
-        "VGG19 layers whose statistics the result takes from the paintings",
-        "--style-layers block1_conv1,block2_conv1",
-        item=str,
-        metavar="L1,L2",
-    ),
-    _o(
-        "tile_size",
-        int,
-        1024,
-        "scales larger than this many pixels run in overlapping, "
-        "feather-blended tiles, so memory stays bounded",
-        "--size 4096 --tile-size 768",
-        minimum=32,
-        metavar="N",
-    ),
-    _o(
-        "tile_overlap",
-        int,
-        64,
-        "pixels that neighbouring tiles share (below half the tile size)",
-        "--tile-overlap 96",
-        minimum=0,
-        metavar="N",
-        engines=BOTH,
-    ),
-    _o(
-        "precision",
-        str,
-        "auto",
-        "mixed runs the network in bfloat16 with float32 losses; "
-        "auto picks it where the device computes bfloat16 natively (GPUs of compute "
-        "capability 8.0+, CPUs with AMX or AVX512-BF16 under TensorFlow), else float32",
-        "--precision float32",
-        choices=("auto", "float32", "mixed"),
-    ),
+    _o("content_layers", tuple, ("block4_conv2",), "VGG19 layers whose features the result "
+       "keeps from the photo", "--content-layers block5_conv2", item=str, metavar="L1,L2"),
+    _o("style_layers", tuple, STYLE_LAYERS, "VGG19 layers whose statistics the result takes "
+       "from the paintings", "--style-layers block1_conv1,block2_conv1", item=str,
+       metavar="L1,L2"),
+    _o("tile_size", int, 1024, "scales larger than this many pixels run in overlapping, "
+       "feather-blended tiles, so memory stays bounded", "--size 4096 --tile-size 768",
+       minimum=32, metavar="N"),
+    _o("tile_overlap", int, 64, "pixels that neighbouring tiles share (below half the tile "
+       "size)", "--tile-overlap 96", minimum=0, metavar="N", engines=BOTH),
+    _o("precision", str, "auto", "mixed runs the network in bfloat16 with float32 losses; "
+       "auto picks it where the device computes bfloat16 natively (GPUs of compute "
+       "capability 8.0+, CPUs with AMX or AVX512-BF16 under TensorFlow), else float32",
+       "--precision float32", choices=("auto", "float32", "mixed")),
     _o("xla", bool, False, "compile the loss and gradient with XLA", "--xla"),
-    _o(
-        "seed",
-        int,
-        None,
-        "makes a run repeatable on the same machine",
-        "--seed 1",
-        optional=True,
-        default_text="none",
-        metavar="N",
-    ),
-    _o(
-        "preview_every",
-        int,
-        10,
-        "send a small preview image with every Nth progress event; 0 sends none",
-        "--preview-every 5",
-        minimum=0,
-        metavar="N",
-        engines=BOTH,
-    ),
-    _o(
-        "save_every",
-        int,
-        0,
-        "write numbered intermediates OUT-00010.png every N iterations",
-        "--save-every 25",
-        minimum=0,
-        metavar="N",
-        on_server=True,
-    ),
-    _o(
-        "checkpoint_every",
-        int,
-        0,
-        "keep OUT.nst-checkpoint.npz beside the output every N "
-        "iterations; it goes when the run completes",
-        "--checkpoint-every 20",
-        minimum=0,
-        metavar="N",
-        on_server=True,
-    ),
-    _o(
-        "weights",
-        str,
-        None,
-        "network weights: imagenet, a PATH.h5 in Keras's layout, or random (tests only)",
-        "--weights vgg19.h5",
-        optional=True,
-        on_server=True,
-        default_text="imagenet, or $NST_WEIGHTS",
-        metavar="W",
-    ),
+    _o("seed", int, None, "makes a run repeatable on the same machine", "--seed 1",
+       optional=True, default_text="none", metavar="N"),
+    _o("preview_every", int, 10, "send a small preview image with every Nth progress event; "
+       "0 sends none", "--preview-every 5", minimum=0, metavar="N", engines=BOTH),
+    _o("save_every", int, 0, "write numbered intermediates OUT-00010.png every N iterations",
+       "--save-every 25", minimum=0, metavar="N", on_server=True),
+    _o("checkpoint_every", int, 0, "keep OUT.nst-checkpoint.npz beside the output every N "
+       "iterations; it goes when the run completes", "--checkpoint-every 20", minimum=0,
+       metavar="N", on_server=True),
+    _o("weights", str, None, "network weights: imagenet, a PATH.h5 in Keras's layout, or "
+       "random (tests only)", "--weights vgg19.h5", optional=True, on_server=True,
+       default_text="imagenet, or $NST_WEIGHTS", metavar="W"),
 )
+# fmt: on
 
 BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}
 
@@ -370,30 +170,55 @@ def taken_by(engine: str) -> tuple[str, ...]:
 _KIND_WORDS = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
 
 
+_INVALID = object()  # what a converter returns for a value it cannot convert
+_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
+
+
+def _as_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in _TRUE + _FALSE:
+        return value.lower() in _TRUE
+    return _INVALID
+
+
+def _as_int(value: Any) -> Any:
+    if isinstance(value, bool):
+        return _INVALID
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return _INVALID
+
+
+def _as_float(value: Any) -> Any:
+    if isinstance(value, bool):
+        return _INVALID
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return _INVALID
+    return _INVALID
+
+
+def _as_str(value: Any) -> Any:
+    return value if isinstance(value, str) else _INVALID
+
+
+_CONVERTERS = {bool: _as_bool, int: _as_int, float: _as_float, str: _as_str}
+
+
 def _scalar(option: Option, kind: type, value: Any) -> Any:
     """`value` as `kind`, from Python values, JSON or command-line text."""
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
-            return value.lower() in ("true", "1", "yes")
-    elif kind is int and not isinstance(value, bool):
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            return int(value)
-    elif kind is float and not isinstance(value, bool):
-        if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-    elif kind is str and isinstance(value, str):
-        return value
+    converted = _CONVERTERS[kind](value)
+    if converted is not _INVALID:
+        return converted
     what = _KIND_WORDS[kind] if option.kind is not tuple else f"a list of {_KIND_WORDS[kind]}s"
     raise RequestError(f"{option.label} must be {what}, got {value!r}.")
 

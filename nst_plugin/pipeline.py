@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
 from . import checkpoint, engines
-from .errors import RequestError
+from .errors import OutputExistsError, RequestError
 from .options import Settings, settings_with
 from .plugins import get_plugin_manager
 from .progress import ProgressEvent, Reporter
@@ -163,7 +163,7 @@ def _snapshot_writer(
                 images.save_image(
                     image, out.with_name(f"{out.stem}-{step:05d}{out.suffix}"), overwrite=overwrite
                 )
-            except images.OutputExistsError as err:
+            except OutputExistsError as err:
                 print(f"nst: intermediate not written: {err}", file=sys.stderr)
         if s.checkpoint_every and checkpoint_file is not None and step % s.checkpoint_every == 0:
             checkpoint.save(

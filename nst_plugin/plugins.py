@@ -17,7 +17,7 @@ ENTRY_POINT_GROUP = "nst_plugin"
 
 # Built-in behaviour, registered like any plugin so a third-party plugin can replace it.
 DEFAULT_PLUGINS = (
-    "nst_plugin.engine",
+    "nst_plugin.vgg19",
     "nst_plugin.fast",
     "nst_plugin.cli.stylize",
     "nst_plugin.cli.watch",
@@ -85,7 +85,7 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
             )
 
 
-def describe(pm: pluggy.PluginManager | None = None) -> list[dict[str, Any]]:
+def plugin_listing(pm: pluggy.PluginManager | None = None) -> list[dict[str, Any]]:
     """The loaded plugins and the hooks each implements, for `nst plugins`."""
     pm = pm or get_plugin_manager()
     out = []

@@ -7,13 +7,11 @@ import os
 from pathlib import Path
 
 import pytest
+from fake_engine import FakeEngine
 from PIL import Image
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "nst_plugin" / "examples"
 SHARED_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "images"
-
-from fake_engine import FakeEngine
-
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["NST_PLUGINS"] = ""  # no third-party plugin takes part in a test
 

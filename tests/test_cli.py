@@ -15,7 +15,9 @@ import pytest
 from PIL import Image
 
 from nst_plugin import cli
-from nst_plugin.engine import weights
+from nst_plugin.vgg19 import weights
+from nst_plugin.vgg19.vgg_layers import VGG19_FILE
+from nst_plugin.vgg19.weights_fetch import keras_cache_path
 
 FAST = ["--size", "48", "--iterations", "2", "--weights", "random", "--quiet"]
 
@@ -83,12 +85,11 @@ def test_existing_output_is_never_overwritten(images, tmp_path, capsys):
 def _png_header(width: int, height: int) -> bytes:
     """A PNG that claims a huge size: a decompression bomb, refused before decoding."""
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    chunk = lambda kind, data: (
-        struct.pack(">I", len(data))
-        + kind
-        + data
-        + struct.pack(">I", zlib.crc32(kind + data))
-    )
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
 
 
@@ -172,19 +173,19 @@ def test_missing_weights_say_how_to_import(images, tmp_path, capsys, monkeypatch
     )
     err = capsys.readouterr().err
     assert code == 2
-    assert weights.VGG19_FILE in err and "nst weights import" in err
+    assert VGG19_FILE in err and "nst weights import" in err
     assert not out.exists()
 
 
 def test_weights_status_and_import_refuses_a_wrong_file(tmp_path, capsys):
     assert cli.main(["weights", "status"]) == 0
     status = json.loads(capsys.readouterr().out)
-    assert status["present"] is False and status["cache_path"].endswith(weights.VGG19_FILE)
+    assert status["present"] is False and status["cache_path"].endswith(VGG19_FILE)
     wrong = tmp_path / "wrong.h5"
     wrong.write_bytes(b"not the weights")
     assert cli.main(["weights", "import", str(wrong)]) == 2
     assert "expected" in capsys.readouterr().err
-    assert not weights.keras_cache_path().exists()
+    assert not keras_cache_path().exists()
 
 
 def test_version():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nst_plugin.engine.colors import (
+from nst_plugin.vgg19.colors import (
     from_yiq,
     luminance,
     luminance_only,
@@ -160,7 +160,7 @@ def test_restore_colors_takes_y_from_stylized_and_iq_from_content(rng, content):
 
 
 def test_restore_colors_with_gray_content_is_gray(rng, style):
-    content = np.repeat(rng.uniform(0, 255, style.shape[:2] + (1,)), 3, axis=-1)
+    content = np.repeat(rng.uniform(0, 255, (*style.shape[:2], 1)), 3, axis=-1)
     out = restore_colors(style, content.astype(np.float32))
     np.testing.assert_allclose(out[..., 1], out[..., 0], atol=1e-3)
     np.testing.assert_allclose(out[..., 2], out[..., 0], atol=1e-3)

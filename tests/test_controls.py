@@ -8,7 +8,7 @@ from PIL import Image
 
 import nst_plugin
 from nst_plugin import Cancelled, Reporter, Settings, checkpoint
-from nst_plugin.engine import colors, load_engine
+from nst_plugin.vgg19 import colors, load_engine
 
 transfer = load_engine()
 FAST = dict(size=48, weights="random", scales=1)
@@ -121,7 +121,7 @@ def test_mixed_precision_stays_finite(images, precision, init):
 
 
 def test_auto_precision_follows_the_device(tmp_path):
-    from nst_plugin.engine import precision
+    from nst_plugin.vgg19 import precision
 
     class Device:
         def __init__(self, native):
@@ -161,7 +161,7 @@ def test_xla_matches_the_graph(images):
 
 
 def test_tiles_cover_and_feather():
-    from nst_plugin.engine import tiles
+    from nst_plugin.vgg19 import tiles
 
     boxes = tiles.boxes(200, 120, 64, 16)
     cover = np.zeros((120, 200))
@@ -175,12 +175,14 @@ def test_tiles_cover_and_feather():
 
 def test_tiled_run_has_no_seam(images):
     """A tiled run matches an untiled one as closely at the tile seams as elsewhere."""
+    from nst_plugin.vgg19 import tiles
+
     kw = dict(size=96, iterations=6, init="content")
     whole = run(images, **kw)
     tiled = run(images, tile_size=48, tile_overlap=16, **kw)
     diff = np.abs(arr(tiled) - arr(whole)).mean(axis=2)
     h, w = diff.shape
-    seams_x = [x0 for x0, _, _, _ in transfer.tiles.boxes(w, h, 48, 16) if x0 > 0]
+    seams_x = [x0 for x0, _, _, _ in tiles.boxes(w, h, 48, 16) if x0 > 0]
     near = np.concatenate([diff[:, max(0, x - 8) : x + 24] for x in seams_x], axis=1)
     assert near.mean() < 2.0 * diff.mean() + 1.0
     # and the seam itself is no sharper in the tiled image than in the whole one
@@ -193,10 +195,12 @@ def test_style_statistics_are_the_same_tiled(images):
     """Style targets from blocks equal the whole-image ones (context margins at the cuts)."""
     s = Settings(weights="random")
     net = transfer.get_network(s)
+    from nst_plugin.vgg19.targets import style_statistics
+
     style = transfer.to_array(Image.open(images["style"]).convert("RGB"), (96, 60))
-    whole = transfer.style_statistics(net, style, tile=1024)
-    blocks = transfer.style_statistics(net, style, tile=32)
-    for (m1, g1), (m2, g2) in zip(whole, blocks):
+    whole = style_statistics(net, style, tile=1024)
+    blocks = style_statistics(net, style, tile=32)
+    for (_, g1), (_, g2) in zip(whole, blocks):
         assert np.abs(g2 - g1).max() <= 0.05 * np.abs(g1).max()
 
 

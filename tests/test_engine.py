@@ -8,7 +8,7 @@ from PIL import Image
 
 import nst_plugin
 from nst_plugin import Cancelled, Reporter
-from nst_plugin.engine import load_engine
+from nst_plugin.vgg19 import load_engine
 
 try:
     from weightfiles import write_vgg19_h5
@@ -200,7 +200,7 @@ def quadratic_problem(optimizer: str, target: np.ndarray):
     import keras
     from keras import ops
 
-    from nst_plugin.engine import solvers
+    from nst_plugin.vgg19 import solvers
 
     backend = load_engine().backend_module()
     model = keras.Sequential([keras.Input((None, None, 3)), keras.layers.Identity()])
@@ -219,7 +219,7 @@ def test_pixels_stay_within_bounds(optimizer):
     """The unconstrained minimum lies outside 0..255 for most pixels: the iterates stay
     inside, and L-BFGS ends on the constrained minimum."""
     from nst_plugin import Settings
-    from nst_plugin.engine import optimize
+    from nst_plugin.vgg19 import optimize
 
     rng = np.random.default_rng(0)
     target = rng.uniform(-200, 455, (1, 8, 12, 3)).astype(np.float32)
@@ -246,14 +246,15 @@ def test_device_lbfgs_does_as_well_as_scipy(images):
     from scipy.optimize import Bounds, minimize
 
     from nst_plugin import Settings
-    from nst_plugin.engine import optimize
+    from nst_plugin.vgg19 import optimize
+    from nst_plugin.vgg19.targets import make_targets
 
     transfer = load_engine()
     s = Settings(weights="random", precision="float32")
     net = transfer.get_network(s)
     content = transfer.to_array(Image.open(images["content"]).convert("RGB"), (40, 24))
     style = transfer.to_array(Image.open(images["style"]).convert("RGB"), (40, 24))
-    targets = transfer.make_targets(net, content, [style], [1.0], s)
+    targets = make_targets(net, content, [style], [1.0], s)
     n = 30  # early iterations are chaotic: either can lead by 10 % at 15
     before = optimize.evaluations
     _, device = optimize.run(net, s, targets, content, n, lambda *a: False)
@@ -285,7 +286,7 @@ def test_device_lbfgs_does_as_well_as_scipy(images):
 
 def test_the_memory_gives_the_two_loop_direction():
     """The recursion on dot products equals the textbook two-loop recursion on vectors."""
-    from nst_plugin.engine import solvers
+    from nst_plugin.vgg19 import solvers
 
     rng = np.random.default_rng(2)
     m, shape = 4, (1, 3, 5, 3)

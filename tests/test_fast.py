@@ -24,6 +24,7 @@ if not models.status()["ready"]:
     )
 
 from nst_plugin.fast import runners, transfer
+from nst_plugin.vgg19 import tiles
 
 CONTENT = Image.open(DEMO_CONTENT).convert("RGB")
 STYLE = Image.open(DEMO_STYLE).convert("RGB")
@@ -61,7 +62,7 @@ def test_a_2048_px_output_has_no_seams_at_the_tile_edges():
     width, height = result.image.size
     assert width == 2048
     steps = np.abs(np.diff(x, axis=1)).mean(axis=(0, 2))  # column to column change
-    boxes = transfer.tiles.boxes(width, height, transfer.TILE, 64)
+    boxes = tiles.boxes(width, height, transfer.TILE, 64)
     edges = sorted(
         {x1 - 1 for *_, x1, _ in boxes if x1 < 2048} | {x0 - 1 for x0, *_ in boxes if x0}
     )
@@ -83,7 +84,10 @@ def test_overlapping_tiles_agree_where_they_overlap():
 def test_preserve_colors_keeps_the_photos_colours():
     plain = nst_plugin.stylize(CONTENT, STYLE, engine="fast", size=128)
     kept = nst_plugin.stylize(CONTENT, STYLE, engine="fast", size=128, preserve_colors=True)
-    hue = lambda im: np.asarray(im.convert("YCbCr"), np.float32)[..., 1:].mean(axis=(0, 1))
+
+    def hue(im: Image.Image) -> np.ndarray:
+        return np.asarray(im.convert("YCbCr"), np.float32)[..., 1:].mean(axis=(0, 1))
+
     photo = hue(CONTENT.resize(kept.image.size))
     assert np.abs(hue(kept.image) - photo).sum() < np.abs(hue(plain.image) - photo).sum()
 

@@ -5,6 +5,7 @@ and run through the engine's tiles."""
 
 from __future__ import annotations
 
+import functools
 import http.server
 import io
 import tarfile
@@ -137,7 +138,7 @@ def test_download_fetches_unpacks_and_checks_the_archive_over_http(
     served.mkdir()
     (served / "model.tar.gz").write_bytes(archive.read_bytes())
     (served / "broken.tar.gz").write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
-    handler = lambda *a, **kw: http.server.SimpleHTTPRequestHandler(*a, directory=str(served), **kw)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}"

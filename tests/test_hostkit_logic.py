@@ -36,7 +36,7 @@ def engines_info(presets=True, offered=(("vgg19", None), ("fast", ("size", "stre
 
 def served_engines() -> dict:
     """What the service answers for ``GET /v1/engines``, from the engines installed here."""
-    return {"engines": [e.describe() for e in registry.installed().values()]}
+    return {"engines": [e.info() for e in registry.installed().values()]}
 
 
 # ----------------------------------------------------------------------------- options

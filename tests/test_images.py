@@ -13,17 +13,16 @@ from PIL import Image, ImageCms
 
 from nst_plugin import fsutil
 from nst_plugin import images as imageio
+from nst_plugin.errors import ImageError, OutputExistsError
 from nst_plugin.images import (
-    MAX_PIXELS,
     SUPPORTED_OUTPUT,
-    ImageError,
     LoadedImage,
-    OutputExistsError,
     check_output,
     join_alpha,
     load_image,
     save_image,
 )
+from nst_plugin.limits import MAX_PIXELS
 
 # --------------------------------------------------------------------------- helpers
 

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from nst_plugin import hookimpl
-from nst_plugin.errors import RequestError, describe
+from nst_plugin.errors import RequestError, user_message
 from nst_plugin.jobs import CANCELLED, DONE, FAILED, JobRunner
 
 
@@ -58,7 +58,7 @@ def test_progress_goes_to_the_hook_and_the_listeners(register, fake, pair):
         job.wait(10)
     mine = [e for e in log.events if e.job_id == job.id]
     assert [e.stage for e in mine] == [e.stage for e in heard]
-    assert [e.stage for e in mine][0] == "loading" and mine[-1].stage == "done"
+    assert mine[0].stage == "loading" and mine[-1].stage == "done"
     assert any(e.stage == "optimizing" and e.step == 2 for e in mine)
 
 
@@ -161,6 +161,6 @@ def test_resume_a_checkpointed_job(fake_engine, pair, tmp_path):
     assert second.result.output == str(out) and out.exists() and not saved.exists()
 
 
-def test_describe_error_is_one_sentence():
-    assert describe(RequestError("size must be positive")) == "size must be positive."
-    assert describe(ValueError("")) == "the engine failed (ValueError: no details)."
+def test_user_message_is_one_sentence():
+    assert user_message(RequestError("size must be positive")) == "size must be positive."
+    assert user_message(ValueError("")) == "the engine failed (ValueError: no details)."

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nst_plugin.engine import load_engine
+from nst_plugin.vgg19 import load_engine
 
 transfer = load_engine()
-from nst_plugin.engine import losses  # noqa: E402  (after the quiet engine import)
+from nst_plugin.vgg19 import losses, targets  # noqa: E402  (after the quiet engine import)
 
 
 def np_gram(f):
@@ -75,16 +75,16 @@ def test_image_gradient_matches_finite_differences(images):
     net = transfer.get_network(s)
     content = transfer.to_array(Image.open(images["content"]).convert("RGB"), (32, 20))
     style = transfer.to_array(Image.open(images["style"]).convert("RGB"), (32, 20))
-    targets = transfer.make_targets(net, content, [style], [1.0], s)
+    goal = targets.make_targets(net, content, [style], [1.0], s)
     rng = np.random.default_rng(1)
     x = np.clip(content + rng.normal(0, 20, content.shape), 0, 255).astype(np.float32)
-    _, _, grad = net.value_and_grad(x, targets)
+    _, _, grad = net.value_and_grad(x, goal)
     for _ in range(3):
         d = rng.normal(size=x.shape).astype(np.float32)
         d /= np.linalg.norm(d)
         h = 2.0  # pixel units: large enough for float32, small against the 0..255 range
-        up = net.value_and_grad(x + h * d, targets)[0]
-        down = net.value_and_grad(x - h * d, targets)[0]
+        up = net.value_and_grad(x + h * d, goal)[0]
+        down = net.value_and_grad(x - h * d, goal)[0]
         numeric = (up - down) / (2 * h)
         analytic = float(np.sum(grad * d))
         assert analytic == pytest.approx(numeric, rel=0.03, abs=1e-6)

@@ -87,7 +87,7 @@ def test_json_schema_describes_every_client_option():
 def test_the_engine_takes_the_options_the_schema_marks_for_it():
     vgg19 = engines.get("vgg19")
     assert vgg19.options == taken_by("vgg19")
-    assert set(vgg19.describe()["options"]["properties"]) <= set(vgg19.options)
+    assert set(vgg19.info()["options"]["properties"]) <= set(vgg19.options)
 
 
 def test_import_stays_cheap():

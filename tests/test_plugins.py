@@ -75,9 +75,9 @@ def test_entry_points_load_and_broken_only_warns(dists, monkeypatch):
     monkeypatch.delenv("NST_PLUGINS")
     with pytest.warns(RuntimeWarning, match="plugin 'broken'.*missing dependency xyz"):
         pm = plugins.make_plugin_manager()
-    names = [p["name"] for p in plugins.describe(pm)]
-    assert "good" in names and "broken" not in names and "nst_plugin.engine" in names
-    good = next(p for p in plugins.describe(pm) if p["name"] == "good")
+    names = [p["name"] for p in plugins.plugin_listing(pm)]
+    assert "good" in names and "broken" not in names and "nst_plugin.vgg19" in names
+    good = next(p for p in plugins.plugin_listing(pm) if p["name"] == "good")
     assert good["distribution"] == "nst_good_plugin" and good["hooks"] == ["nst_register_engines"]
     assert set(engines.installed(pm)) == {"vgg19", "fast", "good"}
 
@@ -86,7 +86,7 @@ def test_entry_points_load_and_broken_only_warns(dists, monkeypatch):
 def test_allowlist(dists, monkeypatch, recwarn, allow, expected):
     monkeypatch.setenv("NST_PLUGINS", allow)
     pm = plugins.make_plugin_manager()
-    external = {p["name"] for p in plugins.describe(pm)} - set(plugins.DEFAULT_PLUGINS)
+    external = {p["name"] for p in plugins.plugin_listing(pm)} - set(plugins.DEFAULT_PLUGINS)
     assert external == expected
     assert not [w for w in recwarn if "broken" in str(w.message)]  # not even tried
 
@@ -116,7 +116,7 @@ def test_nst_plugins_prints_json():
         check=True,
     )
     data = json.loads(out.stdout)
-    builtin = next(p for p in data["plugins"] if p["name"] == "nst_plugin.engine")
+    builtin = next(p for p in data["plugins"] if p["name"] == "nst_plugin.vgg19")
     assert builtin["hooks"] == ["nst_register_engines"]
     vgg19 = next(e for e in data["engines"] if e["name"] == "vgg19")
     assert set(vgg19["options"]["properties"]) >= {"size", "strength", "preserve_colors"}

@@ -1,5 +1,5 @@
 """Tests of `nst serve`: a real service process on loopback, real HTTP through the client
-(nst_plugin.client) and raw http.client / sockets for what a client never sends.
+(nst_plugin.hostkit) and raw http.client / sockets for what a client never sends.
 
 The service is started once for the module (TensorFlow loads on the first job) with random
 weights and tiny images; the test that kills it runs last. `nst install-host` is tested on
@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import http.client
 import io
+import itertools
 import json
 import os
 import random
@@ -26,7 +27,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from nst_plugin import client
+from nst_plugin.hostkit import client, discovery
+from nst_plugin.hostkit.errors import Cancelled, ServiceError
+from nst_plugin.hostkit.png import decode_png
 from nst_plugin.options import PRESETS
 
 NST = [sys.executable, "-m", "nst_plugin.cli"]
@@ -89,7 +92,7 @@ class Service:
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            info = client.read_service_file(str(self.file))
+            info = discovery.read_service_file(str(self.file))
             if info and info.get("pid") == self.proc.pid:
                 self.info = info
                 self.client = client.Client(info["url"], info["token"])
@@ -181,10 +184,10 @@ def test_full_job_with_previews_and_alpha_kept(service):
     assert events[-1]["event"] == "done"
     previews = [e["preview"] for e in events if e.get("preview")]
     assert previews
-    assert client.decode_png(base64.b64decode(previews[0]))[0] <= 40
+    assert decode_png(base64.b64decode(previews[0]))[0] <= 40
     steps = [e["step"] for e in events if e["event"] == "progress"]
     assert steps == sorted(steps) and steps[-1] == 6  # a slow reader may skip steps, not the last
-    width, height, mode, pixels = client.decode_png(result)
+    width, height, mode, pixels = decode_png(result)
     assert (width, height, mode) == (40, 30, "RGBA")
     expected_alpha = Image.open(io.BytesIO(content)).getchannel("A").tobytes()
     assert max(abs(a - b) for a, b in zip(pixels[3::4], expected_alpha)) <= 1
@@ -208,7 +211,7 @@ def test_mask_becomes_the_alpha(service):
         mask=out.getvalue(),
         options={"size": 32, "iterations": 2},
     )
-    width, height, mode, pixels = client.decode_png(c.wait(job))
+    width, height, mode, pixels = decode_png(c.wait(job))
     assert (width, height, mode) == (32, 24, "RGBA")
     assert pixels[3::4] == mask.tobytes()
 
@@ -218,25 +221,25 @@ def test_style_library(service):
     styles = {s["name"]: s for s in c.styles()}
     assert styles["starry_night"]["source"] == "bundled"
     for style in styles.values():
-        width, height, _, _ = client.decode_png(base64.b64decode(style["thumbnail"]))
+        width, height, _, _ = decode_png(base64.b64decode(style["thumbnail"]))
         assert max(width, height) <= 128
     assert c.add_style("My Painting!", png((48, 40), "RGB", seed=1)) == "my_painting"
     assert {"name": "my_painting", "source": "user"}.items() <= {s["name"]: s for s in c.styles()}[
         "my_painting"
     ].items()
     assert (service.root / "data" / "nst-plugin" / "styles" / "my_painting.png").is_file()
-    with pytest.raises(client.ServiceError) as info:
+    with pytest.raises(ServiceError) as info:
         c.add_style("my_painting", png((20, 20), "RGB"))
     assert info.value.status == 409
     one_sentence(str(info.value))
-    with pytest.raises(client.ServiceError) as info:
+    with pytest.raises(ServiceError) as info:
         c.add_style("starry night", png((20, 20), "RGB"))
     assert info.value.status == 409
     job = c.submit(
         png((24, 24), "RGB"), style_name="my_painting", options={"size": 24, "iterations": 2}
     )
-    assert client.decode_png(c.wait(job))[:3] == (24, 24, "RGB")
-    with pytest.raises(client.ServiceError) as info:
+    assert decode_png(c.wait(job))[:3] == (24, 24, "RGB")
+    with pytest.raises(ServiceError) as info:
         c.submit(png(), style_name="no_such_style")
     assert info.value.status == 400 and "starry_night" in str(info.value)
 
@@ -402,10 +405,10 @@ def test_a_pixel_bomb_is_refused_before_decoding(service):
 
 
 def test_an_unexpected_error_is_a_one_sentence_500_and_logged(caplog):
-    """In-process: the guard's last resort, which a working service never shows."""
+    """In-process: the request checks' last resort, which a working service never shows."""
     import asyncio
 
-    from nst_plugin.service.security import Guard
+    from nst_plugin.service.security import RequestChecks
 
     async def broken(scope, receive, send):
         raise RuntimeError("secret internals")
@@ -418,7 +421,7 @@ def test_an_unexpected_error_is_a_one_sentence_500_and_logged(caplog):
     async def receive():
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    guard = Guard(
+    checks = RequestChecks(
         broken,
         token="t",
         allowed_hosts=frozenset({"127.0.0.1:9"}),
@@ -431,7 +434,7 @@ def test_an_unexpected_error_is_a_one_sentence_500_and_logged(caplog):
         "path": "/v1/engines",
         "headers": [(b"host", b"127.0.0.1:9"), (b"authorization", b"Bearer t")],
     }
-    asyncio.run(guard(scope, receive, send))
+    asyncio.run(checks(scope, receive, send))
     assert sent[0]["status"] == 500
     message = json.loads(sent[1]["body"])["error"]
     one_sentence(message)
@@ -567,10 +570,10 @@ def test_five_clients_at_once_run_one_at_a_time(service):
     for t in threads:
         t.join(120)
     assert not errors and len(results) == 5
-    for job, (i, result) in results.items():
-        assert client.decode_png(result)[0] == 24 + 2 * i
+    for i, result in results.values():
+        assert decode_png(result)[0] == 24 + 2 * i
     spans = sorted((s["started"], s["finished"]) for s in map(service.client.status, results))
-    for (_, end), (start, _) in zip(spans, spans[1:]):
+    for (_, end), (start, _) in itertools.pairwise(spans):
         assert start >= end  # never two at once
 
 
@@ -588,11 +591,11 @@ def test_cancel_stops_a_running_job_within_an_iteration(service):
     assert status["state"] == "cancelled"
     assert time.monotonic() - start < 5
     assert status["step"] <= before + 2
-    with pytest.raises(client.ServiceError) as info:
+    with pytest.raises(ServiceError) as info:
         c.result(job)
     assert info.value.status == 409
     assert c.cancel(job)["forgotten"] is True  # a finished job is forgotten
-    with pytest.raises(client.ServiceError) as info:
+    with pytest.raises(ServiceError) as info:
         c.status(job)
     assert info.value.status == 404
 
@@ -659,7 +662,7 @@ def test_sigkill_mid_job_then_restart_and_stop(service):
     def follow():
         try:
             c.wait(job, on_event=lambda e: e.get("step", 0) >= 1 and seen.set())
-        except client.ServiceError as err:
+        except ServiceError as err:
             failure.append(err)
 
     follower = threading.Thread(target=follow)
@@ -668,11 +671,11 @@ def test_sigkill_mid_job_then_restart_and_stop(service):
     service.proc.kill()
     service.proc.wait()
     follower.join(30)
-    assert len(failure) == 1 and not isinstance(failure[0], client.Cancelled)
+    assert len(failure) == 1 and not isinstance(failure[0], Cancelled)
     one_sentence(str(failure[0]))
     assert service.file.exists()  # stale: nobody removed it
-    with pytest.raises(client.ServiceError) as info:
-        client.connect(service_file=str(service.file), start=False)
+    with pytest.raises(ServiceError) as info:
+        discovery.connect(service_file=str(service.file), start=False)
     assert "not running" in str(info.value)
 
     service.start()  # the next start works
@@ -708,7 +711,7 @@ def hosts_source(tmp_path, monkeypatch):
     (src / "krita" / "nst_krita" / "ui" / "dialog.py").write_text("y = 2\n")
     (src / "gimp" / "nst-stylize").mkdir(parents=True)
     (src / "gimp" / "nst-stylize" / "nst-stylize.py").write_text("#!/usr/bin/env python3\n")
-    (src / "gimp" / "nst-stylize" / "nst_gimp_logic.py").write_text("z = 3\n")
+    (src / "gimp" / "nst-stylize" / "nst_gimp_preview.py").write_text("z = 3\n")
     (src / "gimp" / "nst-stylize" / "__pycache__").mkdir()
     (src / "gimp" / "nst-stylize" / "__pycache__" / "x.cpython-312.pyc").write_bytes(b"")
     monkeypatch.setenv("NST_HOSTS_DIR", str(src))
@@ -727,12 +730,15 @@ def test_install_and_uninstall_krita(hosts_source, tmp_path, capsys):
     assert (dest / "pykrita" / "nst_krita.desktop").read_text() == "[Desktop Entry]\n"
     assert (dest / "actions" / "nst_krita.action").is_file()
     assert (plugin / "ui" / "dialog.py").read_text() == "y = 2\n"
-    assert (plugin / "client.py").read_bytes() == (ROOT / "nst_plugin" / "client.py").read_bytes()
+    kit = ROOT / "nst_plugin" / "hostkit" / "client.py"
+    assert (plugin / "hostkit" / "client.py").read_bytes() == kit.read_bytes()
     config = json.loads((plugin / "nst-host.json").read_text())
     assert config["url"] is None and config["token"] is None
     assert Path(config["nst"]).is_absolute() and Path(config["nst"]).name == "nst"
     (plugin / "__pycache__").mkdir()
-    (plugin / "__pycache__" / "client.cpython-312.pyc").write_bytes(b"")
+    (plugin / "__pycache__" / "__init__.cpython-312.pyc").write_bytes(b"")
+    (plugin / "hostkit" / "__pycache__").mkdir()
+    (plugin / "hostkit" / "__pycache__" / "client.cpython-312.pyc").write_bytes(b"")
     (plugin / "my_notes.txt").write_text("the user's")
     assert main(["uninstall-host", "krita", "--dest", str(dest)]) == 0
     assert not (dest / "pykrita" / "nst_krita.desktop").exists()
@@ -751,9 +757,10 @@ def test_install_and_uninstall_gimp(hosts_source, tmp_path, capsys):
     folder = dest / "plug-ins" / "nst-stylize"
     script = folder / "nst-stylize.py"
     assert stat.S_IMODE(script.stat().st_mode) == 0o755
-    assert (folder / "nst_gimp_logic.py").read_text() == "z = 3\n"
+    assert (folder / "nst_gimp_preview.py").read_text() == "z = 3\n"
     assert not (folder / "__pycache__").exists()
-    assert (folder / "client.py").read_bytes() == (ROOT / "nst_plugin" / "client.py").read_bytes()
+    kit = ROOT / "nst_plugin" / "hostkit" / "png.py"
+    assert (folder / "hostkit" / "png.py").read_bytes() == kit.read_bytes()
     (folder / "nst-host.json").write_text(
         '{"nst": "old", "url": "http://10.0.0.2:5000", "token": "t"}'
     )
@@ -779,5 +786,7 @@ def test_the_repository_plugins_install_from_an_editable_checkout(monkeypatch, t
             continue  # that plug-in is not written yet
         written = hostinstall.install(editor, tmp_path / editor)
         assert tmp_path / editor / main_file in written
+        kit = {p.name for p in written if p.parent.name == "hostkit"}
+        assert kit == {p.name for p in (ROOT / "nst_plugin" / "hostkit").glob("*.py")}
         assert hostinstall.uninstall(editor, tmp_path / editor)
         assert not any(p.is_file() for p in (tmp_path / editor).rglob("*"))

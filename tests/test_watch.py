@@ -1,4 +1,5 @@
-"""Tests for nst_plugin.hotfolder and `nst watch`: real watchdog observers (inotify and polling) on temporary folders.
+"""Tests for nst_plugin.hotfolder and `nst watch`: real watchdog observers (inotify and polling)
+on temporary folders.
 
 The watcher's logic runs with the fake engine (tests/fake_engine.py); one test runs the real
 VGG19 engine on tiny images; the stress test kills a watcher process with SIGKILL mid-job.
@@ -26,8 +27,11 @@ from nst_plugin import Settings
 from nst_plugin.cli.stylize import EXAMPLES
 from nst_plugin.cli.watch import main, nst_register_commands
 from nst_plugin.fsutil import move, move_free, numbered
-from nst_plugin.hotfolder import WORK_DIR, CommitRecord, WatchConfig, Watcher, WorkArea, is_job_name
+from nst_plugin.hotfolder import WatchConfig, Watcher
+from nst_plugin.hotfolder.inbox import WORK_DIR, is_job_name
+from nst_plugin.hotfolder.record import CommitRecord
 from nst_plugin.hotfolder.status import Console
+from nst_plugin.hotfolder.workarea import WorkArea
 
 TESTS = Path(__file__).parent
 OBSERVERS = ["inotify", "polling"]
@@ -362,7 +366,7 @@ def test_failures_go_to_failed_with_one_sentence_each(fake, inbox, styles):
     )
     assert files(inbox) == expected
     errors = {n: (inbox / "failed" / f"{n}.error.txt").read_text() for n in names}
-    for name, text in errors.items():
+    for text in errors.values():
         assert text.count("\n") == 1 and text.rstrip().endswith("."), text
         assert WORK_DIR not in text, text
     assert "empty.jpg is not an image Pillow can read (the file is empty)" in errors["empty.jpg"]
@@ -464,7 +468,7 @@ def test_stop_with_a_checkpoint_keeps_the_job_for_the_next_start(fake_engine, in
     left = files(inbox / WORK_DIR)  # the watcher has gone: its lock file with it
     assert [Path(f).name for f in left] == [".nst-result.png.nst-checkpoint.npz", "big.png"]
 
-    code, lines = run_once(config(inbox, styles))
+    code, _ = run_once(config(inbox, styles))
     assert code == 0 and len(slow.resumed) == 1
     assert files(inbox) == ["done/big.png", "out/big-wave.png"]
 
@@ -619,7 +623,7 @@ def test_cli_handler(fake, inbox, styles, capsys):
 
 def test_real_engine_on_the_example_images(inbox, monkeypatch, capsys):
     """`nst watch` with --weights random --size 64 --iterations 5: one output per image."""
-    from nst_plugin.engine import network, transfer
+    from nst_plugin.vgg19 import network, transfer
 
     builds = []
     real_build = network.build
@@ -663,7 +667,8 @@ import os, sys
 sys.path.insert(0, {tests!r})
 from fake_engine import FakeEngine
 from nst_plugin.plugins import get_plugin_manager
-get_plugin_manager().register(FakeEngine(delay=0.003, slow_width=77 if os.environ.get("SLOW") else None))
+slow_width = 77 if os.environ.get("SLOW") else None
+get_plugin_manager().register(FakeEngine(delay=0.003, slow_width=slow_width))
 from nst_plugin.cli.watch import main
 sys.exit(main(sys.argv[1:]))
 """

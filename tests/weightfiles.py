@@ -1,6 +1,6 @@
 """Write stand-in VGG19 weight files in the layout of Keras's published notop file.
 
-The values come from :func:`nst_plugin.engine.weights.random_arrays`, so a file
+The values come from :func:`nst_plugin.vgg19.weights_read.random_arrays`, so a file
 written here with ``seed=s`` reads back exactly as ``--weights random`` with the
 same seed.
 """
@@ -13,7 +13,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from nst_plugin.engine.weights import CONV_LAYERS, random_arrays
+from nst_plugin.vgg19.vgg_layers import CONV_LAYERS
+from nst_plugin.vgg19.weights_read import random_arrays
 
 ALL_CONV = tuple(name for name, _, _ in CONV_LAYERS)
 

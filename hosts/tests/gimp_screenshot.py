@@ -29,6 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import contextlib
+
 import editors
 from gimp_scripts import (
     DIALOG_SCRIPT,
@@ -135,7 +137,7 @@ class GimpGui:
             "-b",
             batch,
         ]
-        self.log = tempfile.TemporaryFile()
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
         self.proc = subprocess.Popen(
             chroot_argv(self.root, env, command),
             stdin=subprocess.DEVNULL,
@@ -246,7 +248,7 @@ def focus_window(display: str, title: str) -> None:
 def type_in_field(display: str, dialog: tuple, mnemonic: str, text: str) -> None:
     """Alt+``mnemonic`` in the plug-in's dialog (its field gets the focus, text selected),
     type ``text`` over it, then Tab (the value is taken)."""
-    x, y, w, h = dialog
+    x, y, w, _h = dialog
     focus_window(display, DIALOG_TITLE)
     press_keys(display, ["Alt_L", mnemonic], (x + w // 2, y + 10))
     x11, xtst = _xlib()
@@ -360,10 +362,8 @@ def dialog_screenshot(
         gui.wait_flag("shown")
         found = wait_for_window(gui.display, DIALOG_TITLE, 60, 0.5)
         preview = None
-        try:
+        with contextlib.suppress(editors.EditorError):
             preview = gui.wait_preview(lambda line: line["sha1"] or line["message"], 60)
-        except editors.EditorError:
-            pass
         press_keys(gui.display, [], (SCREEN[0] - 300, SCREEN[1] - 100))  # pointer off it
         time.sleep(1.0 if preview else settle)  # GIMP paints
         out.parent.mkdir(parents=True, exist_ok=True)

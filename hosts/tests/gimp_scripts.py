@@ -41,8 +41,9 @@ PRELUDE = textwrap.dedent('''\
             if mask is not None:
                 m, w = read(mask, "Y u8"), mask.get_width()
                 on = [(i % w, i // w) for i, v in enumerate(m) if v > 127]
-                info["mask"] = {"on": len(on), "x": [min(p[0] for p in on), max(p[0] for p in on)],
-                                "y": [min(p[1] for p in on), max(p[1] for p in on)]} if on else {"on": 0}
+                xs, ys = [p[0] for p in on], [p[1] for p in on]
+                info["mask"] = {"on": len(on), "x": [min(xs), max(xs)],
+                                "y": [min(ys), max(ys)]} if on else {"on": 0}
             layers.append(info)
         return layers
 
@@ -93,8 +94,8 @@ UNDO_SCRIPT = """
     status, message = stylize(image, layer, style="wave", quality="draft",
                               options='{"iterations": 3}')
     Gimp.displays_flush()
-    flag("ran", {"status": status, "message": message,
-                 "layers": [l.get_name() for l in image.get_layers()], "sha": describe(image)[-1]["sha"]})
+    flag("ran", {"status": status, "message": message, "sha": describe(image)[-1]["sha"],
+                 "layers": [l.get_name() for l in image.get_layers()]})
     wait_flag("undone")
     flag("result", {"layers": [l.get_name() for l in image.get_layers()],
                     "sha": describe(image)[-1]["sha"]})

@@ -71,7 +71,7 @@ def nst_service(nst_exe, tmp_path_factory):
     ):
         env[var] = str(base / var.lower())
         Path(env[var]).mkdir(mode=0o700)
-    log = open(base / "serve.out", "wb")
+    log = open(base / "serve.out", "wb")  # noqa: SIM115 - the service writes it until the end
     proc = subprocess.Popen(
         [str(nst_exe), "serve", "--weights", "random"],
         env=env,

@@ -262,10 +262,10 @@ def run_krita(
         # Like `xvfb-run -a -s "-screen 0 1600x1000x24 -nolisten tcp" krita --nosplash`, but
         # with our own Xvfb: xvfb-run does not wait for Xvfb to end, so a killed run left
         # /tmp/.X<n>-lock and /tmp/xvfb-run.* behind.
-        for attempt in range(2):
+        for _attempt in range(2):
             with Xvfb(*KRITA_SCREEN) as xvfb, open(run_dir / "stderr.txt", "w+b") as errf:
                 env["DISPLAY"] = display = xvfb.display
-                rc, out, _, timed_out = _run_group(
+                rc, _out, _, timed_out = _run_group(
                     ["krita", "--nosplash", *args],
                     env=env,
                     timeout=timeout,

@@ -75,7 +75,7 @@ def nst_service(tmp_path_factory):
     root = tmp_path_factory.mktemp("nst-service")
     service_file = root / "service.json"
     env = nst_env(root, service_file)
-    log = open(root / "serve.out", "wb")
+    log = open(root / "serve.out", "wb")  # noqa: SIM115 - the service writes it until the end
     proc = subprocess.Popen(
         [str(NST), "serve", "--weights", "random"],
         env=env,

@@ -32,7 +32,7 @@ import editors  # noqa: E402
 import gimp_screenshot  # noqa: E402
 from gimp_session import REPO, gimp, nst_exe, nst_service  # noqa: E402,F401  (fixtures)
 from gimp_session import list_jobs as _jobs  # noqa: E402
-from gimp_session import plugin_pids as _plugin_pids
+from gimp_session import plugin_pids as _plugin_pids  # noqa: E402
 
 PROCEDURE = "plug-in-nst-stylize"
 FAST = '{"iterations": 3}'  # with quality "draft": one scale, three iterations
@@ -274,12 +274,12 @@ def test_console_snippet_from_the_docs(gimp):
     )
     _, _, _, (run,) = gimp.batch(script)
     assert run["status"] == "success"
-    assert [l["name"] for l in run["layers"]] == ["Neural Style: starry_night 70%", "photo"]
+    assert [layer["name"] for layer in run["layers"]] == ["Neural Style: starry_night 70%", "photo"]
 
 
 def test_batch_one_liner_from_the_docs(gimp):
     text = GIMP_MD.read_text(encoding="utf-8")
-    line = next(l for l in text.splitlines() if l.startswith("gimp-console -idf"))
+    line = next(x for x in text.splitlines() if x.startswith("gimp-console -idf"))
     work = f"/tmp/nst-oneliner-{uuid.uuid4().hex[:8]}"
     host = gimp.root / work.lstrip("/")
     host.mkdir()

@@ -244,7 +244,7 @@ GIMP_BATCH = textwrap.dedent("""\
 def _batch_result(stdout: str) -> dict:
     import json
 
-    lines = [l for l in stdout.splitlines() if l.startswith("RESULT ")]
+    lines = [line for line in stdout.splitlines() if line.startswith("RESULT ")]
     assert lines, stdout
     return json.loads(lines[-1][len("RESULT ") :])
 

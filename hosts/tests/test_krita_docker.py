@@ -16,7 +16,14 @@ from pathlib import Path
 
 import editors
 from krita_drivers import BASELINE_JOB, DOCKER_PRELUDE, STALL_DRIVE
-from krita_session import REPO, home, nst_env, nst_service, run, stop_service  # noqa: F401  (fixtures)
+from krita_session import (  # noqa: F401 - the fixtures home and nst_service
+    REPO,
+    home,
+    nst_env,
+    nst_service,
+    run,
+    stop_service,
+)
 
 # ------------------------------------------------------------------------------ the docker
 
@@ -195,8 +202,8 @@ def drive(result):
     painted = after(lambda: dock.strength.setValue(90))
     result["reads_after_painting"] = quick.reads
     result["painted_vs_before"] = differ(painted["image"], shown["image"])
-    result["runs"] = {k: {x: v[x] for x in ("ok", "seconds", "shown")}
-                      for k, v in (("first", first), ("zero", zero), ("full", full), ("other", other))}
+    named = (("first", first), ("zero", zero), ("full", full), ("other", other))
+    result["runs"] = {k: {x: v[x] for x in ("ok", "seconds", "shown")} for k, v in named}
     result["size"] = full["image"][:2]
     result["zero_vs_full"] = differ(zero["image"], full["image"])
     result["full_vs_other_style"] = differ(full["image"], other["image"])

@@ -64,7 +64,10 @@ def _run_group(
     finally:
         # Children that outlive the leader (GIMP's plug-ins, helpers) go too.
         _kill_group(proc)
-    dec = lambda b: b.decode("utf-8", "replace") if isinstance(b, bytes) else (b or "")
+
+    def dec(b):
+        return b.decode("utf-8", "replace") if isinstance(b, bytes) else (b or "")
+
     return proc.returncode, dec(out), dec(err), timed_out
 
 
@@ -103,7 +106,7 @@ class Xvfb:
         self.display = None
 
     def __enter__(self):
-        for attempt in range(5):
+        for _attempt in range(5):
             self._start()
             for _ in range(10):  # a busy machine can take a moment to accept connections
                 if self.answers():
@@ -247,7 +250,7 @@ def find_window(display: str, title: str) -> tuple[int, int, int, int] | None:
     for line in out.splitlines():
         if f'"{title}"' in line:
             geometry = line.split(")")[-1].split()[0]  # WxH+X+Y  +absX+absY
-            size, _, rest = geometry.partition("+")
+            size, _, _rest = geometry.partition("+")
             w, h = (int(v) for v in size.split("x"))
             ax, ay = (int(v) for v in line.split()[-1].lstrip("+").split("+"))
             if w > 50 and h > 50:

@@ -19,9 +19,9 @@ def nst_register_commands(subparsers: Any) -> None:
 
 def cmd_plugins(args: argparse.Namespace) -> int:
     from .. import engines
-    from ..plugins import describe, get_plugin_manager
+    from ..plugins import get_plugin_manager, plugin_listing
 
     pm = get_plugin_manager()
-    listed = [engine.describe() for engine in engines.installed(pm).values()]
-    print(json.dumps({"plugins": describe(pm), "engines": listed}, indent=2))
+    listed = [engine.info() for engine in engines.installed(pm).values()]
+    print(json.dumps({"plugins": plugin_listing(pm), "engines": listed}, indent=2))
     return 0

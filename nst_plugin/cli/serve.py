@@ -82,7 +82,7 @@ def add_flags(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from ..errors import UserError, describe
+    from ..errors import UserError, user_message
 
     if args.status:
         return show_status(args.json)
@@ -115,7 +115,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except UserError:
         raise
     except Exception as err:  # e.g. the engine failed to load with --preload
-        print(f"nst: the service could not start: {describe(err)}", file=sys.stderr)
+        print(f"nst: the service could not start: {user_message(err)}", file=sys.stderr)
         return 1
 
 
@@ -126,7 +126,7 @@ def show_status(as_json: bool) -> int:
     if state is None:
         print("nst: no service is running; start one with `nst serve`.", file=sys.stderr)
         return 1
-    print(json.dumps(state) if as_json else discovery.describe(state))
+    print(json.dumps(state) if as_json else discovery.status_line(state))
     return 0
 
 

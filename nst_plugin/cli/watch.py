@@ -113,7 +113,8 @@ def command(args: argparse.Namespace) -> int:
 
 @contextlib.contextmanager
 def stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
-    """SIGINT/SIGTERM stop cleanly; a second one exits at once (the claimed file is resumed later)."""
+    """SIGINT/SIGTERM stop cleanly; a second one exits at once (the claimed file is resumed
+    later)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return

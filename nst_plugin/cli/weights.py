@@ -57,7 +57,7 @@ def nst_register_commands(subparsers: Any) -> None:
         subparsers,
         "weights",
         "the VGG19 ImageNet weights",
-        "..engine.weights",
+        "..vgg19.weights",
         "weights",
         download="download Keras's VGG19 file into the Keras cache",
     )

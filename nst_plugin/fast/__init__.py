@@ -22,13 +22,13 @@ def stylize(request, reporter):
 
 def problem() -> str | None:
     """None when a model source is installed; else the sentence saying what to install."""
-    from ..errors import UserError, describe
+    from ..errors import UserError, user_message
     from . import models
 
     try:
         models.source()
     except UserError as exc:
-        text = describe(exc)
+        text = user_message(exc)
         return text[0].upper() + text[1:]
     return None
 

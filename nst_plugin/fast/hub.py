@@ -182,7 +182,7 @@ def _unpack(archive: Path, into: Path) -> None:
 
 def download(cache: Path, *, progress: Progress | None = None, timeout: float = 60) -> Path:
     """Download the archive from `url()`, check it, unpack it into the cache; return the folder."""
-    from ..engine.weights_fetch import stream_url
+    from ..vgg19.weights_fetch import stream_url
 
     cache.mkdir(parents=True, exist_ok=True)
     advice = f"download {HUB_URL} on a connected machine and run `nst models import FILE`"

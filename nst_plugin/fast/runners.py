@@ -46,7 +46,8 @@ Styles = list  # [(PIL image, blend weight), ...]
 
 
 class OnnxRunner:
-    """The two ONNX files of the `fast` extra, each an onnxruntime session (GPU when there is one)."""
+    """The two ONNX files of the `fast` extra, each an onnxruntime session (on the GPU when
+    there is one)."""
 
     backend = "onnxruntime"
 

@@ -14,10 +14,10 @@ import time
 import numpy as np
 from PIL import Image
 
-from ..engine import colors, tiles
 from ..images import from_array
 from ..progress import Reporter
 from ..request import Result, StylizeRequest
+from ..vgg19 import colors, tiles
 from . import runners
 
 TILE = 384  # the transformer's input size (the ONNX file's is fixed)

@@ -15,22 +15,7 @@ watchers sharing a folder. docs/HOTFOLDER.md describes the protocol; the modules
 
 from __future__ import annotations
 
-from .inbox import DONE_DIR, FAILED_DIR, WORK_DIR, Inbox, is_job_name
 from .loop import Watcher
-from .record import CommitRecord
-from .spec import DEFAULT_NAME, JobSpec, WatchConfig
-from .workarea import WorkArea
+from .spec import DEFAULT_NAME, WatchConfig
 
-__all__ = [
-    "DEFAULT_NAME",
-    "DONE_DIR",
-    "FAILED_DIR",
-    "WORK_DIR",
-    "CommitRecord",
-    "Inbox",
-    "JobSpec",
-    "WatchConfig",
-    "Watcher",
-    "WorkArea",
-    "is_job_name",
-]
+__all__ = ["DEFAULT_NAME", "WatchConfig", "Watcher"]

@@ -33,12 +33,13 @@ Seen = tuple[tuple[int, int], float]  # (size, mtime_ns), and since when (monoto
 
 
 def is_job_name(name: str) -> bool:
-    """Whether a file of this name becomes a job (hidden, temporary, sidecar and error files don't)."""
+    """Whether a file of this name becomes a job (hidden, temporary, sidecar and error files
+    do not)."""
     low = name.lower()
     return not (
         name.startswith(".")
         or name.endswith("~")
-        or low.endswith(TEMP_SUFFIXES + (SIDECAR, ERROR_SUFFIX))
+        or low.endswith((*TEMP_SUFFIXES, SIDECAR, ERROR_SUFFIX))
         or low in SYSTEM_FILES
     )
 
@@ -269,7 +270,8 @@ class Inbox:
                 os.rename(self.path / (rel + SIDECAR), folder / (rel + SIDECAR))
 
     def put_back(self, folder: Path, rel: str) -> bool:
-        """Return `folder/rel` (its sidecar first) to the inbox; False if its name is taken there."""
+        """Return `folder/rel` (its sidecar first) to the inbox; False if its name is taken
+        there."""
         home = self.path / rel
         sidecar = folder / (rel + SIDECAR)
         try:

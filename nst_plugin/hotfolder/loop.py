@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .. import checkpoint
-from ..errors import RequestError, describe, is_user_error
+from ..errors import RequestError, is_user_error, user_message
 from ..fsutil import move, move_free, numbered, same_file, write_atomic
 from ..jobs import CANCELLED, DONE, Job, JobRunner
 from .inbox import DONE_DIR, ERROR_SUFFIX, FAILED_DIR, SIDECAR, Inbox
@@ -150,7 +150,7 @@ class Watcher:
         try:
             self.runner.warm_up(self.config.engine, self.config.settings)
         except Exception as err:
-            raise _Fatal(describe(err), 2 if is_user_error(err) else 1) from None
+            raise _Fatal(user_message(err), 2 if is_user_error(err) else 1) from None
         self._warm = True
 
     def _shutdown(self) -> None:

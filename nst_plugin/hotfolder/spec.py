@@ -73,7 +73,8 @@ class WatchConfig:
             example = self.name.format(stem="photo", style="style")
         except (KeyError, IndexError, ValueError) as err:
             raise RequestError(
-                f"--output-name {self.name!r} is not a valid template ({err}); use {{stem}} and {{style}}."
+                f"--output-name {self.name!r} is not a valid template ({err}); "
+                "use {stem} and {style}."
             ) from None
         if (
             "/" in example
@@ -168,7 +169,8 @@ class Specs:
         return cached[1]
 
     def for_file(self, folder: Path, rel: str) -> JobSpec:
-        """The job for `folder/rel` (its sidecar beside it); RequestError, one sentence, if wrong."""
+        """The job for `folder/rel` (its sidecar beside it); RequestError, one sentence, if
+        wrong."""
         c = self.config
         options: dict[str, Any] = {}
         sidecar = folder / (rel + SIDECAR)

@@ -14,12 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..errors import describe
+from ..errors import user_message
 
 
 def sentence(err: BaseException | None, folder: Path, rel: str) -> str:
     """A job's error as one sentence that names the file as the user dropped it."""
-    return describe(err or RuntimeError("unknown error")).replace(str(folder / rel), rel)
+    return user_message(err or RuntimeError("unknown error")).replace(str(folder / rel), rel)
 
 
 class Console:

@@ -12,5 +12,6 @@ One module per role, none importing FastAPI at package import time:
     discovery.py  the discovery file the clients read, status and stop
     server.py     uvicorn on a loopback socket, signals, the log file
 
-The wire protocol is the one the host kit's client (`nst_plugin/hostkit/client.py`) speaks; docs/SERVICE.md describes it.
+The wire protocol is the one the host kit's client (`nst_plugin/hostkit/client.py`) speaks;
+docs/SERVICE.md describes it.
 """

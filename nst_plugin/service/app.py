@@ -1,8 +1,8 @@
 """The FastAPI app of `nst serve` and its /v1 routes (docs/SERVICE.md describes each).
 
-`create_app(config)` builds it around one `JobTable` and one `StyleLibrary`; `Guard` checks
-every request first. Routes read their forms themselves, so every mistake in a request is a
-400 with one sentence (`{"error": ...}`), never FastAPI's validation format.
+`create_app(config)` builds it around one `JobTable` and one `StyleLibrary`; `RequestChecks`
+checks every request first. Routes read their forms themselves, so every mistake in a request
+is a 400 with one sentence (`{"error": ...}`), never FastAPI's validation format.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from ..options import PRESETS
 from .config import ServiceConfig
 from .events import EventStream
 from .jobtable import JobTable, ServiceJob, TableFull
-from .security import ApiError, Guard, sentence
+from .security import ApiError, RequestChecks, sentence
 from .styles import StyleExists, StyleLibrary
 from .uploads import job_from_form, read_form, text_field
 
@@ -84,22 +84,21 @@ def create_app(config: ServiceConfig, table: JobTable | None = None) -> FastAPI:
     app.state.library = library
     _install_error_handlers(app)
     app.add_middleware(
-        Guard,
+        RequestChecks,
         token=config.token,
         allowed_hosts=config.allowed_hosts(),
         max_body=config.max_body,
         log_file=str(config.log_file),
     )
+    _add_service_routes(app, config, table)
+    _add_style_routes(app, library)
+    _add_job_routes(app, config, table, library)
+    _add_one_job_routes(app, config, table)
+    return app
 
-    def find(job_id: str) -> ServiceJob:
-        entry = table.get(job_id)
-        if entry is None:
-            raise ApiError(
-                404,
-                f"there is no job {job_id[:40]!r}; finished jobs are kept for "
-                f"{config.keep_seconds / 60:g} minutes and none outlive a restart",
-            )
-        return entry
+
+def _add_service_routes(app: FastAPI, config: ServiceConfig, table: JobTable) -> None:
+    """/v1/health, /v1/status and /v1/engines: what the service is and what it runs."""
 
     @app.get("/v1/health")
     async def health():
@@ -125,8 +124,12 @@ def create_app(config: ServiceConfig, table: JobTable | None = None) -> FastAPI:
         default = (
             engines.DEFAULT_ENGINE if engines.DEFAULT_ENGINE in found else next(iter(found), None)
         )
-        described = await run_in_threadpool(lambda: [e.describe() for e in found.values()])
+        described = await run_in_threadpool(lambda: [e.info() for e in found.values()])
         return {"default": default, "engines": described, "presets": PRESETS}
+
+
+def _add_style_routes(app: FastAPI, library: StyleLibrary) -> None:
+    """/v1/styles: the style library, listed and added to."""
 
     @app.get("/v1/styles")
     async def list_styles():
@@ -149,6 +152,12 @@ def create_app(config: ServiceConfig, table: JobTable | None = None) -> FastAPI:
             await form.close()  # uploads spool to temporary files
         stored = await run_in_threadpool(library.add, name, data)
         return {"name": stored, "source": "user"}
+
+
+def _add_job_routes(
+    app: FastAPI, config: ServiceConfig, table: JobTable, library: StyleLibrary
+) -> None:
+    """/v1/jobs: list the jobs, submit one."""
 
     @app.get("/v1/jobs")
     async def list_jobs():
@@ -178,18 +187,32 @@ def create_app(config: ServiceConfig, table: JobTable | None = None) -> FastAPI:
             headers={"Location": f"/v1/jobs/{entry.id}"},
         )
 
+
+def _add_one_job_routes(app: FastAPI, config: ServiceConfig, table: JobTable) -> None:
+    """/v1/jobs/{id}: follow a job, fetch its result, cancel or forget it."""
+
+    def find(job_id: str) -> ServiceJob:
+        entry = table.get(job_id)
+        if entry is None:
+            raise ApiError(
+                404,
+                f"there is no job {job_id[:40]!r}; finished jobs are kept for "
+                f"{config.keep_seconds / 60:g} minutes and none outlive a restart",
+            )
+        return entry
+
+    def dropped(entry: ServiceJob) -> None:
+        if entry.cancel_on_disconnect:
+            log.info("job %s cancelled: its client disconnected", entry.id)
+            table.cancel(entry)
+
     @app.get("/v1/jobs/{job_id}")
     async def job_status(job_id: str):
         return find(job_id).status()
 
     @app.get("/v1/jobs/{job_id}/events")
     async def job_events(job_id: str):
-        return EventStream(table, find(job_id), on_dropped=_dropped)
-
-    def _dropped(entry: ServiceJob) -> None:
-        if entry.cancel_on_disconnect:
-            log.info("job %s cancelled: its client disconnected", entry.id)
-            table.cancel(entry)
+        return EventStream(table, find(job_id), on_dropped=dropped)
 
     @app.get("/v1/jobs/{job_id}/result")
     async def job_result(job_id: str):
@@ -208,5 +231,3 @@ def create_app(config: ServiceConfig, table: JobTable | None = None) -> FastAPI:
         log.info("job %s cancelled by its client", entry.id)
         table.cancel(entry)
         return entry.status()
-
-    return app

@@ -3,35 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 import secrets
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-MAX_PIXELS = 89_478_485  # the same as images.MAX_PIXELS, without importing Pillow here
-
-
-def user_dir(
-    variable: str,
-    fallback: str,
-    *,
-    windows: str = "LOCALAPPDATA",
-    mac: str = "Library/Application Support",
-) -> Path:
-    """A per-user folder: `$variable` when it is an absolute path (XDG), else the platform's.
-
-    `fallback` is the XDG default below the home folder (".local/share", ".config", ...).
-    """
-    value = os.environ.get(variable)
-    if value and os.path.isabs(value):
-        return Path(value)
-    home = Path.home()
-    if sys.platform.startswith("win"):
-        return Path(os.environ.get(windows) or home / "AppData" / "Local")
-    if sys.platform == "darwin":
-        return home / mac
-    return home / fallback
+from ..fsutil import user_dir
+from ..limits import MAX_PIXELS
 
 
 def default_log_file() -> Path:

@@ -1,7 +1,8 @@
 """A job's progress as server-sent events, with cancel when the client goes away.
 
     event: progress
-    data: {"stage": "optimizing", "step": 3, "total": 10, "loss": 1.5, "eta": 2.1, "preview": "<base64 PNG>"}
+    data: {"stage": "optimizing", "step": 3, "total": 10, "loss": 1.5, "eta": 2.1,
+           "preview": "<base64 PNG>"}
 
     event: done            (or failed / cancelled)
     data: {"state": "done", "error": null}
@@ -19,6 +20,7 @@ the job is cancelled (GIMP kills its plug-in process when the user cancels).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -66,19 +68,14 @@ class EventStream(Response):
             await asyncio.gather(pump, watch, closing, return_exceptions=True)
             entry.streams -= 1
             dropped = not self.final_sent and (
-                (watch.done()
-                and not watch.cancelled())
-                or (pump.done()
-                and not pump.cancelled()
-                and pump.exception() is not None)
+                (watch.done() and not watch.cancelled())
+                or (pump.done() and not pump.cancelled() and pump.exception() is not None)
             )
             if dropped and entry.streams == 0 and not entry.finished:
                 self.on_dropped(entry)
         if self.final_sent or (closing.done() and not closing.cancelled()):
-            try:
+            with contextlib.suppress(OSError):
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
-            except OSError:
-                pass
 
     @staticmethod
     async def _watch(receive: Any) -> None:

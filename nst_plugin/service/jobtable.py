@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import io
 import logging
 import math
 import time
 from typing import Any
 
-from ..errors import describe
+from ..errors import user_message
 from ..jobs import CANCELLED, DONE, FAILED, QUEUED, RUNNING, Job, JobRunner
 from ..progress import ProgressEvent
 from .config import ServiceConfig
@@ -201,10 +202,9 @@ class JobTable:
         self.prune()
 
     def _call_in_loop(self, callback: Any, *args: Any) -> None:
-        try:
+        # RuntimeError: the loop is closed (the service is stopping); AttributeError: no loop.
+        with contextlib.suppress(RuntimeError, AttributeError):
             self.loop.call_soon_threadsafe(callback, *args)
-        except (RuntimeError, AttributeError):  # the loop is closed: the service is stopping
-            pass
 
     # -- in the worker thread ---------------------------------------------------------
 
@@ -235,7 +235,7 @@ class JobTable:
                 log.exception("result of job %s not encoded", job.id)
                 state, error = FAILED, err
         if state == FAILED:
-            text = describe(error)
+            text = user_message(error)
             error = text[0].upper() + text[1:]
         self._call_in_loop(self._finish, job.id, state, error, result)
 

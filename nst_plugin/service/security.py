@@ -1,7 +1,7 @@
 """The checks every request passes before it reaches a route, and the API's error answers.
 
 The service listens on loopback, where every local program and every web page in a browser
-can reach it. `Guard` (pure ASGI, outside the routes) therefore refuses, in this order:
+can reach it. `RequestChecks` (pure ASGI, outside the routes) therefore refuses, in this order:
 
 * a Host header that is not the service's own address (400): DNS rebinding;
 * any request with an Origin header (403): browsers send one from web pages;
@@ -123,7 +123,7 @@ def refusal(
     return None
 
 
-class Guard:
+class RequestChecks:
     """ASGI middleware: the checks above, the body limit while reading, and the last-resort
     500 for exceptions no route handled."""
 
@@ -151,13 +151,17 @@ class Guard:
             await send({"type": "websocket.close", "code": 1008})
             return
         refused = refusal(scope, self.token, self.allowed_hosts, self.max_body)
-        if refused is not None:
-            status, message = refused
-            headers = ((b"www-authenticate", b"Bearer"),) if status == 401 else ()
-            # Connection: close, so a body nobody will read is not read either.
-            await send_error(send, status, message, close=True, headers=headers)
+        if refused is None:
+            await self._forward(scope, receive, send)
             return
+        status, message = refused
+        headers = ((b"www-authenticate", b"Bearer"),) if status == 401 else ()
+        # Connection: close, so a body nobody will read is not read either.
+        await send_error(send, status, message, close=True, headers=headers)
 
+    async def _forward(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the app with the body counted against the limit: 413 when it goes over, a
+        one-sentence 500 for an exception no route handled (each unless an answer started)."""
         seen = 0
         started = False
 

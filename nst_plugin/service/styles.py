@@ -19,7 +19,7 @@ from typing import Any
 
 from ..errors import RequestError, UserError
 from ..fsutil import atomic_file
-from .config import MAX_PIXELS
+from ..limits import MAX_PIXELS
 
 log = logging.getLogger("nst_plugin.service")
 

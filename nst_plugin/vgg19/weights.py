@@ -23,30 +23,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import WeightsError
-from .vgg_layers import CONV_LAYERS, VGG19_FILE, VGG19_MD5, VGG19_URL, check_layers
+from .vgg_layers import VGG19_FILE, VGG19_MD5, VGG19_URL, check_layers
 from .weights_fetch import IMPORT_HINT, Progress, download, file_md5, import_file, keras_cache_path
 from .weights_read import random_arrays, read_h5
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
-__all__ = [
-    "CONV_LAYERS",
-    "VGG19_FILE",
-    "VGG19_MD5",
-    "VGG19_URL",
-    "WeightsError",
-    "WeightsSource",
-    "download",
-    "file_md5",
-    "import_file",
-    "keras_cache_path",
-    "load",
-    "random_arrays",
-    "read_h5",
-    "resolve",
-    "status",
-]
+# `status`, `download` and `import_file` are what `nst weights` runs (cli/weights.py).
+__all__ = ["WeightsSource", "download", "import_file", "load", "resolve", "status"]
 
 _RANDOM_WARNING = (
     "nst: using random VGG19 weights: a stand-in for tests and benchmarks, not real stylization."

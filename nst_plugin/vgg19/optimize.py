@@ -67,8 +67,7 @@ def lbfgs(
         check()
         state = step(state)
         losses.append(_report(state))
-        current = state
-        if on_iteration(k, losses[-1], lambda: _host(current["x"])):
+        if on_iteration(k, losses[-1], lambda current=state: _host(current["x"])):
             break
     return _host(state["x"]), losses
 
@@ -83,8 +82,7 @@ def adam(
         check()
         state = step(state)
         losses.append(_report(state))
-        current = state
-        if t > 1 and on_iteration(t - 1, losses[-1], lambda: _host(current["shown"])):
+        if t > 1 and on_iteration(t - 1, losses[-1], lambda current=state: _host(current["shown"])):
             return _host(state["shown"]), losses
     check()
     state = step({**state, "final": np.float32(1)})

@@ -14,9 +14,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
 
-def random_arrays(
-    layers: Sequence[str], seed: int = 0
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def random_arrays(layers: Sequence[str], seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Seeded stand-in weights: He-normal kernels, small normal biases, float32.
 
     Each layer's values depend only on ``(seed, layer name)``, so asking for a
@@ -53,7 +51,6 @@ def read_h5(path: Path, layers: Sequence[str]) -> dict[str, tuple[np.ndarray, np
     if it is unreadable, lacks a requested layer, or has wrong shapes.
     """
     import h5py
-    import numpy as np
 
     names = check_layers(layers)
     path = Path(path)
@@ -65,42 +62,11 @@ def read_h5(path: Path, layers: Sequence[str]) -> dict[str, tuple[np.ndarray, np
         raise _h5_problem(path, f"not a readable HDF5 file ({exc})") from exc
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     try:
-        root: Any = f["model_weights"] if "model_weights" in f else f
+        root: Any = f.get("model_weights", f)
         for name in names:
             if name not in root or not isinstance(root[name], h5py.Group):
                 raise _h5_problem(path, f"layer {name} is missing")
-            group = root[name]
-            arrays = []
-            if "weight_names" in group.attrs:
-                for wname in group.attrs["weight_names"]:
-                    wname = wname.decode("utf8") if isinstance(wname, bytes) else str(wname)
-                    if wname not in group:
-                        raise _h5_problem(path, f"layer {name} lacks dataset {wname}")
-                    arrays.append(group[wname])
-            else:
-                group.visititems(
-                    lambda _n, obj: arrays.append(obj) if isinstance(obj, h5py.Dataset) else None
-                )
-            kernels = [a for a in arrays if isinstance(a, h5py.Dataset) and a.ndim == 4]
-            biases = [a for a in arrays if isinstance(a, h5py.Dataset) and a.ndim == 1]
-            if len(kernels) != 1 or len(biases) != 1 or len(arrays) != 2:
-                raise _h5_problem(
-                    path,
-                    f"layer {name} should hold one kernel and one bias, "
-                    f"found {[tuple(a.shape) for a in arrays]}",
-                )
-            cin, cout = CHANNELS[name]
-            kshape, bshape = tuple(kernels[0].shape), tuple(biases[0].shape)
-            if kshape != (3, 3, cin, cout) or bshape != (cout,):
-                raise _h5_problem(
-                    path,
-                    f"layer {name} has kernel {kshape} and bias {bshape}, "
-                    f"expected {(3, 3, cin, cout)} and {(cout,)}",
-                )
-            out[name] = (
-                np.asarray(kernels[0][()], dtype=np.float32),
-                np.asarray(biases[0][()], dtype=np.float32),
-            )
+            out[name] = _kernel_and_bias(path, root[name], name)
     except WeightsError:
         raise
     except (OSError, KeyError, ValueError, TypeError) as exc:
@@ -108,3 +74,51 @@ def read_h5(path: Path, layers: Sequence[str]) -> dict[str, tuple[np.ndarray, np
     finally:
         f.close()
     return out
+
+
+def _datasets(path: Path, group: Any, name: str) -> list:
+    """A layer group's weights: those its `weight_names` lists, else every dataset below it."""
+    import h5py
+
+    if "weight_names" not in group.attrs:
+        found: list = []
+        group.visititems(
+            lambda _n, obj: found.append(obj) if isinstance(obj, h5py.Dataset) else None
+        )
+        return found
+    arrays = []
+    for wname in group.attrs["weight_names"]:
+        wname = wname.decode("utf8") if isinstance(wname, bytes) else str(wname)
+        if wname not in group:
+            raise _h5_problem(path, f"layer {name} lacks dataset {wname}")
+        arrays.append(group[wname])
+    return arrays
+
+
+def _kernel_and_bias(path: Path, group: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Layer `name`'s kernel and bias as float32, after checking there is one of each, in the
+    shapes VGG19 has."""
+    import h5py
+    import numpy as np
+
+    arrays = _datasets(path, group, name)
+    kernels = [a for a in arrays if isinstance(a, h5py.Dataset) and a.ndim == 4]
+    biases = [a for a in arrays if isinstance(a, h5py.Dataset) and a.ndim == 1]
+    if len(kernels) != 1 or len(biases) != 1 or len(arrays) != 2:
+        raise _h5_problem(
+            path,
+            f"layer {name} should hold one kernel and one bias, "
+            f"found {[tuple(a.shape) for a in arrays]}",
+        )
+    cin, cout = CHANNELS[name]
+    kshape, bshape = tuple(kernels[0].shape), tuple(biases[0].shape)
+    if kshape != (3, 3, cin, cout) or bshape != (cout,):
+        raise _h5_problem(
+            path,
+            f"layer {name} has kernel {kshape} and bias {bshape}, "
+            f"expected {(3, 3, cin, cout)} and {(cout,)}",
+        )
+    return (
+        np.asarray(kernels[0][()], dtype=np.float32),
+        np.asarray(biases[0][()], dtype=np.float32),
+    )

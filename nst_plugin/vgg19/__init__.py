@@ -40,7 +40,7 @@ def _native_logs_silenced() -> Iterator[None]:
 
 def load_engine():
     """Import the engine's heavy half (Keras, the backend) once, quietly; return its module."""
-    if "nst_plugin.engine.transfer" not in sys.modules:
+    if "nst_plugin.vgg19.transfer" not in sys.modules:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         with _native_logs_silenced():
             from . import transfer

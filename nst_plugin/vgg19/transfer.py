@@ -7,6 +7,7 @@ style statistics always come from the whole style image, so tiles agree on the s
 
 from __future__ import annotations
 
+import functools
 import importlib
 import time
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from ..options import Settings
 from ..progress import Reporter
 from ..request import Result, StylizeRequest
 from . import colors, losses, network, optimize, precision, solvers, tiles, weights
-from .targets import content_targets, make_targets, style_statistics, style_targets  # noqa: F401
+from .targets import content_targets, style_targets
 
 _BACKENDS = {"tensorflow": "backend_tensorflow", "jax": "backend_jax"}
 _CACHE_SIZE = 2
@@ -231,102 +232,144 @@ def run(request: StylizeRequest, reporter: Reporter) -> Result:
     """Stylize `request` and return the result image (the core saves it)."""
     s = request.settings
     started = time.monotonic()
-    blend = request.style_weights()
     reporter.stage("preparing")
     net = get_network(s, reporter)
     final = output_size(request.content.size, s.size)
     plan = schedule(at_least(final, MIN_SIDE), s)  # below the network's minimum: enlarge the work
     if s.time_budget is not None:  # time, not iterations, ends each scale
         plan = [(size, 10**6) for size, _ in plan]
-    budget = Budget(started, s.time_budget, plan)
-    layout = [tiles.boxes(w, h, s.tile_size, s.tile_overlap) for (w, h), _ in plan]
-    total = 0 if s.time_budget else sum(n * len(b) for (_, n), b in zip(plan, layout))
-    resume = request.resume or {}
-    step = 0
-    history: list[float] = []
-    x = None
-    for scale, ((size, iterations), boxes) in enumerate(zip(plan, layout)):
-        if scale < resume.get("scale", 0):
-            step += iterations * len(boxes)
-            continue
-        content, styles = prepare_images(request, size)
-        targets = style_targets(net, styles, blend, s)
-        start_tile = start_step = 0
-        if scale == resume.get("scale", -1):
-            x = resize_array(np.asarray(resume["image"], np.float32), size)
-            start_tile, start_step = resume.get("tile", 0), resume.get("tile_step", 0)
-            step += start_tile * iterations + start_step
-        elif x is None:
-            x = starting_image(request, content, size)
-        else:  # upsample, then put back the content detail the coarser scale could not hold
-            coarse = (x.shape[2], x.shape[1])
-            detail = content - resize_array(resize_array(content, coarse), size)
-            x = np.clip(resize_array(x, size) + detail, 0, 255)
-        reporter.stage("optimizing", total, step)
-        for t, box in enumerate(boxes):
-            if t < start_tile:
-                continue
-            done = start_step if t == start_tile else 0
-            x0, y0, x1, y1 = box
-            crop = (slice(None), slice(y0, y1), slice(x0, x1))
-            tile_targets = {**targets, **content_targets(net, content[crop], s)}
-            mask = tiles.feather(box, size[0], size[1], s.tile_overlap)
-
-            def whole(xt: np.ndarray) -> np.ndarray:
-                if len(boxes) == 1:
-                    return xt
-                out = x.copy()
-                tiles.blend(out, xt, box, mask)
-                return out
-
-            def on_iteration(
-                k: int, loss: float, image: Callable[[], np.ndarray], t=t, done=done
-            ) -> bool:
-                at = step + k
-                history.append(loss)
-                preview = None
-                if s.preview_every and at % s.preview_every == 0:
-                    preview = from_array(whole(image()))
-                    preview.thumbnail((PREVIEW_EDGE, PREVIEW_EDGE))
-                reporter.progress(at, total, loss, preview, eta=budget.eta())
-                if (s.save_every and at % s.save_every == 0) or (
-                    s.checkpoint_every and at % s.checkpoint_every == 0
-                ):
-                    reporter.snapshot(
-                        at,
-                        {"scale": scale, "tile": t, "tile_step": done + k, "image": whole(image())},
-                    )
-                reporter.check_cancel()
-                return budget.over(scale)
-
-            first = not history
-            xt, tile_history = optimize.run(
-                net,
-                s,
-                tile_targets,
-                x[crop],
-                iterations - done,
-                on_iteration,
-                reporter.check_cancel,
-            )
-            if first:
-                history.insert(0, tile_history[0])  # the loss the run started from
-            step += len(tile_history) - 1
-            if len(boxes) == 1:
-                x = xt
-            else:
-                tiles.blend(x, xt, box, mask)
-    x = resize_array(x, final)
+    job = _Run(request, reporter, net, plan, Budget(started, s.time_budget, plan))
+    x = resize_array(job.scales(), final)
     if s.preserve_colors:
         x = colors.restore_colors(x, to_array(request.content, final))
     return Result(
         image=from_array(x),
-        iterations=step,
+        iterations=job.step,
         seconds=time.monotonic() - started,
-        losses=history,
+        losses=job.history,
         engine="vgg19",
         backend=net.backend.NAME,
         device=net.backend.device(),
         weights=net.weights,
         precision=net.precision,
     )
+
+
+class _Run:
+    """One run through its scales and tiles: the image so far, the step count, the losses."""
+
+    def __init__(
+        self, request: StylizeRequest, reporter: Reporter, net: Network, plan: list, budget: Budget
+    ) -> None:
+        self.request, self.s, self.reporter, self.net = request, request.settings, reporter, net
+        self.plan, self.budget = plan, budget
+        self.layout = [
+            tiles.boxes(w, h, self.s.tile_size, self.s.tile_overlap) for (w, h), _ in plan
+        ]
+        self.total = (
+            0 if self.s.time_budget else sum(n * len(b) for (_, n), b in zip(plan, self.layout))
+        )
+        self.blend = request.style_weights()
+        self.step = 0
+        self.history: list[float] = []
+        self.x: np.ndarray | None = None
+
+    def scales(self) -> np.ndarray:
+        """Run every scale, coarse to fine (from the checkpoint's tile when resuming)."""
+        resume = self.request.resume or {}
+        for scale, ((size, iterations), boxes) in enumerate(zip(self.plan, self.layout)):
+            if scale < resume.get("scale", 0):
+                self.step += iterations * len(boxes)
+                continue
+            content, styles = prepare_images(self.request, size)
+            targets = style_targets(self.net, styles, self.blend, self.s)
+            start_tile, start_step = self._start(scale, size, iterations, content, resume)
+            self.reporter.stage("optimizing", self.total, self.step)
+            for t in range(start_tile, len(boxes)):
+                box = boxes[t]
+                mask = tiles.feather(box, *size, self.s.tile_overlap) if len(boxes) > 1 else None
+                done = start_step if t == start_tile else 0
+                self._optimize(_Tile(scale, t, box, mask, done), iterations, targets, content)
+        assert self.x is not None
+        return self.x
+
+    def _start(
+        self, scale: int, size: tuple[int, int], iterations: int, content: np.ndarray, resume: dict
+    ) -> tuple[int, int]:
+        """Set the image a scale starts from; return the tile and the step it resumes at."""
+        if scale == resume.get("scale", -1):
+            self.x = resize_array(np.asarray(resume["image"], np.float32), size)
+            start_tile, start_step = resume.get("tile", 0), resume.get("tile_step", 0)
+            self.step += start_tile * iterations + start_step
+            return start_tile, start_step
+        if self.x is None:
+            self.x = starting_image(self.request, content, size)
+        else:  # upsample, then put back the content detail the coarser scale could not hold
+            coarse = (self.x.shape[2], self.x.shape[1])
+            detail = content - resize_array(resize_array(content, coarse), size)
+            self.x = np.clip(resize_array(self.x, size) + detail, 0, 255)
+        return 0, 0
+
+    def _optimize(self, tile: _Tile, iterations: int, targets: dict, content: np.ndarray) -> None:
+        """Run the rest of a tile's iterations and put the tile into the image."""
+        assert self.x is not None
+        x0, y0, x1, y1 = tile.box
+        crop = (slice(None), slice(y0, y1), slice(x0, x1))
+        tile_targets = {**targets, **content_targets(self.net, content[crop], self.s)}
+        first = not self.history
+        xt, tile_history = optimize.run(
+            self.net,
+            self.s,
+            tile_targets,
+            self.x[crop],
+            iterations - tile.done,
+            functools.partial(self._on_iteration, tile),
+            self.reporter.check_cancel,
+        )
+        if first:
+            self.history.insert(0, tile_history[0])  # the loss the run started from
+        self.step += len(tile_history) - 1
+        self.x = tile.into(self.x, xt)
+
+    def _on_iteration(
+        self, tile: _Tile, k: int, loss: float, image: Callable[[], np.ndarray]
+    ) -> bool:
+        """Progress, previews and snapshots after iteration `k` of a tile; True stops the
+        scale (its time is up)."""
+        s, at = self.s, self.step + k
+        self.history.append(loss)
+        preview = None
+        if s.preview_every and at % s.preview_every == 0:
+            preview = from_array(self._whole(tile, image()))
+            preview.thumbnail((PREVIEW_EDGE, PREVIEW_EDGE))
+        self.reporter.progress(at, self.total, loss, preview, eta=self.budget.eta())
+        if (s.save_every and at % s.save_every == 0) or (
+            s.checkpoint_every and at % s.checkpoint_every == 0
+        ):
+            state = {"scale": tile.scale, "tile": tile.index, "tile_step": tile.done + k}
+            self.reporter.snapshot(at, {**state, "image": self._whole(tile, image())})
+        self.reporter.check_cancel()
+        return self.budget.over(tile.scale)
+
+    def _whole(self, tile: _Tile, xt: np.ndarray) -> np.ndarray:
+        """The whole image with the tile's current state in it (the image is left as it is)."""
+        assert self.x is not None
+        return tile.into(self.x.copy(), xt)
+
+
+@dataclass
+class _Tile:
+    """A tile of one scale: where it is, how it blends in, the iterations it already ran."""
+
+    scale: int
+    index: int
+    box: tiles.Box
+    mask: np.ndarray | None  # feathered blend weights; None: the scale's only tile, the whole
+    done: int  # iterations run before a resume
+
+    def into(self, image: np.ndarray, xt: np.ndarray) -> np.ndarray:
+        """`image` with the tile's pixels `xt` blended in (in place), or `xt` for a whole."""
+        if self.mask is None:
+            return xt
+        tiles.blend(image, xt, self.box, self.mask)
+        return image
