@@ -24,7 +24,9 @@ class Engine:
     function `stylize(request, reporter) -> Result`, the schema options it takes, and
     optionally `check() -> None | sentence`: what keeps it from running (a missing model),
     and `standard_strength`: the strength at which it gives its standard look (0 is always the
-    photo, 1 its strongest), so hosts can carry a strength from one engine to another."""
+    photo, 1 its strongest), so hosts can carry a strength from one engine to another;
+    `device() -> str`: where it runs ("CPU", or a GPU's name), so hosts can pick defaults and
+    say how long a job will take."""
 
     name: str
     description: str
@@ -32,6 +34,7 @@ class Engine:
     options: tuple[str, ...] = ()
     check: Callable[[], str | None] | None = None
     standard_strength: float = 0.5
+    device: Callable[[], str] | None = None
 
     def problem(self) -> str | None:
         """None when the engine can run; else one sentence saying what to install."""
@@ -39,8 +42,8 @@ class Engine:
 
     def info(self) -> dict[str, Any]:
         """What `nst plugins` and the service's /v1/engines show: name, description, the JSON
-        schema of its options, whether it can run now (`ready`, and `problem` when it cannot)
-        and `standard_strength`."""
+        schema of its options, whether it can run now (`ready`, and `problem` when it cannot),
+        `standard_strength` and `device` (None when the engine does not say)."""
         from .options import json_schema
 
         problem = self.problem()
@@ -51,6 +54,7 @@ class Engine:
             "ready": problem is None,
             "problem": problem,
             "standard_strength": self.standard_strength,
+            "device": None if self.device is None or problem else self.device(),
         }
 
 

@@ -38,6 +38,9 @@ def nst_register_engines(register: Callable[[Engine], None]) -> None:
     - `standard_strength=` (default 0.5): the strength at which the engine gives its standard
       look (0 is always the photo, 1 its strongest), so hosts can carry a strength from one
       engine to another.
+    - `device=` (optional): a function returning where the engine runs ("CPU", or a GPU's
+      name), cheap to call; the service shows it, and the editors pick their default engine
+      and say how long a job will take from it.
 
     When two plugins register the same name, the plugin registered last wins, so a third-party
     plugin can replace a built-in engine.

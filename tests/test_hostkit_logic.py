@@ -162,8 +162,9 @@ def test_one_list_of_image_files():
 
 
 def test_layer_names_and_labels():
-    assert naming.layer_name("starry_night", 0.7) == "Neural Style: starry_night 70%"
-    assert naming.layer_name("wave") == "Neural Style: wave"
+    assert naming.layer_name("starry_night", 0.7, "fast") == "starry_night 70% · fast"
+    assert naming.layer_name("starry_night", 0.7) == "starry_night 70%"
+    assert naming.layer_name("", None, "vgg19") == "style · vgg19"
     assert naming.style_label("/home/me/Paintings/The Scream.JPG") == "The Scream"
     assert naming.style_label("starry_night") == "starry_night"
     assert naming.unique_name("a", ["a", "a (2)"]) == "a (3)"
@@ -171,11 +172,9 @@ def test_layer_names_and_labels():
 
 def test_progress_line_and_fraction():
     event = {"event": "progress", "stage": "optimizing", "step": 40, "total": 200, "eta": 75.2}
-    assert progress.progress_text(event) == "Stylizing: iteration 40 of 200, about 1 min 15 s left"
+    assert progress.progress_text(event) == "Stylizing 40/200 · 1 min 15 s left"
     assert progress.progress_text({"stage": "loading"}) == "Loading the engine"
-    assert progress.progress_text({"stage": "optimizing", "eta": 12.4}) == (
-        "Stylizing, about 12 s left"
-    )
+    assert progress.progress_text({"stage": "optimizing", "eta": 12.4}) == "Stylizing · 12 s left"
     assert progress.progress_fraction(event) == 0.2
     assert progress.progress_fraction({"step": 0, "total": 0}) is None
     assert progress.progress_fraction({"step": True, "total": 2}) is None
@@ -297,3 +296,44 @@ def test_a_cancelled_job_stops_before_it_connects():
     with pytest.raises(Cancelled):
         job.run()
     assert connected == [1] and job.job_id is None
+
+
+# ----------------------------------------------------------------------------- defaults
+
+
+def machine(vgg19_device="CPU", fast_ready=True) -> dict:
+    fast = {"name": "fast", "device": "CPU", "ready": fast_ready, "options": json_schema(())}
+    vgg19 = {"name": "vgg19", "device": vgg19_device, "options": json_schema(None)}
+    return {"default": "vgg19", "engines": [vgg19, fast], "presets": PRESETS}
+
+
+def test_engines_are_named_for_what_they_give_and_fit_the_machine():
+    assert engines.label("fast") == "Quick: seconds" and engines.label("vgg19") == (
+        "Detailed: minutes"
+    )
+    assert engines.label("other") == "other"
+    assert engines.suggested(machine()) == "fast"  # no GPU: minutes would surprise a painter
+    assert engines.suggested(machine("GPU:0")) == "vgg19"
+    assert engines.suggested(machine(fast_ready=False)) == "vgg19"
+    assert not engines.on_gpu({"device": "CPU"}) and engines.on_gpu({"device": "gpu:0 (H200)"})
+    assert not engines.on_gpu({})  # a service that does not say: as a CPU
+
+
+def test_the_time_a_job_takes_is_said_before_it_starts():
+    info = machine()
+    good = Choices().options(info, 1024, 683)
+    detailed = engines.seconds_for(info, good, 1024, 683)
+    assert 200 < detailed < 400  # 4 min 40 s measured at 1024 px, Good, on two CPU cores
+    quick = engines.seconds_for(info, Choices(engine="fast").options(info, 1024, 683), 1024, 683)
+    assert quick < 5
+    capped = engines.seconds_for(info, Choices(size=512).options(info, 1024, 683), 1024, 683)
+    assert capped < detailed / 3  # a quarter of the pixels
+    on_gpu = engines.seconds_for(machine("GPU:0"), good, 1024, 683)
+    assert on_gpu < detailed / 20
+    assert engines.seconds_for({"engines": [{"name": "x"}]}, {"engine": "x"}, 10, 10) is None
+
+
+def test_the_real_engines_say_where_they_run():
+    for entry in served_engines()["engines"]:
+        assert entry["device"] is None or isinstance(entry["device"], str), entry
+    assert {e["name"]: e["device"] for e in served_engines()["engines"]}["vgg19"] in ("CPU", "GPU")

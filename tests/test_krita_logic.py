@@ -2,10 +2,10 @@
 
 The pure modules (layers, results, settings) run on a small fake ``krita`` module
 (``FakeKrita`` below). It stands in ONLY for what cannot run outside Krita: Krita.instance()
-with its settings and actions, Document, Node (pixelData / setPixelData), Selection. What it
-gets right about the real Krita 5.1 (8-bit BGRA pixel order, masks as 1 byte per pixel, the
-"add_new_transparency_mask" action masking the active layer with the selection and
-deselecting) is checked in the real Krita by hosts/tests/test_krita.py.
+with its settings, Document, Node (pixelData / setPixelData), Selection. What it gets right
+about the real Krita 5.1 (8-bit BGRA pixel order, selections as 1 byte per pixel, a layer's
+pixels set before it joins the document, addChildNode placing a layer above another) is
+checked in the real Krita by hosts/tests/test_krita.py.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from nst_plugin import hostkit
+from nst_plugin.hostkit import areas, png
 from nst_plugin.hostkit import errors as hostkit_errors
-from nst_plugin.hostkit import png
 
 HOST = Path(__file__).resolve().parent.parent / "hosts" / "krita"
 PACKAGE = HOST / "nst_krita"
@@ -249,22 +249,6 @@ class Document:
         return copy
 
 
-class Action:
-    """Krita's add_new_transparency_mask: masks the active layer with the selection, deselects."""
-
-    def __init__(self, krita):
-        self.krita = krita
-
-    def trigger(self):
-        doc = self.krita.active_document
-        layer, sel = doc.activeNode(), doc.sel
-        mask = Node(doc, "Transparency Mask 1", "transparencymask")
-        mask.data[:] = bytes(sel.data[y * sel.w + x] for y in range(doc.h) for x in range(doc.w))
-        layer.addChildNode(mask, None)
-        doc.setSelection(None)
-        doc.active = mask
-
-
 class FakeKrita:
     def __init__(self):
         self.settings = {}
@@ -286,9 +270,6 @@ class FakeKrita:
 
     def documents(self):
         return list(self.docs)
-
-    def action(self, name):
-        return Action(self) if name == "add_new_transparency_mask" else None
 
 
 @pytest.fixture
@@ -410,44 +391,45 @@ def test_other_colour_depths_are_read_from_a_converted_clone(fake):
 # ----------------------------------------------------------------------------- results
 
 
-def test_result_layer_above_the_source_with_a_transparency_mask(fake):
+def test_results_stack_above_the_source_newest_on_top_and_the_source_stays_active(fake):
     doc, layer = make_doc(fake)
-    sel = Selection((96, 64))
-    sel.select(40, 20, 24, 16, 255)
-    doc.setSelection(sel)
+    top = doc.createNode("Sketch", "paintlayer")
+    doc.root.addChildNode(top, layer)
     before = bytes(layer.data)
-    src = fake.layers.read_source(doc, margin=8)
-    assert src.box == (32, 12, 40, 32)
-    result = bytes(v for _ in range(40 * 32) for v in (1, 2, 3, 255))
-    new = fake.results.insert_result(
-        doc, src, result, "Neural Style: wave 70%", process_events=lambda: None
-    )
-    assert [n.name() for n in doc.root.children] == ["Photo", "Neural Style: wave 70%"]
-    assert new.set_calls == [src.box] and new.pixelData(*src.box) == result
+    src = fake.layers.read_source(doc)
+    result = bytes(v for _ in range(96 * 64) for v in (1, 2, 3, 255))
+    first = fake.results.insert_result(doc, src, result, "wave 70% · fast")
+    second = fake.results.insert_result(doc, src, result, "wave 70% · vgg19")
+    again = fake.results.insert_result(doc, src, result, "wave 70% · fast")
+    names = [n.name() for n in doc.root.children]
+    assert names == [
+        "Photo",
+        "wave 70% · fast",
+        "wave 70% · vgg19",
+        "wave 70% · fast (2)",
+        "Sketch",
+    ]
+    assert (first.name(), second.name(), again.name())[-1] == "wave 70% · fast (2)"
+    assert doc.activeNode() == layer  # the next Stylize starts from the photo again
+    assert second.set_calls == [src.box] and second.pixelData(*src.box) == result
     assert bytes(layer.data) == before  # the user's layer is never written
-    (mask,) = new.childNodes()
-    assert mask.name() == fake.results.MASK_NAME and mask.type() == "transparencymask"
-    assert mask.pixelData(0, 0, 96, 64) == sel.pixelData(0, 0, 96, 64)
-    assert doc.selection().pixelData(0, 0, 96, 64) == sel.pixelData(0, 0, 96, 64)  # put back
-    again = fake.results.insert_result(
-        doc, src, result, "Neural Style: wave 70%", process_events=lambda: None
-    )
-    assert again.name() == "Neural Style: wave 70% (2)"
 
 
-def test_document_not_on_screen_gets_the_selection_in_alpha(fake):
-    doc, _layer = make_doc(fake, shown=False)
-    sel = Selection((96, 64))
-    sel.select(10, 10, 4, 4, 255)
-    sel.select(14, 10, 2, 4, 100)
-    doc.setSelection(sel)
-    src = fake.layers.read_source(doc, margin=2)
-    result = b"\x10\x20\x30\xff" * (src.box[2] * src.box[3])
-    new = fake.results.insert_result(doc, src, result, "N")
-    assert new.childNodes() == []
-    alpha = new.pixelData(*src.box)[3::4]
-    assert alpha == bytes((255 * m + 127) // 255 for m in src.mask)
-    assert alpha.count(255) == 16 and alpha.count(100) == 8
+def test_a_selection_goes_into_the_result_layers_alpha(fake):
+    for shown in (True, False):
+        doc, _layer = make_doc(fake, shown=shown)
+        sel = Selection((96, 64))
+        sel.select(10, 10, 4, 4, 255)
+        sel.select(14, 10, 2, 4, 100)
+        doc.setSelection(sel)
+        src = fake.layers.read_source(doc, margin=2)
+        assert src.box == (8, 8, 10, 8)
+        result = b"\x10\x20\x30\xff" * (src.box[2] * src.box[3])
+        new = fake.results.insert_result(doc, src, result, "N")
+        assert new.childNodes() == []  # one layer: one undo step removes all of it
+        alpha = new.pixelData(*src.box)[3::4]
+        assert alpha == bytes((255 * m + 127) // 255 for m in src.mask)
+        assert alpha.count(255) == 16 and alpha.count(100) == 8 and alpha.count(0) == 56
 
 
 def test_result_layer_of_a_16_bit_document_is_8_bit(fake):
@@ -458,7 +440,7 @@ def test_result_layer_of_a_16_bit_document_is_8_bit(fake):
 
 
 def test_bgra_alpha_helpers_and_png(fake):
-    keep, multiply = fake.results.keep_alpha, fake.results.multiply_alpha
+    keep, multiply = fake.results.keep_alpha, areas.multiply_alpha
     assert (
         keep(b"\x01\x02\x03\xff\x04\x05\x06\xff", b"\x00\x00\x00\x10\x00\x00\x00\x00")
         == b"\x01\x02\x03\x10\x04\x05\x06\x00"

@@ -119,7 +119,7 @@ from nst_krita.extension import find_docker
 
 def docker_stylize(dock, style, timeout=300, on_tick=None):
     """Pick ``style`` in the docker's library and press Stylize; wait for the end."""
-    wait_until(lambda: dock.styles.count() > 0, 120)
+    wait_until(lambda: dock.picker.count > 0, 120)
     items = dock.styles.findItems(style, __import__("PyQt5.QtCore").QtCore.Qt.MatchExactly)
     dock.styles.setCurrentItem(items[0])
     dock.stylize_button.click()
@@ -179,8 +179,7 @@ def drive(result):
     doc.setActiveNode(doc.topLevelNodes()[0])
     k.action("nst_krita_open").trigger()
     dock = find_docker()
-    dock.refresh_button.click()
-    wait_until(lambda: dock.styles.count() > 0, 60)
+    wait_until(lambda: dock.picker.count > 0, 60)
     # The same job from another process while Krita only idles: the baseline.
     pkg = os.path.dirname(__import__("nst_krita").__file__)
     t0 = time.monotonic()
@@ -192,6 +191,8 @@ def drive(result):
     # The docker's job.
     dock.strength.setValue(80)
     dock.size.setCurrentIndex(0)  # the document's size
+    dock.engine.setCurrentIndex(dock.engine.findData("vgg19"))
+    dock.sections["results"].set_open(True)
     dock.extra_options = {"iterations": ITERATIONS}
     t0 = time.monotonic()
     ticks = Ticks(lambda: dock.job.last_event.get("stage") if dock.job else "idle")

@@ -95,7 +95,7 @@ def test_stylize_adds_one_layer_in_one_undo_group(gimp):
     before, after = run["before"], run["after"]
     assert len(after) == len(before) + 1 and after[1:] == before  # source untouched, below
     new = after[0]
-    assert new["name"] == "Neural Style: starry_night 50%"
+    assert new["name"] == "starry_night 50% · vgg19"
     assert new["size"] == [64, 48] and new["offsets"] == [0, 0] and new["mask"] is None
     assert run["differs"] > 0.2  # really stylized, not a copy
     assert run["undo"]
@@ -115,7 +115,7 @@ def test_style_file_size_and_grey_image(gimp):
     assert run["status"] == "success", run["message"]
     new, source = run["after"]
     label = Path(style).stem
-    assert new["name"] == f"Neural Style: {label} 80%"
+    assert new["name"] == f"{label} 80% · vgg19"
     assert new["size"] == [64, 48] and new["grey"]  # stylized at 32 px, scaled to the layer
     assert new["sha"] != source["sha"]
 
@@ -274,7 +274,7 @@ def test_console_snippet_from_the_docs(gimp):
     )
     _, _, _, (run,) = gimp.batch(script)
     assert run["status"] == "success"
-    assert [layer["name"] for layer in run["layers"]] == ["Neural Style: starry_night 70%", "photo"]
+    assert [layer["name"] for layer in run["layers"]] == ["starry_night 70% · vgg19", "photo"]
 
 
 def test_batch_one_liner_from_the_docs(gimp):
@@ -317,7 +317,7 @@ def test_one_ctrl_z_removes_the_new_layer(gimp):
         pytest.skip(reason)
     outcome = gimp_screenshot.undo_in_gui(gimp.root, gimp.chroot_dir, gimp.env)
     assert outcome["after_run"]["status"] == "success", outcome
-    assert outcome["after_run"]["layers"] == ["Neural Style: wave 50%", "photo"]
+    assert outcome["after_run"]["layers"] == ["wave 50% · vgg19", "photo"]
     assert outcome["after_undo"]["layers"] == ["photo"]
     assert outcome["after_undo"]["sha"] == outcome["after_run"]["sha"]  # source untouched
 
@@ -329,7 +329,7 @@ def test_dialog_opens_with_the_last_values_and_ok_runs(gimp):
     last = {"style": "wave", "strength": 0.3, "quality": "draft", "options": FAST}
     outcome = gimp_screenshot.interactive_run(gimp.root, gimp.chroot_dir, gimp.env, last)
     assert outcome["status"] == "success", outcome
-    assert outcome["layers"] == ["Neural Style: wave 30%", "photo"]  # the remembered values
+    assert outcome["layers"] == ["wave 30% · vgg19", "photo"]  # the remembered values
     # GIMP saved this run's values for the next one.
     assert '(style "wave")' in outcome["last"]
     assert re.search(r"\(strength 0\.(3|29999)", outcome["last"])
@@ -422,7 +422,7 @@ def test_dialog_preview_follows_style_and_strength(gimp, nst_service, tmp_path):
     assert gimp_screenshot.region_stats(tmp_path / "weak.png", box, tmp_path / "strong.png") > 0.03
     # OK renders the dialog's values with the default engine; no preview job is left.
     assert outcome["status"] == "success", outcome
-    assert outcome["layers"] == ["Neural Style: wave 100%", "photo"]
+    assert outcome["layers"] == ["wave 100% · vgg19", "photo"]
     jobs = [j for j in _jobs(nst_service) if j["id"] not in known]
     assert [j["engine"] for j in jobs if j["state"] == "done" and j["engine"] != "fast"] == [
         "vgg19"

@@ -1,6 +1,7 @@
 """`nst serve`: the engine as a local HTTP service for the editor plug-ins (docs/SERVICE.md).
 
 nst serve [--port N] [--weights W] [--preload]   run it (until Ctrl+C or --stop)
+nst serve --idle-exit SECONDS                    ... or until SECONDS without requests or jobs
 nst serve --status [--json]                      the running service's address and state
 nst serve --stop                                 stop the running service
 """
@@ -79,6 +80,14 @@ def add_flags(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="load the engine before listening, so the first job starts at once",
     )
+    p.add_argument(
+        "--idle-exit",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop by itself once SECONDS pass with no request and no job queued or "
+        "running (the editor plug-ins start it with 90); default: run until stopped",
+    )
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -98,6 +107,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
     if args.max_body_mb < 1 or (args.max_pixels is not None and args.max_pixels < 1):
         raise UserError("--max-body-mb and --max-pixels must be positive.")
+    if args.idle_exit is not None and not 0 < args.idle_exit < float("inf"):
+        raise UserError("--idle-exit must be a positive number of seconds.")
     config = ServiceConfig(
         host=args.host,
         port=args.port,
@@ -105,6 +116,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         weights=args.weights,
         max_body=args.max_body_mb * 1024 * 1024,
         preload=args.preload,
+        idle_exit=args.idle_exit,
     )
     if args.styles_dir is not None:
         config.styles_dir = args.styles_dir.expanduser().resolve()
@@ -126,7 +138,14 @@ def show_status(as_json: bool) -> int:
     if state is None:
         print("nst: no service is running; start one with `nst serve`.", file=sys.stderr)
         return 1
-    print(json.dumps(state) if as_json else discovery.status_line(state))
+    if as_json:
+        print(json.dumps(state))
+        return 0
+    line = discovery.status_line(state)
+    idle = state.get("idle_exit")
+    if isinstance(idle, (int, float)) and idle > 0:
+        line += f"; it stops after {idle:g} s without requests or jobs (--idle-exit)"
+    print(line)
     return 0
 
 

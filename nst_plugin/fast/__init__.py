@@ -33,6 +33,15 @@ def problem() -> str | None:
     return None
 
 
+def device() -> str:
+    """Where the model runs: "GPU" when onnxruntime has CUDA here, else "CPU"."""
+    try:
+        import onnxruntime
+    except ImportError:  # the TensorFlow Hub source: TensorFlow's own placement
+        return "CPU"
+    return "GPU" if "CUDAExecutionProvider" in onnxruntime.get_available_providers() else "CPU"
+
+
 @hookimpl
 def nst_register_engines(register):
     register(
@@ -44,5 +53,6 @@ def nst_register_engines(register):
             taken_by(NAME),
             check=problem,
             standard_strength=1.0,
+            device=device,
         )
     )

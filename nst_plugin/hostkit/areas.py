@@ -1,4 +1,5 @@
-"""The area a job processes: a layer's, or a selection's bounding box plus a margin."""
+"""The area a job processes: a layer's, or a selection's bounding box plus a margin; and the
+selection's grey values applied to a result's alpha."""
 
 from __future__ import annotations
 
@@ -39,3 +40,14 @@ def area_to_process(width: int, height: int, selection=None, margin: int = MARGI
             "stylize all of it."
         )
     return box
+
+
+def multiply_alpha(pixels: bytes, mask: bytes) -> bytes:
+    """RGBA or BGRA ``pixels`` with alpha scaled by the 8-bit ``mask`` (a byte a pixel)."""
+    if len(pixels) != 4 * len(mask):
+        raise ValueError(
+            "multiply_alpha: %d pixel bytes for a %d-byte mask" % (len(pixels), len(mask))
+        )
+    out = bytearray(pixels)
+    out[3::4] = bytes((a * m + 127) // 255 for a, m in zip(pixels[3::4], mask))
+    return bytes(out)

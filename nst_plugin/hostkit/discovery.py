@@ -18,6 +18,11 @@ from .errors import ServiceError
 
 HOST_CONFIG = "nst-host.json"
 START_WAIT = 90.0  # seconds to wait for a service a plug-in starts (TensorFlow loads slowly)
+# A service a plug-in starts is started with `nst serve --idle-exit IDLE_EXIT`: it goes away
+# (with the memory its engine holds) a minute or two after the last editor stops using it,
+# instead of outliving the editor. Open editors send a heartbeat, and a running job keeps it
+# too, so it never stops under them; one started by hand (`nst serve`) stays until stopped.
+IDLE_EXIT = 90  # seconds
 NOT_RUNNING = (
     "The nst service is not running; start it with `nst serve` in a terminal, or run "
     "`nst install-host <editor>` again so the plug-in can start it itself."
@@ -133,7 +138,8 @@ def connect(
 
 
 def _start_service(nst_command, service_file: str | None) -> subprocess.Popen:
-    """``nst serve``, detached and silent, without the editor's Python variables."""
+    """``nst serve --idle-exit IDLE_EXIT``, detached and silent, without the editor's Python
+    variables."""
     if isinstance(nst_command, (str, bytes, os.PathLike)):
         argv = [nst_command]
     else:
@@ -148,7 +154,7 @@ def _start_service(nst_command, service_file: str | None) -> subprocess.Popen:
         env["NST_SERVICE_FILE"] = service_file
     try:
         child = subprocess.Popen(
-            [os.fspath(arg) for arg in argv] + ["serve"],
+            [os.fspath(arg) for arg in argv] + ["serve", "--idle-exit", str(IDLE_EXIT)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

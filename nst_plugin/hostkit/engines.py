@@ -9,6 +9,19 @@ from .errors import sentence
 QUALITIES = (("draft", "Draft (fast)"), ("good", "Good"), ("best", "Best (slow)"))
 DEFAULT_QUALITY = "good"
 
+# What each engine gives, in a painter's words; the technical name goes in a tooltip.
+LABELS = {"fast": "Quick: seconds", "vgg19": "Detailed: minutes"}
+QUICK = "fast"
+
+# Seconds per megapixel (and per iteration, for an optimizing engine), measured on the
+# development machine (docs/BENCHMARKS.md); estimates say "about", never more.
+_RATES = {
+    ("vgg19", False): 2.0,  # 2 CPU cores: 1024 px at Good (200 iterations) took 4 min 40 s
+    ("vgg19", True): 0.02,
+    ("fast", False): 1.0,
+    ("fast", True): 0.1,
+}
+
 
 def entries(info: dict) -> list:
     """The engines the service offers, each a dict with a ``name``."""
@@ -46,6 +59,40 @@ def unavailable(info: dict, name: str) -> str | None:
         problem = found.get("problem") or "The nst service cannot run its %s engine." % name
         return sentence(problem)
     return None
+
+
+def label(name: str) -> str:
+    """``Quick: seconds`` for the fast engine; an engine without a label by its name."""
+    return LABELS.get(name, name)
+
+
+def on_gpu(engine: dict | None) -> bool:
+    """Whether the service runs ``engine`` on a GPU (it says so in ``device``)."""
+    device = str((engine or {}).get("device") or "CPU")
+    return not device.upper().startswith("CPU")
+
+
+def suggested(info: dict) -> str | None:
+    """The engine to offer first: the service's default, except that without a GPU, where it
+    takes minutes, the quick engine is offered when it is ready."""
+    chosen = default(info)
+    if chosen != QUICK and not on_gpu(entry(info, chosen)) and unavailable(info, QUICK) is None:
+        return QUICK
+    return chosen
+
+
+def seconds_for(info: dict, options: dict, width: int, height: int) -> float | None:
+    """About how long a job with ``options`` on a ``width`` x ``height`` area takes, or None
+    for an engine whose pace is not known."""
+    name = options.get("engine") or default(info)
+    rate = _RATES.get((name, on_gpu(entry(info, name))))
+    if rate is None:
+        return None
+    edge = max(width, height)
+    scale = min(1.0, float(options.get("size") or edge) / max(edge, 1))
+    megapixels = width * height * scale * scale / 1e6
+    iterations = options.get("iterations", 200) if name != QUICK else 1
+    return 1.0 + rate * megapixels * iterations
 
 
 def option_names(engine: dict | None) -> set | None:

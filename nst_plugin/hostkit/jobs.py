@@ -45,6 +45,7 @@ class ServiceJob:
         self.cancelled = threading.Event()
         self.client = None
         self.job_id = None
+        self.engine = choices.engine  # the engine that runs it, once the service said
 
     def _service(self):
         if isinstance(self.connection, dict):
@@ -64,6 +65,7 @@ class ServiceJob:
         service = self.client = self._service()
         self._stop_if_cancelled()
         options = self.choices.options(service.engines(), width, height)
+        self.engine = options.get("engine") or self.engine
         if self.check_style and self.style.get("name"):
             styles.check_style_name(self.style["name"], service.styles())
         emit({"event": "progress", "stage": "uploading"})

@@ -6,7 +6,7 @@ import os
 
 from .styles import IMAGE_EXTENSIONS
 
-LAYER_PREFIX = "Neural Style: "
+ENGINE_MARK = " · "  # between what the result shows and the engine that made it
 
 
 def style_label(style) -> str:
@@ -19,11 +19,13 @@ def style_label(style) -> str:
     return text or "style"
 
 
-def layer_name(label: str, strength: float | None = None) -> str:
-    """The result layer's name, e.g. ``Neural Style: starry_night 70%``."""
-    name = LAYER_PREFIX + (label or "style")
+def layer_name(label: str, strength: float | None = None, engine: str | None = None) -> str:
+    """The result layer's name, short enough for a layer list: ``starry_night 70% · fast``."""
+    name = label or "style"
     if strength is not None:
         name += " %d%%" % round(float(strength) * 100)
+    if engine:
+        name += ENGINE_MARK + engine
     return name
 
 

@@ -32,15 +32,15 @@ def duration(seconds: float) -> str:
 
 
 def progress_text(event: dict) -> str:
-    """One line for a progress bar, e.g. ``Stylizing: iteration 3 of 10, about 12 s left``."""
+    """One short line for a progress bar in a narrow dock: ``Stylizing 3/10 · 12 s left``."""
     stage = str(event.get("stage") or event.get("event") or "working")
     text = _STAGES.get(stage, stage.replace("_", " ").capitalize())
     step, total = event.get("step"), event.get("total")
     if _number(step) and _number(total) and total > 0:
-        text += ": iteration %d of %d" % (step, total)
+        text += " %d/%d" % (step, total)
     eta = event.get("eta")
     if _number(eta) and eta >= 0:
-        text += ", about %s left" % duration(eta)
+        text += " · %s left" % duration(eta)
     return text
 
 

@@ -1,8 +1,10 @@
 """The FastAPI app of `nst serve` and its /v1 routes (docs/SERVICE.md describes each).
 
 `create_app(config)` builds it around one `JobTable` and one `StyleLibrary`; `RequestChecks`
-checks every request first. Routes read their forms themselves, so every mistake in a request
-is a 400 with one sentence (`{"error": ...}`), never FastAPI's validation format.
+checks every request first, and `NoteActivity` (outside it) notes each one on the idle clock of
+`nst serve --idle-exit` (`app.state.activity`). Routes read their forms themselves, so every
+mistake in a request is a 400 with one sentence (`{"error": ...}`), never FastAPI's validation
+format.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -25,7 +29,7 @@ from ..options import PRESETS
 from .config import ServiceConfig
 from .events import EventStream
 from .jobtable import JobTable, ServiceJob, TableFull
-from .security import ApiError, RequestChecks, sentence
+from .security import ApiError, Receive, RequestChecks, Scope, Send, sentence
 from .styles import StyleExists, StyleLibrary
 from .uploads import job_from_form, read_form, text_field
 
@@ -48,6 +52,42 @@ def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
     else:
         message = str(exc.detail)
     return error(exc.status_code, message)
+
+
+class Activity:
+    """When the service last saw a request, and how many are open now (an event stream stays
+    open while its job runs). Used only in the event loop's thread."""
+
+    def __init__(self) -> None:
+        self.open = 0
+        self.last = time.monotonic()
+
+    def begin(self) -> None:
+        self.open += 1
+        self.last = time.monotonic()
+
+    def end(self) -> None:
+        self.open -= 1
+        self.last = time.monotonic()
+
+
+class NoteActivity:
+    """ASGI middleware outside `RequestChecks`: every HTTP request, refused or not, is noted
+    as activity. It only notes the time; what a request may do is decided further in."""
+
+    def __init__(self, app: Any, *, activity: Activity) -> None:
+        self.app = app
+        self.activity = activity
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        self.activity.begin()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.activity.end()
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -82,6 +122,7 @@ def create_app(config: ServiceConfig, table: JobTable | None = None) -> FastAPI:
     )
     app.state.table = table
     app.state.library = library
+    app.state.activity = Activity()
     _install_error_handlers(app)
     app.add_middleware(
         RequestChecks,
@@ -90,6 +131,7 @@ def create_app(config: ServiceConfig, table: JobTable | None = None) -> FastAPI:
         max_body=config.max_body,
         log_file=str(config.log_file),
     )
+    app.add_middleware(NoteActivity, activity=app.state.activity)  # added last: outermost
     _add_service_routes(app, config, table)
     _add_style_routes(app, library)
     _add_job_routes(app, config, table, library)
@@ -116,6 +158,7 @@ def _add_service_routes(app: FastAPI, config: ServiceConfig, table: JobTable) ->
             "state": "busy" if active else "idle",
             "running": running[0] if running else None,
             "queued": sum(1 for j in active if j.state == "queued"),
+            "idle_exit": config.idle_exit,
         }
 
     @app.get("/v1/engines")

@@ -60,6 +60,7 @@ class ServiceConfig:
     keep_seconds: float = 3600.0
     keepalive: float = 15.0  # seconds between keep-alive comments of an event stream
     preload: bool = False
+    idle_exit: float | None = None  # stop after this many seconds without requests or jobs
 
     def _url_host(self) -> str:
         if is_wildcard(self.host):

@@ -3,11 +3,14 @@
 The socket is bound before uvicorn starts, so the port (0 = any free one) is known to the
 Host check; the discovery file is written once uvicorn listens and removed as soon as it
 begins to stop. SIGTERM (`nst serve --stop`) and Ctrl+C stop it the same way: open event
-streams end, jobs are cancelled, and the command exits 0.
+streams end, jobs are cancelled, and the command exits 0. With `--idle-exit SECONDS` it also
+stops that way by itself once SECONDS pass with no request (open or new, on any route,
+refused or not) and no job queued or running; results kept for clients do not count.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import logging.handlers
@@ -15,6 +18,7 @@ import os
 import signal
 import socket
 import sys
+import time
 from typing import Any
 
 from .. import __version__
@@ -23,6 +27,7 @@ from . import discovery
 from .config import ServiceConfig
 
 log = logging.getLogger("nst_plugin.service")
+IDLE_POLL = 0.5  # seconds between two looks at the idle clock (--idle-exit)
 
 
 def setup_log(config: ServiceConfig) -> None:
@@ -67,18 +72,69 @@ def _server_class():
 
         on_started: Any = None
         on_stopping: Any = None
+        idle: IdleClock | None = None  # with --idle-exit
+        _idle_task: asyncio.Task | None = None
 
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets=sockets)
-            if self.started and not self.should_exit and self.on_started is not None:
+            if not self.started or self.should_exit:
+                return
+            if self.on_started is not None:
                 self.on_started()
+            if self.idle is not None:
+                self._idle_task = asyncio.ensure_future(self._watch_idle(self.idle))
+
+        async def _watch_idle(self, idle: IdleClock) -> None:
+            """Stop the way SIGTERM does once the idle clock runs out."""
+            idle.busy = time.monotonic()
+            while not self.should_exit:
+                await asyncio.sleep(IDLE_POLL)
+                try:
+                    if idle.expired(time.monotonic()):
+                        self.should_exit = True
+                except Exception:  # the watch must go on, or the service would never stop
+                    log.exception("the idle clock (--idle-exit) failed")
 
         async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            if self._idle_task is not None:
+                self._idle_task.cancel()
             if self.on_stopping is not None:
                 self.on_stopping()
             await super().shutdown(sockets=sockets)
 
     return Server
+
+
+class IdleClock:
+    """`--idle-exit`: whether `limit` seconds have passed with no request open or begun and no
+    job queued or running. Asked in the event loop's thread, where requests and jobs change."""
+
+    def __init__(self, limit: float, activity: Any, table: Any, out=sys.stdout) -> None:
+        self.limit = limit
+        self.activity = activity  # app.Activity: open requests, the last one's time
+        self.table = table
+        self.out = out
+        self.busy = time.monotonic()  # the last time a request was open or a job active
+
+    def idle_for(self, now: float) -> float:
+        if self.activity.open or self.table.active():
+            self.busy = now
+            return 0.0
+        ended = (j.finished_at for j in self.table.jobs.values() if j.finished_at is not None)
+        return now - max(self.busy, self.activity.last, *ended)
+
+    def expired(self, now: float) -> bool:
+        """True (once logged and printed) when the service should stop now."""
+        if self.idle_for(now) < self.limit:
+            return False
+        log.info("no request and no job for %g s (--idle-exit): stopping", self.limit)
+        with contextlib.suppress(OSError, ValueError):  # a closed terminal must not keep it
+            print(
+                f"nst: no request and no job for {self.limit:g} s (--idle-exit); stopping.",
+                file=self.out,
+                flush=True,
+            )
+        return True
 
 
 def _yield_cpu() -> None:
@@ -137,6 +193,8 @@ def serve(config: ServiceConfig, *, out=sys.stdout) -> int:
         )
         server.on_started = lambda: _started(config, info, out)
         server.on_stopping = lambda: _stopping(info, table)
+        if config.idle_exit:
+            server.idle = IdleClock(config.idle_exit, app.state.activity, table, out)
         previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             server.run(sockets=[sock])  # it re-raises the signal that stopped it on return

@@ -6,6 +6,7 @@ Importing this module is cheap: TensorFlow, Keras and numpy load on the first jo
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import sys
 from collections.abc import Iterator
@@ -51,6 +52,15 @@ def load_engine():
     return transfer
 
 
+def device() -> str:
+    """Where the engine runs: exact once its backend is loaded; before that a guess that loads
+    nothing ("GPU" where the machine has an NVIDIA device, else "CPU")."""
+    transfer = sys.modules.get("nst_plugin.vgg19.transfer")
+    if transfer is not None:
+        return transfer.backend_module().device()
+    return "GPU" if glob.glob("/dev/nvidia[0-9]*") else "CPU"
+
+
 def stylize(request, reporter):
     """The engine's stylize function: load the heavy half on first use, then run."""
     return load_engine().run(request, reporter)
@@ -67,5 +77,6 @@ def nst_register_engines(register):
             "natively, float32 elsewhere (the result's precision says which).",
             stylize,
             taken_by(NAME),
+            device=device,
         )
     )

@@ -42,6 +42,7 @@ PROCEDURE = "plug-in-nst-stylize"
 PIXELS = "R'G'B'A u8"  # babl converts from and to grey, 16-bit and float layers
 RW = GObject.ParamFlags.READWRITE
 LOG = "GIMP's error console"
+HEARTBEAT_S = 30  # while the dialog is open, well inside the service's idle limit
 
 
 def connect_service():
@@ -72,10 +73,28 @@ class Library(threading.Thread):
             GLib.idle_add(self.when_done)
 
     def service(self):
-        """The connected client (waits for the thread); tries again when the thread could
-        not connect (the user may have started the service while the dialog was open)."""
+        """A connected client (waits for the thread): the thread's while its service answers,
+        else a new connection (the service may have been started, or have stopped, while the
+        dialog was open)."""
         self.join()
-        return self.client if self.client is not None else connect_service()
+        if self.client is not None:
+            with contextlib.suppress(ServiceError):
+                self.client.health(timeout=2.0)
+                return self.client
+        return connect_service()
+
+    def beat(self):
+        """Tell the service the dialog still uses it (a GLib timeout, every HEARTBEAT_S)."""
+        if self.client is None:
+            return True
+        client = self.client
+        threading.Thread(target=lambda: _quietly(client.health), daemon=True).start()
+        return True
+
+
+def _quietly(call):
+    with contextlib.suppress(Exception):
+        call()
 
 
 # ------------------------------------------------------------------------------- the dialog
@@ -123,7 +142,11 @@ def show_dialog(procedure, config, image, drawables):
     row.show_all()
     state = {"open": True, "filling": False}
     source = nst_gimp_preview.read_source(drawables, lambda d: source_area(image, d)[0])
-    preview = nst_gimp_preview.Preview(config, source)
+    mask = None
+    if not isinstance(source, Exception):  # then the area is known to be fine
+        area = source_area(image, drawables[0])[0]
+        mask = nst_gimp_preview.selection_mask(image, drawables[0], area, source)
+    preview = nst_gimp_preview.Preview(config, source, mask)
 
     def library_done():
         if not state["open"]:
@@ -163,7 +186,9 @@ def show_dialog(procedure, config, image, drawables):
     lay_out(dialog, row, preview.widget)
     library = Library(library_done)
     library.start()
+    heartbeat = GLib.timeout_add_seconds(HEARTBEAT_S, library.beat)
     ok = dialog.run()
+    GLib.source_remove(heartbeat)
     state["open"] = False
     preview.close()
     dialog.destroy()
@@ -267,10 +292,10 @@ def stylize(image, drawables, config, library=None):
     chosen = choices(config, info)
     job = ServiceJob(service, (area[2], area[3], pixels, "RGBA"), style, chosen)
     png = job.run(progress)
+    name = layer_name(style["label"], chosen.strength, job.engine)
 
     Gimp.progress_set_text("Adding the layer")
     width, height, mode, pixels = decode_png(png)
-    name = layer_name(style["label"], chosen.strength)
     layer = add_result_layer(
         image, drawable, area, (width, height, to_rgba(mode, pixels)), name, masked
     )

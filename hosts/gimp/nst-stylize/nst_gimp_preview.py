@@ -21,12 +21,15 @@ import gi
 
 gi.require_version("Gtk", "3.0")
 gi.require_version("GdkPixbuf", "2.0")
-from gi.repository import GdkPixbuf, Gio, GLib, Gtk  # noqa: E402
+gi.require_version("Gimp", "3.0")
+from gi.repository import GdkPixbuf, Gimp, Gio, GLib, Gtk  # noqa: E402
 
 from hostkit import preview  # noqa: E402
+from hostkit.areas import multiply_alpha  # noqa: E402
 from hostkit.choices import Choices  # noqa: E402
 from hostkit.errors import PluginError, error_sentence  # noqa: E402
 from hostkit.jobs import ServiceJob  # noqa: E402
+from hostkit.png import decode_png, to_rgba  # noqa: E402
 from hostkit.styles import style_from_text  # noqa: E402
 
 TRACE = "NST_GIMP_PREVIEW_TRACE"
@@ -49,10 +52,37 @@ def read_source(drawables, area_of):
         return exc
 
 
-def shown_pixbuf(png):
-    """The result PNG as a pixbuf of the dialog's preview size (any thread)."""
-    stream = Gio.MemoryInputStream.new_from_bytes(GLib.Bytes.new(png))
-    pixbuf = GdkPixbuf.Pixbuf.new_from_stream(stream, None)
+def selection_mask(image, drawable, area, source):
+    """The selection's grey values over the drawable's ``area`` at the size of ``source``
+    (``read_source``'s answer), one byte a pixel, so that the preview shows only what OK
+    keeps; None without a selection, or when GIMP cannot hand them over. Main thread."""
+    if isinstance(source, Exception) or Gimp.Selection.is_empty(image):
+        return None
+    try:
+        _, ox, oy = drawable.get_offsets()
+        x, y, w, h = area
+        selection = image.get_selection()
+        data, width, height, bpp = selection.get_sub_thumbnail_data(
+            ox + x, oy + y, w, h, source[0], source[1]
+        )
+        grey = bytes(data.get_data())[::bpp]
+        return grey if (width, height) == tuple(source[:2]) else None
+    except Exception:  # the preview then shows the whole area, as before
+        return None
+
+
+def shown_pixbuf(png, mask=None):
+    """The result PNG as a pixbuf of the dialog's preview size (any thread); ``mask``: the
+    selection's grey values, applied to its alpha."""
+    if mask is None:
+        stream = Gio.MemoryInputStream.new_from_bytes(GLib.Bytes.new(png))
+        pixbuf = GdkPixbuf.Pixbuf.new_from_stream(stream, None)
+    else:
+        w, h, mode, pixels = decode_png(png)
+        rgba = multiply_alpha(to_rgba(mode, pixels), mask)
+        pixbuf = GdkPixbuf.Pixbuf.new_from_bytes(
+            GLib.Bytes.new(rgba), GdkPixbuf.Colorspace.RGB, True, 8, w, h, w * 4
+        )
     width, height = preview.fit(pixbuf.get_width(), pixbuf.get_height(), preview.SHOWN, True)
     return pixbuf.scale_simple(width, height, GdkPixbuf.InterpType.BILINEAR)
 
@@ -63,8 +93,8 @@ class Preview:
     ``source`` is ``read_source``'s answer. The preview starts when ``service_ready`` gives
     it the connected client."""
 
-    def __init__(self, config, source):
-        self.config, self.source = config, source
+    def __init__(self, config, source, mask=None):
+        self.config, self.source, self.mask = config, source, mask
         self.requests = preview.PreviewRequests()
         self.service = self.timer = None
         self.engines = {}  # the service's GET /v1/engines answer
@@ -213,7 +243,7 @@ class Preview:
                 check_style=False,
             )
             if self.requests.submitted(number, job):
-                pixbuf = shown_pixbuf(job.run())
+                pixbuf = shown_pixbuf(job.run(), self.mask)
         except Exception as exc:  # shown as one sentence under the preview
             pixbuf, text = None, error_sentence(exc, LOG)
         finally:

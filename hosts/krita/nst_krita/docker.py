@@ -1,7 +1,11 @@
-"""The "Neural Style" docker: pick a style, set the controls, stylize, watch, cancel, reuse.
+"""The "Neural Style" docker: pick a style, stylize, watch, cancel, reuse.
 
-All of it runs on Krita's main thread; the service calls go through ``worker.run_in_thread``
-and a job through ``jobs.StyleJob``, so Krita never waits on the network.
+Made for Krita's dock column: the style strip, Stylize, progress and the status line at the
+top; the preview, the options, this session's results and the service in sections that fold
+away. Everything runs on Krita's main thread; the service calls go through
+``worker.run_in_thread`` and a job through ``jobs.StyleJob``, so Krita never waits on the
+network. The status line always says what to do next, or what the last job did while its
+layer is there.
 """
 
 from __future__ import annotations
@@ -10,7 +14,6 @@ from PyQt5.QtCore import Qt, QTimer
 from PyQt5.QtGui import QImage
 from PyQt5.QtWidgets import (
     QCheckBox,
-    QComboBox,
     QFormLayout,
     QFrame,
     QHBoxLayout,
@@ -19,26 +22,29 @@ from PyQt5.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSizePolicy,
-    QSlider,
     QVBoxLayout,
     QWidget,
 )
 
 from krita import DockWidget, Krita
 
-from . import layers, settings
+from . import layers, settings, worker
 from .hostkit import engines, preview
 from .hostkit.choices import Choices
-from .hostkit.progress import progress_fraction, progress_text
+from .hostkit.discovery import connect
+from .hostkit.progress import duration, progress_fraction, progress_text
 from .jobs import StyleJob
 from .panels import HistoryPanel, ImageView, ServicePanel, bgra_image, reports_errors
 from .quickpreview import QuickPreview
 from .stylepicker import StylePicker
+from .widgets import QuietComboBox, QuietSlider, Section
 
 TITLE = "Neural Style"
 PREVIEW_HEIGHT = 140
-SIZE_CAPS = (512, 1024, 2048)  # the "Output size" choices besides the document's
+SIZE_CAPS = (512, 1024, 2048)  # the "Size" choices besides the document's
 SIZES = [("Document size", None)] + [("%d px (long edge)" % s, s) for s in SIZE_CAPS]
+SOURCES = ("Active layer", "Visible image")
+HEARTBEAT_MS = 30_000  # well inside the service's idle limit (hostkit.discovery.IDLE_EXIT)
 
 
 class NeuralStyleDocker(DockWidget):
@@ -49,6 +55,7 @@ class NeuralStyleDocker(DockWidget):
         self.info = {}  # the service's GET /v1/engines answer
         self.extra_options = {}  # more schema options for every job (for scripts and tests)
         self.pending = None  # the latest progress event, shown by a 2 Hz timer
+        self.sticky = None  # (text, layer or None): an error, or the last result while it is there
         self._build()
         self._load_choices()
 
@@ -57,70 +64,132 @@ class NeuralStyleDocker(DockWidget):
     def _build(self) -> None:
         root = QWidget(self)
         box = QVBoxLayout(root)
+        box.setContentsMargins(4, 4, 4, 4)
+        box.setSpacing(4)
         self.picker = StylePicker()
         self.picker.loaded.connect(self._library)
         self.picker.message.connect(self.status_text)
         self.picker.failed.connect(self.show_error)
         box.addWidget(self.picker)
-
-        form = QFormLayout()
-        self.source = QComboBox()
-        self.source.addItems(["Active layer", "Visible image"])
-        form.addRow("Stylize:", self.source)
-        row = QHBoxLayout()
-        self.strength = QSlider(Qt.Horizontal)
-        self.strength.setRange(0, 100)
-        self.strength_label = QLabel()
-        self.strength.valueChanged.connect(lambda v: self.strength_label.setText("%d %%" % v))
-        row.addWidget(self.strength, 1)
-        row.addWidget(self.strength_label)
-        form.addRow("Strength:", row)
-        self.size = QComboBox()
-        for text, value in SIZES:
-            self.size.addItem(text, value)
-        form.addRow("Output size:", self.size)
-        self.quality = QComboBox()
-        self.quality_label = QLabel("Quality:")
-        form.addRow(self.quality_label, self.quality)
-        self.preserve = QCheckBox("Preserve colours")
-        form.addRow("", self.preserve)
-        self.engine = QComboBox()
-        self.engine_label = QLabel("Engine:")
-        form.addRow(self.engine_label, self.engine)
-        box.addLayout(form)
-
-        self.stylize_button = QPushButton("Stylize")
-        self.stylize_button.clicked.connect(self.stylize)
-        box.addWidget(self.stylize_button)
-        row = QHBoxLayout()
+        box.addLayout(self._build_run_row())
         self.progress = QProgressBar()
         self.progress.setRange(0, 100)
         self.progress.setFormat("")
         self.progress.setTextVisible(True)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
-        self.cancel_button.clicked.connect(self.cancel)
-        row.addWidget(self.progress, 1)
-        row.addWidget(self.cancel_button)
-        box.addLayout(row)
+        self.progress.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
+        box.addWidget(self.progress)
         # Progress goes into the bar's own text and the preview into an ImageView: a QLabel's
         # new text or picture re-lays out Krita's whole window (measured: UI stalls of 200+
         # ms per update on two busy cores). The label below changes only a few times a job.
-        self.status = QLabel("Pick a style, then Stylize.")
+        self.status = QLabel()
         self.status.setWordWrap(True)
         self.status.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
         self.status.setFixedHeight(self.status.fontMetrics().lineSpacing() * 3 + 4)
         self.status.setAlignment(Qt.AlignLeft | Qt.AlignTop)
         box.addWidget(self.status)
-        self.quick = QCheckBox("Quick preview (fast engine)")
+        opened = set(settings.read_choices()["open_sections"].split(","))
+        self.sections = {
+            "preview": Section("Preview", self._build_preview(), "preview" in opened),
+            "options": Section("Options", self._build_options(), "options" in opened),
+            "results": Section("Results", self._build_results(), "results" in opened),
+            "service": Section("Service", self._build_service(), "service" in opened),
+        }
+        for section in self.sections.values():
+            section.toggled.connect(lambda _open: self._save_sections())
+            box.addWidget(section)
+        box.addStretch(1)
+        scroll = QScrollArea()  # the docker stays usable in a short dock
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        scroll.setWidget(root)
+        self.setWidget(scroll)
+        self.ui_timer = QTimer(self)
+        self.ui_timer.setInterval(500)
+        self.ui_timer.timeout.connect(self._show_progress)
+        self.status_timer = QTimer(self)  # a result undone, a layer deleted: say so
+        self.status_timer.setInterval(1000)
+        self.status_timer.timeout.connect(self.refresh_status)
+        self.status_timer.start()
+        self.heartbeat = QTimer(self)  # a service the plug-in started stays while Krita is open
+        self.heartbeat.setInterval(HEARTBEAT_MS)
+        self.heartbeat.timeout.connect(self._beat)
+        self.heartbeat.start()
+        self._connect_changes()
+        self._show_engine_info()
+        self.refresh_status()
+
+    def _build_run_row(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        self.stylize_button = QPushButton("Stylize")
+        self.stylize_button.setDefault(True)
+        self.stylize_button.clicked.connect(self.stylize)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        row.addWidget(self.stylize_button, 1)
+        row.addWidget(self.cancel_button)
+        return row
+
+    def _build_preview(self) -> QWidget:
+        body = QWidget()
+        layout = QVBoxLayout(body)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.quick = QCheckBox("Quick preview as I change things")
         self.quick.setToolTip(preview.TIP)
-        box.addWidget(self.quick)
         self.preview = ImageView(PREVIEW_HEIGHT)
-        box.addWidget(self.preview)
+        layout.addWidget(self.quick)
+        layout.addWidget(self.preview)
         self.quick_preview = QuickPreview(self)
         self.quick_preview.shown.connect(self._quick_shown)
-        self.quick_preview.message.connect(self.status_text)
+        self.quick_preview.message.connect(lambda text: self._note(text, None))
         self.quick.toggled.connect(self._quick_toggled)
+        return body
+
+    def _build_options(self) -> QWidget:
+        body = QWidget()
+        form = QFormLayout(body)
+        form.setContentsMargins(0, 0, 0, 0)
+        form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
+        self.engine = QuietComboBox()
+        self.engine_label = QLabel("Engine:")
+        form.addRow(self.engine_label, self.engine)
+        self.source = QuietComboBox()
+        self.source.addItems(SOURCES)
+        form.addRow("Stylize:", self.source)
+        row = QHBoxLayout()
+        self.strength = QuietSlider()
+        self.strength.setRange(0, 100)
+        self.strength_label = QLabel()
+        self.strength_label.setFixedWidth(self.strength_label.fontMetrics().width("100 %") + 4)
+        self.strength.valueChanged.connect(lambda v: self.strength_label.setText("%d %%" % v))
+        row.addWidget(self.strength, 1)
+        row.addWidget(self.strength_label)
+        form.addRow("Strength:", row)
+        self.size = QuietComboBox()
+        for text, value in SIZES:
+            self.size.addItem(text, value)
+        form.addRow("Size:", self.size)
+        self.quality = QuietComboBox()
+        self.quality_label = QLabel("Quality:")
+        form.addRow(self.quality_label, self.quality)
+        self.preserve = QCheckBox("Preserve colours")
+        form.addRow("", self.preserve)
+        return body
+
+    def _build_results(self) -> QWidget:
+        self.history = HistoryPanel()
+        self.history.chosen.connect(self.show_result)
+        self.history.applied.connect(self.apply_again)
+        return self.history
+
+    def _build_service(self) -> QWidget:
+        self.service = ServicePanel()
+        self.service.changed.connect(lambda: self.picker.refresh(start=True))
+        return self.service
+
+    def _connect_changes(self) -> None:
+        """What the quick preview shows, and what the status line says, follow the controls."""
         for signal in (
             self.strength.valueChanged,
             self.preserve.toggled,
@@ -128,24 +197,15 @@ class NeuralStyleDocker(DockWidget):
             self.picker.changed,
         ):
             signal.connect(lambda *_: self.quick_preview.request())
-        self.ui_timer = QTimer(self)
-        self.ui_timer.setInterval(500)
-        self.ui_timer.timeout.connect(self._show_progress)
-        self.history = HistoryPanel()
-        self.history.chosen.connect(self.show_result)
-        self.history.applied.connect(self.apply_again)
-        box.addWidget(self.history)
-        self.service = ServicePanel()
-        self.service.changed.connect(lambda: self.picker.refresh(start=True))
-        box.addWidget(self.service)
-        box.addStretch(1)
-        scroll = QScrollArea()  # the docker stays usable when Krita's window is small
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-        scroll.setWidget(root)
-        self.setWidget(scroll)
-        self._show_engine_info()
+        for signal in (
+            self.engine.currentIndexChanged,
+            self.source.currentIndexChanged,
+            self.size.currentIndexChanged,
+            self.quality.currentIndexChanged,
+            self.picker.changed,
+        ):
+            signal.connect(lambda *_: self._changed())
+        self.engine.currentIndexChanged.connect(lambda _i: self._show_quality())
 
     # shortcuts used by scripts and tests
     @property
@@ -155,6 +215,8 @@ class NeuralStyleDocker(DockWidget):
     @property
     def refresh_button(self):
         return self.picker.refresh_button
+
+    # -- remembered choices --------------------------------------------------------------
 
     def _load_choices(self) -> None:
         """Set the controls to the choices kept in kritarc (``settings.REMEMBERED``)."""
@@ -168,6 +230,7 @@ class NeuralStyleDocker(DockWidget):
     def _save_choices(self) -> None:
         settings.write_choices(
             {
+                "engine": self.engine.currentData(),
                 "strength": self.strength.value(),
                 "size": self.size.currentData() or 0,
                 "preserve_colors": self.preserve.isChecked(),
@@ -176,14 +239,18 @@ class NeuralStyleDocker(DockWidget):
             }
         )
 
+    def _save_sections(self) -> None:
+        opened = [name for name, section in self.sections.items() if section.is_open()]
+        settings.write_choices({"open_sections": ",".join(opened)})
+
     def choices(self) -> Choices:
         """What the controls say now: the render's choices (the quick preview derives its own)."""
         return Choices(
             strength=self.strength.value() / 100.0,
             size=self.size.currentData(),
-            quality=self.quality.currentData() if self.quality.count() else None,
+            quality=self.quality.currentData() if self.quality.isVisible() else None,
             preserve_colors=self.preserve.isChecked(),
-            engine=self.engine.currentData() if self.engine.count() > 1 else None,
+            engine=self.engine.currentData(),
             extra=dict(self.extra_options),
         )
 
@@ -195,40 +262,112 @@ class NeuralStyleDocker(DockWidget):
 
     def showEvent(self, event):
         super().showEvent(event)
-        if not self.picker.asked:  # list a running service's styles; start none yet
-            QTimer.singleShot(0, lambda: self.picker.refresh(start=False))
+        if not self.picker.asked:  # the library fills in by itself, starting the service
+            QTimer.singleShot(0, lambda: self.picker.refresh(start=True))
 
     # -- the service ---------------------------------------------------------------------
 
     @reports_errors
     def _library(self, found: dict) -> None:
         self.info = found.get("engines") or {}
+        self.service.set_connected(found.get("url"))
         self._show_engine_info()
-        if self.job is None:
-            self.status_text(
-                "Connected to %s; pick a style, then Stylize." % found.get("url", "the service")
-            )
+        self._changed()
 
     def _show_engine_info(self) -> None:
-        qualities = engines.quality_choices(self.info)
-        keep = self.quality.currentData() or settings.read_choices()["quality"]
-        self.quality.clear()
-        for q in qualities:
-            self.quality.addItem(engines.quality_label(q), q)
-        self.quality.setCurrentIndex(max(0, self.quality.findData(keep)))
-        self.quality.setVisible(bool(qualities))
-        self.quality_label.setVisible(bool(qualities))
         names = engines.names(self.info)
+        keep = self.engine.currentData() or settings.read_choices()["engine"]
+        if keep not in names:
+            keep = engines.suggested(self.info)
+        self.engine.blockSignals(True)
         self.engine.clear()
         for name in names:
-            self.engine.addItem(name, name)
-        self.engine.setCurrentIndex(max(0, self.engine.findData(engines.default(self.info))))
+            entry = engines.entry(self.info, name) or {}
+            self.engine.addItem(engines.label(name), name)
+            tip = "%s engine: %s" % (name, entry.get("description") or "")
+            self.engine.setItemData(self.engine.count() - 1, tip, Qt.ToolTipRole)
+        self.engine.setCurrentIndex(max(0, self.engine.findData(keep)))
+        self.engine.blockSignals(False)
         self.engine.setVisible(len(names) > 1)
         self.engine_label.setVisible(len(names) > 1)
+        self._show_quality()
         available, tip = preview.availability(self.info)
         self.quick.setEnabled(available)
         self.quick.setToolTip(tip)
         self._quick_toggled(self.quick.isChecked())
+
+    def _show_quality(self) -> None:
+        """Quality presets only for an engine that iterates (they set its iterations)."""
+        qualities = engines.quality_choices(self.info)
+        keep = self.quality.currentData() or settings.read_choices()["quality"]
+        self.quality.blockSignals(True)
+        self.quality.clear()
+        for q in qualities:
+            self.quality.addItem(engines.quality_label(q), q)
+        self.quality.setCurrentIndex(max(0, self.quality.findData(keep)))
+        self.quality.blockSignals(False)
+        takes = engines.option_names(engines.entry(self.info, self.engine.currentData()))
+        shown = bool(qualities) and (takes is None or "iterations" in takes)
+        self.quality.setVisible(shown)
+        self.quality_label.setVisible(shown)
+
+    def _beat(self) -> None:
+        """Tell the service this editor still uses it (only once connected; never starts one)."""
+        if self.info:
+            where = dict(settings.load(), start=False)
+            worker.run_in_thread(
+                lambda emit: connect(**where).health(), on_done=_ignore, on_error=_ignore
+            )
+
+    # -- the status line -----------------------------------------------------------------
+
+    def _changed(self) -> None:
+        """A control changed: an old error or result note no longer applies."""
+        if self.job is None:
+            self.sticky = None
+            self.refresh_status()
+
+    def refresh_status(self) -> None:
+        """Say what Stylize would do now; keep an error, or the last result while its layer
+        is in the document."""
+        if self.job is not None:
+            return
+        if self.sticky is not None:
+            text, layer = self.sticky
+            if layer is None or _still_there(layer):
+                self.status_text(text)
+                return
+            self.sticky = None
+        self.status_text(self.picker.hint() if not self.picker.chosen() else self._plan())
+
+    def _plan(self) -> str:
+        """``Stylize paints the active layer as wave · Quick: about 2 s.``"""
+        doc = Krita.instance().activeDocument()
+        if doc is None:
+            return "Open an image, then Stylize."
+        name = self.engine.currentData()
+        label = engines.label(name) if name else "the service's engine"
+        what = "the visible image" if self.source.currentIndex() == 1 else "the active layer"
+        text = "Stylize paints %s with %s." % (what, label.split(":")[0])
+        if self.info:
+            width, height = _area(doc, self.source.currentIndex() == 1)
+            try:
+                options = self.choices().options(self.info, width, height)
+            except Exception:  # a choice the service does not offer: Stylize says why
+                return text
+            seconds = engines.seconds_for(self.info, options, width, height)
+            if seconds is not None:
+                device = "GPU" if engines.on_gpu(engines.entry(self.info, name)) else "CPU"
+                text = text[:-1] + ": about %s on this %s." % (duration(seconds), device)
+        return text
+
+    def status_text(self, text: str) -> None:
+        if text != self.status.text():
+            self.status.setText(text)
+
+    def show_error(self, text: str) -> None:
+        self.sticky = ("<span style='color:#d04040'>%s</span>" % text.replace("<", "&lt;"), None)
+        self.status_text(self.sticky[0])
 
     # -- quick preview -------------------------------------------------------------------
 
@@ -239,8 +378,6 @@ class NeuralStyleDocker(DockWidget):
     def _quick_shown(self, image) -> None:
         if self.job is None:
             self.preview.set_image(image)
-            engine = self.engine.currentData() or engines.default(self.info) or "the service"
-            self.status_text("Quick preview by the fast engine; Stylize renders with %s." % engine)
 
     # -- a job ---------------------------------------------------------------------------
 
@@ -258,9 +395,10 @@ class NeuralStyleDocker(DockWidget):
         job.progressed.connect(self._progressed)
         job.finished.connect(lambda layer: self._finished(job))
         job.failed.connect(self.show_error)
-        job.cancelled.connect(self.status_text)
+        job.cancelled.connect(lambda text: self._note(text, None))
         job.ended.connect(self._ended)
         self.job = job
+        self.sticky = None
         self.stylize_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.progress.setValue(0)
@@ -275,8 +413,8 @@ class NeuralStyleDocker(DockWidget):
             self.job.cancel()
 
     def _progressed(self, event: dict) -> None:
-        preview = event.get("preview") or (self.pending or {}).get("preview")
-        self.pending = dict(event, preview=preview)
+        preview_png = event.get("preview") or (self.pending or {}).get("preview")
+        self.pending = dict(event, preview=preview_png)
 
     @reports_errors
     def _show_progress(self) -> None:
@@ -295,7 +433,14 @@ class NeuralStyleDocker(DockWidget):
     @reports_errors
     def _finished(self, job) -> None:
         self.history.add(job)
-        self.status_text("Added the layer %r." % job.layer.name() if job.layer else "Done.")
+        if job.layer is not None:
+            self._note(
+                "Added the layer %r above %s." % (job.layer.name(), job.source.label), job.layer
+            )
+
+    def _note(self, text: str, layer) -> None:
+        self.sticky = (text, layer)
+        self.status_text(text)
 
     @reports_errors
     def _ended(self) -> None:
@@ -307,6 +452,7 @@ class NeuralStyleDocker(DockWidget):
         self.progress.setValue(0)
         self.progress.setFormat("")
         self._quick_toggled(self.quick.isChecked(), refresh=False)  # keep the render's picture
+        self.refresh_status()
 
     @reports_errors
     def show_result(self, job) -> None:
@@ -317,11 +463,31 @@ class NeuralStyleDocker(DockWidget):
     @reports_errors
     def apply_again(self, job) -> None:
         layer = job.add_layer()
-        self.status_text("Added the layer %r." % layer.name())
+        self._note("Added the layer %r again." % layer.name(), layer)
 
-    def status_text(self, text: str) -> None:
-        if text != self.status.text():
-            self.status.setText(text)
 
-    def show_error(self, text: str) -> None:
-        self.status_text("<span style='color:#d04040'>%s</span>" % text.replace("<", "&lt;"))
+def _ignore(_value) -> None:
+    pass
+
+
+def _still_there(layer) -> bool:
+    """Whether a layer the docker made is still in an open document (not undone, deleted)."""
+    try:
+        doc = Krita.instance().activeDocument()
+        return doc is not None and layers.find_node(doc, str(layer.uniqueId())) is not None
+    except RuntimeError:  # its C++ object is gone
+        return False
+
+
+def _area(doc, visible: bool) -> tuple:
+    """The size Stylize would send now, from the selection, the layer or the image (cheap:
+    no pixels are read)."""
+    selection = layers.active_selection(doc)
+    if selection is not None:
+        return layers.rect(selection)[2:]
+    node = None if visible else doc.activeNode()
+    if node is not None and node.parentNode() is not None:
+        box = layers.rect(node.bounds())
+        if box[2] > 0 and box[3] > 0:
+            return min(box[2], doc.width()), min(box[3], doc.height())
+    return doc.width(), doc.height()

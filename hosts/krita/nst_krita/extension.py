@@ -9,11 +9,13 @@ from __future__ import annotations
 import sys
 import traceback
 
+from PyQt5.QtCore import Qt
 from PyQt5.QtWidgets import QDockWidget
 
 from krita import DockWidgetFactory, DockWidgetFactoryBase, Extension, Krita
 
 DOCKER_ID = "nst_krita_docker"
+MIN_HEIGHT = 420  # the style strip, Stylize, progress, status and the preview
 ACTION_ID = "nst_krita_open"
 
 
@@ -40,14 +42,18 @@ def find_docker(window=None):
 
 
 def open_docker():
-    """Show, raise and focus the docker."""
+    """Show the docker, bring its tab to the front, give it room in its dock column and put
+    the focus on Stylize."""
     try:
         dock = find_docker()
         if dock is None:
             return
         dock.show()
         dock.raise_()
-        dock.setFocus()
+        if not dock.isFloating() and dock.height() < MIN_HEIGHT:
+            window = Krita.instance().activeWindow().qwindow()
+            window.resizeDocks([dock], [MIN_HEIGHT], Qt.Vertical)
+        dock.stylize_button.setFocus()
     except Exception:
         traceback.print_exc(file=sys.stderr)
 

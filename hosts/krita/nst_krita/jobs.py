@@ -55,7 +55,7 @@ class StyleJob(QObject):
         self.style = style
         self.choices = choices
         self.apply = apply
-        self.name = layer_name(style.get("label") or "style", choices.strength)
+        self.name = layer_name(style.get("label") or "style", choices.strength, choices.engine)
         self.state = RUNNING
         self.error = None
         self.layer = None
@@ -95,6 +95,8 @@ class StyleJob(QObject):
         if not document_open(self.document):
             self._end(CANCELLED, DOCUMENT_CLOSED)
             return
+        label = self.style.get("label") or "style"
+        self.name = layer_name(label, self.choices.strength, self._work.engine)
         try:
             self.result = results.keep_alpha(pixels, self.source.pixels)
             if self.apply:

@@ -9,7 +9,6 @@ import traceback
 from PyQt5.QtCore import Qt, pyqtSignal
 from PyQt5.QtGui import QIcon, QImage, QPainter, QPixmap
 from PyQt5.QtWidgets import (
-    QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -92,7 +91,7 @@ class ImageView(QWidget):
 
 
 class HistoryPanel(QWidget):
-    """The results of this session. Click one to preview it; apply it again or discard it."""
+    """The results of this session. Click one to preview it; add it again or discard it."""
 
     chosen = pyqtSignal(object)  # the StyleJob clicked
     applied = pyqtSignal(object)  # the StyleJob to add as a layer again
@@ -114,7 +113,6 @@ class HistoryPanel(QWidget):
         buttons.addWidget(self.discard_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(QLabel("Results of this session:"))
         layout.addWidget(self.list)
         layout.addLayout(buttons)
         self._jobs = {}
@@ -165,37 +163,35 @@ class HistoryPanel(QWidget):
         self.discard_button.setEnabled(has)
 
 
-class ServicePanel(QGroupBox):
-    """Where the service is: empty fields use the one ``nst install-host`` set up."""
+class ServicePanel(QWidget):
+    """Which service the docker uses: the address it is connected to, and the fields for
+    another one (empty: the local service that ``nst install-host`` set up)."""
 
     changed = pyqtSignal()
 
     def __init__(self, parent=None):
-        super().__init__("Service (optional)", parent)
-        self.setCheckable(True)
-        self.setChecked(False)
+        super().__init__(parent)
+        self.where = QLabel("Not connected yet.")
+        self.where.setWordWrap(True)
+        self.where.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.url = QLineEdit()
-        self.url.setPlaceholderText("empty: the local nst service, started when needed")
+        self.url.setPlaceholderText("empty: the local nst service")
+        self.url.setToolTip("Another service's address, e.g. http://127.0.0.1:5000")
         self.token = QLineEdit()
         self.token.setEchoMode(QLineEdit.Password)
-        self.token.setPlaceholderText("access token of that service")
+        self.token.setPlaceholderText("that service's access token")
         save = QPushButton("Save and reconnect")
         save.clicked.connect(self._save)
-        self.body = QWidget()
-        form = QVBoxLayout(self.body)
+        form = QVBoxLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
-        form.addWidget(QLabel("Address (e.g. http://127.0.0.1:5000):"))
-        form.addWidget(self.url)
-        form.addWidget(QLabel("Token:"))
-        form.addWidget(self.token)
-        form.addWidget(save)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.body)
-        self.toggled.connect(self.body.setVisible)
-        self.body.setVisible(False)
+        for widget in (self.where, self.url, self.token, save):
+            form.addWidget(widget)
         current = settings.read()
         self.url.setText(current["url"])
         self.token.setText(current["token"])
+
+    def set_connected(self, url: str | None) -> None:
+        self.where.setText("Connected to %s." % url if url else "Not connected.")
 
     def _save(self) -> None:
         settings.write(self.url.text(), self.token.text())

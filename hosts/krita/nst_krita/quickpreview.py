@@ -16,25 +16,35 @@ from krita import Krita
 
 from . import layers, settings
 from .hostkit import preview
+from .hostkit.areas import multiply_alpha
 from .hostkit.errors import PluginError
 from .jobs import RUNNING, StyleJob
 from .panels import bgra_image
 
 
 def shrink(source: layers.Source, edge: int = preview.EDGE) -> layers.Source:
-    """``source`` scaled so its long edge is at most ``edge``; selection and document kept."""
+    """``source`` scaled so its long edge is at most ``edge``; its selection mask too."""
     w, h = source.size
     if max(w, h) <= edge:
         return source
     image = bgra_image(w, h, source.pixels).scaled(
         edge, edge, Qt.KeepAspectRatio, Qt.SmoothTransformation
     )
+    mask = None
+    if source.mask is not None:
+        grey = QImage(source.mask, w, h, w, QImage.Format_Grayscale8)
+        grey = grey.scaled(
+            image.width(), image.height(), Qt.IgnoreAspectRatio, Qt.SmoothTransformation
+        )
+        stride = grey.bytesPerLine()
+        raw = grey.constBits().asstring(stride * grey.height())
+        mask = b"".join(raw[y * stride : y * stride + grey.width()] for y in range(grey.height()))
     return layers.Source(
         document=source.document,
         node=source.node,
         box=(0, 0, image.width(), image.height()),
         pixels=image_bytes(image),
-        mask=None,
+        mask=mask,
         label=source.label,
     )
 
@@ -125,8 +135,11 @@ class QuickPreview(QObject):
     def _finished(self, job: StyleJob) -> None:
         if job is self.job and job.result is not None:
             w, h = job.source.size
+            shown = job.result
+            if job.source.mask is not None:  # what Stylize would add: the selection only
+                shown = multiply_alpha(shown, job.source.mask)
             self.count += 1
-            self.shown.emit(bgra_image(w, h, job.result))
+            self.shown.emit(bgra_image(w, h, shown))
 
     def _failed(self, job: StyleJob, text: str) -> None:
         if job is self.job:

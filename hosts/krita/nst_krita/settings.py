@@ -26,11 +26,15 @@ class Remembered(NamedTuple):
 
 
 REMEMBERED = (
+    Remembered("style", str, ""),  # the library style last used
+    Remembered("style_folder", str, ""),  # where "Add..." last found a style image
+    Remembered("engine", str, ""),  # "": the engine that fits the machine
     Remembered("strength", int, 70),  # percent
     Remembered("size", int, 0),  # a cap on the long edge; 0: the document's size
     Remembered("quality", str, "good"),
     Remembered("preserve_colors", bool, False),
     Remembered("quick_preview", bool, True),
+    Remembered("open_sections", str, "preview,options"),  # the docker's unfolded sections
 )
 
 
