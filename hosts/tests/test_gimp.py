@@ -191,6 +191,30 @@ def test_preview_source_is_the_area_downscaled(gimp):
     assert failed["error"] == "Select exactly one layer to stylize."
 
 
+def test_preview_follows_the_selection(gimp):
+    """With a selection the preview shows only what OK keeps: the selection's grey values over
+    the area sent (its box plus the margin), at the preview's size, from an offset layer."""
+    _, _, _, (run, cleared) = gimp.batch(f'''
+        import sys
+        sys.path.insert(0, "{gimp.chroot_dir}/plug-ins/nst-stylize")
+        import nst_gimp_preview as preview
+        image, layer = make_image(800, 600, layer_size=(700, 500), offsets=(100, 100))
+        image.select_rectangle(Gimp.ChannelOps.REPLACE, 300, 200, 200, 100)
+        area = (168, 68, 264, 164)  # the selection in layer coordinates, plus 32 px
+        source = preview.read_source([layer], lambda d: area)
+        mask = preview.selection_mask(image, layer, area, source)
+        w, h = source[0], source[1]
+        report(size=[w, h], length=len(mask), corner=mask[0], middle=mask[(h // 2) * w + w // 2],
+               inside=sum(1 for v in mask if v > 127))
+        Gimp.Selection.none(image)
+        report(none=preview.selection_mask(image, layer, area, source) is None)
+    ''')
+    assert run["size"] == [264, 164] and run["length"] == 264 * 164, run
+    assert run["corner"] == 0 and run["middle"] == 255, run  # the margin is cut away
+    assert abs(run["inside"] - 200 * 100) < 600, run
+    assert cleared == {"none": True}
+
+
 def test_no_service_is_an_error_status_with_one_sentence(gimp):
     _, _, _, (run,) = gimp.batch(
         f"""
