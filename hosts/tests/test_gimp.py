@@ -5,7 +5,7 @@ the GUI under Xvfb; the service runs outside it with random weights (tiny images
 iterations) and is reached over 127.0.0.1. The plug-in is installed with the real
 ``nst install-host gimp --dest DIR`` where DIR is a private GIMP configuration folder inside
 the chroot (``GIMP3_DIRECTORY``), so runs beside other tests never share GIMP's settings.
-The plug-in's pure logic module is tested without GIMP in test_gimp_logic.py; the fixtures
+The logic it shares with Krita (the host kit) is tested without GIMP in tests/; the fixtures
 and helpers are in gimp_session.py.
 """
 

@@ -209,6 +209,8 @@ def drive(result):
         dock.styles.setCurrentItem(dock.styles.findItems(name, Qt.MatchExactly)[0])
 
     layers_before = len(doc.rootNode().childNodes())
+    dock.styles.setCurrentRow(-1)  # the style remembered from an earlier test: none chosen
+    process_events(1.0)
     first = after(lambda: pick("starry_night"))
     zero = after(lambda: [dock.strength.setValue(v) for v in (5, 2, 0)])
     full = after(lambda: [dock.strength.setValue(v) for v in (40, 80, 100)])
