@@ -262,7 +262,8 @@ def run_krita(
         # Like `xvfb-run -a -s "-screen 0 1600x1000x24 -nolisten tcp" krita --nosplash`, but
         # with our own Xvfb: xvfb-run does not wait for Xvfb to end, so a killed run left
         # /tmp/.X<n>-lock and /tmp/xvfb-run.* behind.
-        for _attempt in range(2):
+        for attempt in range(3):
+            time.sleep(attempt)  # a display number that was just freed settles first
             with Xvfb(*KRITA_SCREEN) as xvfb, open(run_dir / "stderr.txt", "w+b") as errf:
                 env["DISPLAY"] = display = xvfb.display
                 rc, _out, _, timed_out = _run_group(
@@ -274,8 +275,8 @@ def run_krita(
                 )
                 errf.seek(0)
                 err = errf.read().decode("utf-8", "replace")
-            # Once more on a new display if this one went away under Krita (a concurrent
-            # Xvfb of the same number shutting down), never after Krita got to its window.
+            # Again on a new display if this one went away under Krita (a concurrent Xvfb
+            # of the same number shutting down), never after Krita got to its window.
             if outcome_path.exists() or timed_out or "could not connect to display" not in err:
                 break
         seconds = round(time.monotonic() - t0, 2)
