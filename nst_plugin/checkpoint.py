@@ -35,6 +35,8 @@ def save(
     output: str | None,
     engine: str,
     state: dict[str, Any],
+    style_masks=None,
+    strength_map=None,
 ) -> None:
     """Write atomically (temporary name, then rename): a crash mid-write keeps the last one."""
     import numpy as np
@@ -56,6 +58,10 @@ def save(
         arrays["alpha"] = np.asarray(alpha)
     for i, style in enumerate(styles):
         arrays[f"style_{i}"] = np.asarray(style)
+    for i, mask in enumerate(style_masks or []):
+        arrays[f"mask_{i}"] = np.asarray(mask)
+    if strength_map is not None:
+        arrays["strength_map"] = np.asarray(strength_map)
     with atomic_file(path) as f:
         np.savez(f, **arrays)
 
@@ -81,6 +87,12 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
         "content": Image.fromarray(arrays["content"], "RGB"),
         "alpha": Image.fromarray(arrays["alpha"], "L") if "alpha" in arrays else None,
         "styles": [Image.fromarray(arrays[f"style_{i}"], "RGB") for i in range(meta["styles"])],
+        "style_masks": [Image.fromarray(arrays[f"mask_{i}"], "L") for i in range(meta["styles"])]
+        if "mask_0" in arrays
+        else None,
+        "strength_map": Image.fromarray(arrays["strength_map"], "L")
+        if "strength_map" in arrays
+        else None,
         "settings": Settings.from_dict(meta["settings"]),
         "output": meta["output"],
         "engine": meta["engine"],

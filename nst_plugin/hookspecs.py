@@ -28,6 +28,9 @@ def nst_register_engines(register: Callable[[Engine], None]) -> None:
     and `reporter.check_cancel()` at least once per iteration, and raises `UserError` (one
     sentence saying what to do) for a mistake in the request. `options` names the options of
     the one schema (`nst_plugin/options.py`) that the engine takes; the editors show those.
+    An engine that takes `style_masks` or `strength_map` finds them, loaded and checked, as
+    greyscale images of the content's size in `request.style_masks` (one per style) and
+    `request.strength_map` (`nst_plugin/regions.py`); the core refuses them for the others.
 
     `Engine` also takes two keyword arguments:
 

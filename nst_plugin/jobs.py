@@ -46,6 +46,8 @@ class Job:
     engine: str = DEFAULT_ENGINE
     overwrite: bool = False
     checkpoint: str | None = None  # resume this checkpoint (inputs and settings come from it)
+    style_masks: list[Any] | None = None  # one per style: paths or images (regions.py)
+    strength_map: Any = None
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     state: str = QUEUED
     result: Result | None = None
@@ -125,6 +127,8 @@ class JobRunner:
         overwrite: bool = False,
         listeners: Sequence[Callable[[ProgressEvent], Any]] = (),
         on_done: JobCallback | None = None,
+        style_masks: Sequence[Any] | None = None,
+        strength_map: Any = None,
         **options: Any,
     ) -> Job:
         """Queue a job (the arguments are those of `nst_plugin.stylize`) and return it."""
@@ -133,6 +137,7 @@ class JobRunner:
         job = Job(
             content, as_list(styles), output, settings_with(settings, options), engine, overwrite
         )
+        job.style_masks, job.strength_map = style_masks, strength_map
         return self._queue_job(job, [*self._listeners, *listeners], on_done)
 
     def resume(
@@ -230,6 +235,8 @@ class JobRunner:
                     engine=job.engine,
                     settings=job.settings,
                     reporter=job.reporter,
+                    style_masks=job.style_masks,
+                    strength_map=job.strength_map,
                 )
             job.state = DONE
         except Cancelled:

@@ -45,6 +45,9 @@ class Option:
     metavar: str | None = None
     # names or writes files where the engine runs: never from remote clients
     on_server: bool = False
+    # names image files that travel with the job: paths on the command line, in sidecars and
+    # in Python (PIL images too); uploaded file parts (`upload`) in the service, never paths
+    upload: str | None = None
 
     @property
     def flag(self) -> str:
@@ -102,6 +105,15 @@ OPTIONS: tuple[Option, ...] = (
     _o("style_scale", float, 1.0, "style image size relative to the output: smaller gives "
        "bigger brush strokes", "--style-scale 0.5", group=BASIC, minimum=0.05, maximum=8,
        engines=BOTH),
+    _o("style_masks", tuple, None, "one greyscale mask per style image, in order (white: that "
+       "style; soft and overlapping allowed); where they add up to less than white the photo "
+       "shows through", "a.jpg b.jpg --style-masks ma.png,mb.png", optional=True,
+       default_text="none: the styles blend everywhere", item=str, metavar="M1,M2",
+       engines=BOTH, upload="style_mask"),
+    _o("strength_map", str, None, "a greyscale image of the style's strength per pixel: black "
+       "keeps the photo, white is full strength", "--strength-map map.png",
+       optional=True, default_text="none: the same strength everywhere", metavar="IMAGE",
+       engines=BOTH, upload="strength_map"),
     _o("style_loss", str, "gram", "match Gram matrices, or feature means and covariances",
        "--style-loss meancov", choices=("gram", "meancov")),
     _o("preserve_colors", bool, False, "stylize the luminance only and keep the photo's colours "
@@ -343,6 +355,8 @@ def json_schema(names: Iterable[str] | None = None) -> dict[str, Any]:
 
     Each property carries `x-group` ("basic": shown in editor dialogs) and `x-engines`.
     Options that name files on the engine's machine are left out: clients never send them.
+    Image options (`upload`) are listed with `x-upload`, the file part that carries them:
+    clients send the image's bytes in that part, never in the options object.
     """
     wanted = set(BY_NAME if names is None else names)
     props: dict[str, Any] = {}
@@ -368,6 +382,8 @@ def json_schema(names: Iterable[str] | None = None) -> dict[str, Any]:
             bounds["exclusiveMinimum" if o.exclusive_minimum else "minimum"] = o.minimum
         if o.maximum is not None:
             bounds["exclusiveMaximum" if o.exclusive_maximum else "maximum"] = o.maximum
+        if o.upload:
+            prop["x-upload"] = o.upload
         props[o.name] = prop
     return {"type": "object", "properties": props, "additionalProperties": False}
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
-from . import checkpoint, engines
+from . import checkpoint, engines, regions
 from .errors import OutputExistsError, RequestError
 from .options import Settings, settings_with
 from .plugins import get_plugin_manager
@@ -50,6 +50,8 @@ def stylize(
     settings: Settings | None = None,
     on_progress: Callable[[ProgressEvent], Any] | None = None,
     reporter: Reporter | None = None,
+    style_masks: Sequence[ImageSource] | None = None,
+    strength_map: ImageSource | None = None,
     **options: Any,
 ) -> Result:
     """Stylize `content` with one or more `styles`; save to `output` when given.
@@ -61,7 +63,9 @@ def stylize(
     `UserError` (RequestError, ImageError, WeightsError) for bad input before any work
     starts, `Cancelled` when cancelled; an existing `output` is never replaced unless
     `overwrite`. With `checkpoint_every` and an `output`, a checkpoint is kept beside the
-    output while the run lasts; `resume()` continues from it.
+    output while the run lasts; `resume()` continues from it. `style_masks` (one greyscale
+    image per style: white = that style) and `strength_map` (black = the photo, white = full
+    strength) are paths or PIL images; the options of those names give paths too.
     """
     from . import images
 
@@ -73,8 +77,24 @@ def stylize(
     reporter.stage("loading")
     loaded = images.load_image(content)
     style_images = [images.load_image(s).rgb for s in styles]
+    masks, shown = regions.load_guides(
+        loaded.rgb.size,
+        len(style_images),
+        style_masks if style_masks is not None else settings.style_masks,
+        strength_map if strength_map is not None else settings.strength_map,
+    )
+    if settings.style_masks is not None or settings.strength_map is not None:
+        settings = settings.replace(style_masks=None, strength_map=None)  # loaded: no paths on
     return _run(
-        loaded.rgb, loaded.alpha, style_images, settings, output, overwrite, engine, reporter
+        loaded.rgb,
+        loaded.alpha,
+        style_images,
+        settings,
+        output,
+        overwrite,
+        engine,
+        reporter,
+        guides=(masks, shown),
     )
 
 
@@ -105,6 +125,7 @@ def resume(
         _reporter(reporter, on_progress),
         resume_state=saved["state"],
         checkpoint_file=Path(path),
+        guides=(saved["style_masks"], saved["strength_map"]),
     )
 
 
@@ -126,12 +147,22 @@ def _run(
     reporter: Reporter,
     resume_state: dict | None = None,
     checkpoint_file: Path | None = None,
+    guides: tuple = (None, None),
 ) -> Result:
     from . import images
 
     chosen = engines.get(engine)
-    request = StylizeRequest(content, styles, settings, engine, reporter.job_id, resume_state)
+    request = StylizeRequest(
+        content, styles, settings, engine, reporter.job_id, resume_state, *guides
+    )
     request.style_weights()  # a wrong blend is bad input: fail before the engine starts
+    regions.check_blend(request.style_masks, settings.style_blend)
+    for name in ("style_masks", "strength_map"):  # an engine that does not place styles
+        if getattr(request, name) is not None and name not in chosen.options:
+            raise RequestError(
+                f"the {chosen.name} engine does not take {name.replace('_', '-')}; "
+                "use the vgg19 or the fast engine for regions."
+            )
     if output is not None and checkpoint_file is None and settings.checkpoint_every:
         checkpoint_file = checkpoint.path_for(output)
     reporter.on_snapshot = _snapshot_writer(request, alpha, output, overwrite, checkpoint_file)
@@ -175,6 +206,8 @@ def _snapshot_writer(
                 output=None if output is None else os.fspath(output),
                 engine=request.engine,
                 state=state,
+                style_masks=request.style_masks,
+                strength_map=request.strength_map,
             )
 
     return write

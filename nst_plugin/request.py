@@ -19,6 +19,8 @@ class StylizeRequest:
 
     `content` and each of `styles` are RGB PIL images; the core has already applied EXIF
     orientation, converted to sRGB and split off alpha, and puts alpha back afterwards.
+    `style_masks` (one per style) and `strength_map` are "L" images of the content's size,
+    checked by `regions.load_guides`; None where not given.
     """
 
     content: Image.Image
@@ -29,6 +31,8 @@ class StylizeRequest:
     resume: dict[str, Any] | None = (
         None  # {"scale", "tile", "tile_step", "image"} from a checkpoint
     )
+    style_masks: list[Image.Image] | None = None
+    strength_map: Image.Image | None = None
 
     def style_weights(self) -> list[float]:
         """Blend weights for the styles, summing to 1."""

@@ -132,6 +132,7 @@ def test_engine_and_loss_tests_pass_on_jax(tmp_path):
             "tests/test_losses.py",
             "tests/test_engine.py",
             *JAX_CONTROLS,
+            "tests/test_regions.py::test_swapping_the_masks_swaps_the_regions_styles",
         ],
         "jax",
         tmp_path,

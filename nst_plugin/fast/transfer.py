@@ -5,6 +5,11 @@ made at the size asked, in overlapping 384 px tiles blended with feathered edges
 tile helpers), so detail is kept. Strength follows Ghiasi et al.: the style vector is
 interpolated between the photo's own and the painting's (`runners` says how each model
 source does it).
+
+Style masks and a strength map (`regions.py`) compose passes: one per style, each at the
+job's strength, placed by its mask feathered over a few pixels; a strength map interpolates
+per pixel between the photo's own-style pass (black) and the styles' (white); where the
+masks add up to less than white, the photo itself shows through.
 """
 
 from __future__ import annotations
@@ -65,6 +70,58 @@ def output_size(size: tuple[int, int], long_edge: int) -> tuple[int, int]:
     return max(1, round(w * long_edge / max(w, h))), max(1, round(h * long_edge / max(w, h)))
 
 
+def feathered(mask: Image.Image, size: tuple[int, int]) -> np.ndarray:
+    """An "L" mask at `size`, blurred over about 1% of the long edge, as (h, w, 1) in 0..1."""
+    from PIL import ImageFilter
+
+    mask = mask.resize(size, Image.Resampling.BILINEAR)
+    mask = mask.filter(ImageFilter.GaussianBlur(max(1.0, max(size) / 100)))
+    return (np.asarray(mask, np.float32) / 255.0)[..., None]
+
+
+def _guided(request, model, content: np.ndarray, content_image, strength: float, on_tile):
+    """Per-style passes composed by their feathered masks, the strength map interpolating
+    per pixel towards the photo's own-style pass; float (h, w, 3) in 0..1."""
+    s = request.settings
+    size = content_image.size
+    passes = len(request.styles) if request.style_masks is not None else 1
+    passes += request.strength_map is not None
+    done = [0]
+
+    def one(styles, amount) -> np.ndarray:
+        conditions = model.conditions(styles, s.style_scale, content_image, amount)
+        k = done[0]
+
+        def tile(i: int, total: int, partial: np.ndarray) -> None:
+            on_tile(k * total + i, passes * total, partial)
+
+        done[0] += 1
+        return transform(content, conditions, s.tile_overlap, tile, model)
+
+    if request.style_masks is None:  # one region: the blended styles everywhere
+        weights = request.style_weights()
+        regions = [
+            (
+                one(list(zip(request.styles, weights)), strength),
+                np.ones((*content.shape[:2], 1), np.float32),
+            )
+        ]
+    else:
+        regions = [
+            (one([(style, 1.0)], strength), feathered(mask, size))
+            for style, mask in zip(request.styles, request.style_masks)
+        ]
+    covered = sum(m for _, m in regions)
+    scale = 1.0 / np.maximum(covered, 1.0)  # overlapping masks share the pixel
+    styled = sum(out * m * scale for out, m in regions)
+    claimed = np.minimum(covered, 1.0)
+    if request.strength_map is not None:
+        amount = feathered(request.strength_map, size)
+        own = one([(content_image, 1.0)], 0.0)  # the photo's own style: strength zero
+        styled = amount * styled + (1.0 - amount) * claimed * own
+    return styled + (1.0 - claimed) * content
+
+
 def run(request: StylizeRequest, reporter: Reporter) -> Result:
     """Stylize `request`; strength None means the full style."""
     s = request.settings
@@ -89,7 +146,10 @@ def run(request: StylizeRequest, reporter: Reporter) -> Result:
 
     reporter.stage("stylizing")
     reporter.check_cancel()
-    x = transform(content, conditions, s.tile_overlap, on_tile, model) * 255
+    if request.style_masks is not None or request.strength_map is not None:
+        x = _guided(request, model, content, content_image, strength, on_tile) * 255
+    else:
+        x = transform(content, conditions, s.tile_overlap, on_tile, model) * 255
     if s.preserve_colors:
         x = colors.restore_colors(x, content * 255)
     return Result(

@@ -197,6 +197,17 @@ class Specs:
             )
         base = (self.inbox / rel).parent
         styles = [self.resolve(n, base) for n in names]
+        guides = {  # a sidecar's mask and map paths are relative to the photo's folder
+            k: v
+            for k, v in {
+                "style_masks": options.get("style_masks")
+                and tuple(str(base / p) for p in settings.style_masks),
+                "strength_map": options.get("strength_map") and str(base / settings.strength_map),
+            }.items()
+            if v
+        }
+        if guides:
+            settings = settings.replace(**guides)
         label = "+".join(re.sub(r"[^\w.-]+", "_", p.stem) for p in styles)
         output = self.out / c.name.format(stem=Path(rel).stem, style=label)
         return JobSpec(styles, label, settings, str(engine), output)

@@ -209,13 +209,19 @@ def _add_job_routes(
 
     @app.post("/v1/jobs", status_code=202)
     async def submit(request: Request):
-        form = await read_form(request, max_files=config.max_styles + 2)
+        form = await read_form(request, max_files=2 * config.max_styles + 3)
         try:
             sub = await job_from_form(form, config, library)
         finally:
             await form.close()
         entry = table.submit(
-            sub.content, sub.styles, sub.settings, sub.engine, sub.cancel_on_disconnect
+            sub.content,
+            sub.styles,
+            sub.settings,
+            sub.engine,
+            sub.cancel_on_disconnect,
+            style_masks=sub.style_masks,
+            strength_map=sub.strength_map,
         )
         log.info(
             "job %s queued (engine %s, size %s, %s iterations)",

@@ -116,6 +116,8 @@ class JobTable:
         settings: Any,
         engine: str,
         cancel_on_disconnect: bool = False,
+        style_masks: list[Any] | None = None,
+        strength_map: Any = None,
     ) -> ServiceJob:
         self.prune()
         active = sum(1 for j in self.jobs.values() if not j.finished)
@@ -131,6 +133,8 @@ class JobTable:
             engine=engine,
             listeners=[self._from_worker],
             on_done=self._done_in_worker,
+            style_masks=style_masks,
+            strength_map=strength_map,
         )
         entry = ServiceJob(job, cancel_on_disconnect)
         self.jobs[job.id] = entry

@@ -29,6 +29,8 @@ class Submission:
     settings: Settings
     engine: str
     cancel_on_disconnect: bool
+    style_masks: list[Image.Image] | None = None  # "L", the content's size (regions.py)
+    strength_map: Image.Image | None = None
 
 
 async def read_form(request: Any, max_files: int) -> Any:
@@ -82,6 +84,12 @@ def parse_options(text: str | None, service_weights: str | None) -> tuple[Settin
         raise ApiError(400, "the engine option must be an engine's name")
     for name in data:
         option = BY_NAME.get(name)
+        if option is not None and option.upload:
+            raise ApiError(
+                400,
+                f"send {name} as uploaded image files in the form field {option.upload}, "
+                "not in the options (the service never reads paths)",
+            )
         if option is not None and option.on_server:
             raise ApiError(
                 400,
@@ -138,10 +146,16 @@ async def job_from_form(form: Any, config: ServiceConfig, library: StyleLibrary)
     masks = await file_bytes(form, "mask")
     if len(masks) > 1:
         raise ApiError(400, "send at most one mask")
+    style_masks = await file_bytes(form, "style_mask")
+    maps = await file_bytes(form, "strength_map")
+    if len(maps) > 1:
+        raise ApiError(400, "send at most one strength_map")
     settings, engine = parse_options(text_field(form, "options"), config.weights)
     cancel = (text_field(form, "cancel_on_disconnect") or "").strip().lower() in TRUE
 
-    def decode_all() -> tuple[Image.Image, list[Image.Image]]:
+    def decode_all() -> tuple[Image.Image, list[Image.Image], Any, Any]:
+        from .. import regions
+
         content = decode(contents[0], "content", config.max_pixels)
         mask = decode(masks[0], "mask", config.max_pixels) if masks else None
         if style_name:
@@ -151,13 +165,26 @@ async def job_from_form(form: Any, config: ServiceConfig, library: StyleLibrary)
                 decode(data, f"style #{i + 1}", config.max_pixels).rgb
                 for i, data in enumerate(styles)
             ]
-        return combine_mask(content, mask), style_images
+        if style_masks:
+            regions.check_blend(style_masks, settings.style_blend)
+        guides = regions.load_guides(
+            content.rgb.size,
+            len(style_images),
+            [
+                decode(data, f"style_mask #{i + 1}", config.max_pixels)
+                for i, data in enumerate(style_masks)
+            ]
+            if style_masks
+            else None,
+            decode(maps[0], "strength_map", config.max_pixels) if maps else None,
+        )
+        return combine_mask(content, mask), style_images, *guides
 
-    content, style_images = await run_in_threadpool(decode_all)
+    content, style_images, guide_masks, guide_map = await run_in_threadpool(decode_all)
     if settings.style_blend is not None and len(settings.style_blend) != len(style_images):
         raise ApiError(
             400,
             f"style_blend has {len(settings.style_blend)} weights for "
             f"{len(style_images)} style images",
         )
-    return Submission(content, style_images, settings, engine, cancel)
+    return Submission(content, style_images, settings, engine, cancel, guide_masks, guide_map)

@@ -56,20 +56,24 @@ def compile(model, loss_fn: Callable[..., Any], fn: Callable, xla: bool = False)
     """f(state, targets) -> fn(evaluate, state) as one graph, where evaluate(image) gives the
     total of `loss_fn(features, image, targets) -> (total, terms)`, the terms and the image
     gradient. Traced once, on the first call, for images of any size (with XLA when `xla`);
-    the results stay on the device."""
-    compiled = None
+    the results stay on the device. Targets of another structure (style regions, their
+    count) get their own graph."""
+    compiled: dict[str, Any] = {}
+    last: list[Any] = [None, None]  # the targets object of the last call and its graph
 
     def call(state: Any, targets: Any) -> Any:
-        nonlocal compiled
-        if compiled is None:
+        if targets is not last[0]:  # a tile's steps share one targets object: look up once
             spec = tf.nest.map_structure(_spec, (state, targets))
-            compiled = tf.function(
-                lambda st, tg: fn(_evaluator(model, loss_fn, tg), st),
-                input_signature=spec,
-                jit_compile=xla,
-                autograph=False,
-            )
-        return compiled(state, targets)
+            key = repr(tf.nest.map_structure(lambda t: (t.shape, t.dtype), spec))
+            if key not in compiled:
+                compiled[key] = tf.function(
+                    lambda st, tg: fn(_evaluator(model, loss_fn, tg), st),
+                    input_signature=spec,
+                    jit_compile=xla,
+                    autograph=False,
+                )
+            last[:] = [targets, compiled[key]]
+        return last[1](state, targets)
 
     return call
 

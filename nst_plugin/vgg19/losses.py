@@ -9,7 +9,15 @@ sizes and across networks (ImageNet or the random stand-in):
 - style "meancov": per layer, the feature means and covariances matched instead (the two
   statistics the Wasserstein-2 distance between Gaussians compares), each term relative;
 - total variation: mean squared neighbour difference of the image / that of the content.
-Style terms are averaged over layers. The sums are float32 when the network runs in bfloat16:
+Style terms are averaged over layers.
+
+With style masks or a strength map (`regions.py`) the style term is guided (Gatys et al.
+2017, "Controlling Perceptual Factors"): per region r, the statistics of the features
+weighted by the region's per-pixel weight (its mask times the strength map, area-averaged
+to each layer's grid) are matched to style r's, and each region's term counts by the share
+of the layer it covers, so one region covering everything is the plain loss. A pixel-space
+pull, weighted per pixel by what no region claims (1 - the regions' sum), holds the photo
+where the masks leave it or the map is dark. The sums are float32 when the network runs in bfloat16:
 Gram products take the bfloat16 features on the matrix units and return float32 (see `gram`);
 content, mean and covariance terms cast the features to float32 first.
 """
@@ -107,12 +115,63 @@ def variation(image):
     return value, grad
 
 
-def total_loss(features, image, targets, style_loss_kind: str = "gram"):
+def layer_weights(guide, features, stride: int):
+    """Per-pixel region weights (1, H, W, R) area-averaged to a layer's (1, h, w) grid, as
+    (positions, R): VGG19's pooling halves with "valid" padding, so the grid is H // stride."""
+    w = ops.cast(guide, "float32")
+    if stride > 1:
+        w = ops.average_pool(w, stride, stride, padding="valid")
+    shape = ops.shape(features)
+    w = w[:, : shape[1], : shape[2], :]
+    return ops.reshape(w, (-1, ops.shape(w)[-1]))
+
+
+def guided_style_loss(features, weights, target, target_mean=None):
+    """Sum over regions of share_r * the relative style loss of region r: weighted Gram
+    (or weighted mean and covariance when `target_mean` is given) against style r's.
+
+    The weighted Gram is the Gram of the features scaled by sqrt(weight), so it runs like
+    `gram`: in the features' dtype, with the one-product gradient of `_outer_sum`.
+    """
+    flat = ops.reshape(features, (-1, ops.shape(features)[-1]))
+    n = ops.cast(ops.shape(flat)[0], "float32")
+    loss = ops.convert_to_tensor(0.0)
+    for r in range(target.shape[0]):
+        w = weights[:, r : r + 1]
+        total = ops.sum(w)
+        norm = total + EPS
+        scaled = flat * ops.cast(ops.sqrt(w), flat.dtype)
+        second = ops.cast(_outer_sum(scaled), "float32") / norm
+        if target_mean is None:
+            term = relative(second - target[r], target[r])
+        else:
+            mean = ops.sum(ops.cast(flat, "float32") * w, axis=0) / norm
+            cov = second - ops.outer(mean, mean)
+            term = relative(mean - target_mean[r], target_mean[r]) + relative(
+                cov - target[r], target[r]
+            )
+        loss = loss + (total / n) * term
+    return loss
+
+
+def pull_loss(image, photo, keep):
+    """Mean of keep * squared pixel difference from the photo, in 0..1 units."""
+    diff = (ops.convert_to_tensor(image, "float32") - photo) / 255.0
+    return ops.mean(keep * ops.square(diff)) * 3.0
+
+
+def total_loss(
+    features, image, targets, style_loss_kind: str = "gram", strides: tuple[int, ...] = ()
+):
     """Weighted sum and the three terms (content, style, tv) as a (3,) tensor.
 
     `features`: the content layers' outputs, then the style layers'. `targets` holds
     "content" (features), "style" (Grams, or covariances for meancov), "style_mean"
     (meancov only), "weights" (content, style, tv) and "tv_ref" (the content's variation).
+    Guided (regions): "style" holds (R, c, c) per layer, "style_mean" (R, c), and "guide"
+    (1, H, W, R) the regions' pixel weights, "keep" (1, H, W, 1), "photo" the image to hold
+    where keep is high, "pull" its weight; `strides` are the style layers' (1, 2, 4, ...).
+    The pull is added to the total.
     """
     n_content = len(targets["content"])
     content = ops.convert_to_tensor(0.0)
@@ -122,8 +181,13 @@ def total_loss(features, image, targets, style_loss_kind: str = "gram"):
         content = content / n_content
     style = ops.convert_to_tensor(0.0)
     style_features = features[n_content:]
+    guided = "guide" in targets
     for i, (f, t) in enumerate(zip(style_features, targets["style"])):
-        if style_loss_kind == "meancov":
+        if guided:
+            weights = layer_weights(targets["guide"], f, strides[i])
+            mean = targets["style_mean"][i] if style_loss_kind == "meancov" else None
+            style = style + guided_style_loss(f, weights, t, mean)
+        elif style_loss_kind == "meancov":
             style = style + meancov_loss(f, targets["style_mean"][i], t)
         else:
             style = style + style_loss(f, t)
@@ -131,4 +195,7 @@ def total_loss(features, image, targets, style_loss_kind: str = "gram"):
         style = style / len(style_features)
     tv = variation(image) / (targets["tv_ref"] + 1e-4)
     terms = ops.stack([content, style, tv])
-    return ops.sum(terms * targets["weights"]), terms
+    total = ops.sum(terms * targets["weights"])
+    if guided:  # the photo held where no region claims the pixel (not among the terms)
+        total = total + pull_loss(image, targets["photo"], targets["keep"]) * targets["pull"]
+    return total, terms

@@ -36,13 +36,63 @@ def style_targets(net, styles: list[np.ndarray], blend: list[float], s: Settings
     for style, weight in zip(styles, blend):
         stats = [(weight * m, weight * g) for m, g in style_statistics(net, style, s.tile_size)]
         mixed = stats if mixed is None else [(a + c, b + d) for (a, b), (c, d) in zip(mixed, stats)]
-    mixed = mixed or []
+    return _as_targets(mixed or [], s)
+
+
+PULL = 100.0  # the pull towards the photo, per unit of the style weight (losses.pull_loss)
+
+
+def _as_targets(stats: list[tuple], s: Settings) -> dict:
     if s.style_loss == "meancov":
         return {
-            "style": [(g - np.outer(m, m)).astype(np.float32) for m, g in mixed],
-            "style_mean": [m.astype(np.float32) for m, _ in mixed],
+            "style": [(g - np.outer(m, m)).astype(np.float32) for m, g in stats],
+            "style_mean": [m.astype(np.float32) for m, _ in stats],
         }
-    return {"style": [g.astype(np.float32) for _, g in mixed], "style_mean": []}
+    return {"style": [g.astype(np.float32) for _, g in stats], "style_mean": []}
+
+
+def region_targets(
+    net, styles: list[np.ndarray], blend: list[float], s: Settings, per_style: bool
+) -> dict:
+    """Guided style targets: per layer (R, c, c) (and (R, c) means for meancov), one region
+    per style (`per_style`, with masks) or one region of the blended styles (a strength map
+    alone); plus the pull's weight."""
+    if per_style:
+        each = [style_statistics(net, style, s.tile_size) for style in styles]
+        parts = [_as_targets(stats, s) for stats in each]
+        out = {
+            key: [np.stack([p[key][i] for p in parts]) for i in range(len(parts[0][key]))]
+            for key in ("style", "style_mean")
+        }
+    else:
+        blended = style_targets(net, styles, blend, s)
+        out = {key: [v[None] for v in blended[key]] for key in ("style", "style_mean")}
+    return {**out, "pull": np.float32(PULL * s.loss_weights()[1])}
+
+
+def guides(
+    masks: list | None, strength: np.ndarray | None, size: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(weights (1, h, w, R), keep (1, h, w, 1)) at `size` from masks and a map, each an
+    "L" PIL image (resized with area averaging): region r's weight is its mask times the
+    strength map, keep is 1 - their sum (at least 0)."""
+    from PIL import Image
+
+    def at_size(image) -> np.ndarray:
+        if image.size != size:
+            shrink = image.width >= size[0] and image.height >= size[1]
+            image = image.resize(
+                size, Image.Resampling.BOX if shrink else Image.Resampling.BILINEAR
+            )
+        return np.asarray(image, np.float32) / 255.0
+
+    w, h = size
+    regions = [at_size(m) for m in masks] if masks else [np.ones((h, w), np.float32)]
+    weights = np.stack(regions, -1)
+    if strength is not None:
+        weights = weights * at_size(strength)[..., None]
+    keep = np.clip(1.0 - weights.sum(-1, keepdims=True), 0.0, 1.0)
+    return weights[None], keep[None]
 
 
 def content_targets(net, content: np.ndarray, s: Settings) -> dict:

@@ -23,7 +23,7 @@ from ..options import Settings
 from ..progress import Reporter
 from ..request import Result, StylizeRequest
 from . import colors, losses, network, optimize, precision, solvers, tiles, weights
-from .targets import content_targets, style_targets
+from .targets import content_targets, guides, region_targets, style_targets
 
 _BACKENDS = {"tensorflow": "backend_tensorflow", "jax": "backend_jax"}
 _CACHE_SIZE = 2
@@ -86,9 +86,10 @@ def get_network(settings: Settings, reporter: Reporter | None = None) -> Network
         model = network.build(outputs, arrays, s.pooling, ran)
         order = [outputs.index(n) for n in content + style]
         kind = s.style_loss
+        strides = tuple(2 ** (int(name[5]) - 1) for name in style)  # blockN_...: 2^(N-1)
 
         def loss_fn(features, image, targets):
-            return losses.total_loss([features[i] for i in order], image, targets, kind)
+            return losses.total_loss([features[i] for i in order], image, targets, kind, strides)
 
         raw_forward = backend.forward(model)
         content_forward = backend.forward(network.truncated(model, content)) if content else None
@@ -206,6 +207,8 @@ def starting_image(request: StylizeRequest, content: np.ndarray, size: tuple[int
         s.replace(size=max(size), init="content"),
         "fast",
         request.job_id,
+        style_masks=request.style_masks,
+        strength_map=request.strength_map,
     )
     x = to_array(engines.get("fast").stylize(quick, Reporter()).image, size)
     return colors.luminance_only(x, x)[0] if s.preserve_colors else x
@@ -273,6 +276,8 @@ class _Run:
         self.step = 0
         self.history: list[float] = []
         self.x: np.ndarray | None = None
+        self.guided = request.style_masks is not None or request.strength_map is not None
+        self.guide: tuple[np.ndarray, np.ndarray] | None = None  # the scale's (weights, keep)
 
     def scales(self) -> np.ndarray:
         """Run every scale, coarse to fine (from the checkpoint's tile when resuming)."""
@@ -282,7 +287,12 @@ class _Run:
                 self.step += iterations * len(boxes)
                 continue
             content, styles = prepare_images(self.request, size)
-            targets = style_targets(self.net, styles, self.blend, self.s)
+            if self.guided:  # regions: per-style targets, the masks at this scale's size
+                per_style = self.request.style_masks is not None
+                targets = region_targets(self.net, styles, self.blend, self.s, per_style)
+                self.guide = guides(self.request.style_masks, self.request.strength_map, size)
+            else:
+                targets = style_targets(self.net, styles, self.blend, self.s)
             start_tile, start_step = self._start(scale, size, iterations, content, resume)
             self.reporter.stage("optimizing", self.total, self.step)
             for t in range(start_tile, len(boxes)):
@@ -316,6 +326,9 @@ class _Run:
         x0, y0, x1, y1 = tile.box
         crop = (slice(None), slice(y0, y1), slice(x0, x1))
         tile_targets = {**targets, **content_targets(self.net, content[crop], self.s)}
+        if self.guide is not None:  # the regions' weights cropped like the tile
+            weights, keep = self.guide
+            tile_targets.update(guide=weights[crop], keep=keep[crop], photo=content[crop])
         first = not self.history
         xt, tile_history = optimize.run(
             self.net,
