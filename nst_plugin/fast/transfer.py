@@ -70,12 +70,16 @@ def output_size(size: tuple[int, int], long_edge: int) -> tuple[int, int]:
     return max(1, round(w * long_edge / max(w, h))), max(1, round(h * long_edge / max(w, h)))
 
 
+FEATHER = 0.03  # the blur's radius, as a share of the long edge
+
+
 def feathered(mask: Image.Image, size: tuple[int, int]) -> np.ndarray:
-    """An "L" mask at `size`, blurred over about 1% of the long edge, as (h, w, 1) in 0..1."""
+    """An "L" mask at `size`, blurred over about 3% of the long edge, as (h, w, 1) in 0..1:
+    two paintings' textures then cross-fade instead of meeting at a seam."""
     from PIL import ImageFilter
 
     mask = mask.resize(size, Image.Resampling.BILINEAR)
-    mask = mask.filter(ImageFilter.GaussianBlur(max(1.0, max(size) / 100)))
+    mask = mask.filter(ImageFilter.GaussianBlur(max(1.0, max(size) * FEATHER)))
     return (np.asarray(mask, np.float32) / 255.0)[..., None]
 
 
