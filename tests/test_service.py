@@ -58,11 +58,15 @@ STYLE = png((32, 32), "RGB", seed=1)
 
 
 class Service:
-    """One `nst serve` process and how to reach it."""
+    """One `nst serve --weights random [args]` process and how to reach it; what it prints
+    goes to `out` and its log to `log`."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, *args: str):
         self.root = root
+        self.args = args
         self.file = root / "run" / "service.json"
+        self.out = root / "serve.out"
+        self.log = root / "state" / "nst-plugin" / "serve.log"
         self.env = {
             **os.environ,
             "NST_SERVICE_FILE": str(self.file),
@@ -84,12 +88,14 @@ class Service:
         )
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [*NST, "serve", "--weights", "random"],
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.out, "wb") as out:  # the child keeps its own handle
+            self.proc = subprocess.Popen(
+                [*NST, "serve", "--weights", "random", *self.args],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             info = discovery.read_service_file(str(self.file))
@@ -97,9 +103,13 @@ class Service:
                 self.info = info
                 self.client = client.Client(info["url"], info["token"])
                 return
-            assert self.proc.poll() is None, "nst serve exited at start"
+            assert self.proc.poll() is None, "nst serve exited at start: " + self.output()
             time.sleep(0.05)
         raise AssertionError("nst serve did not write its discovery file in time")
+
+    def output(self) -> str:
+        """What the process printed so far."""
+        return self.out.read_text(encoding="utf-8", errors="replace")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -12,9 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
+import test_service as service_tests
 from PIL import Image
 
-from nst_plugin.hostkit import client, discovery
+from nst_plugin.hostkit import client
 from nst_plugin.hostkit.errors import ServiceError
 
 NST = [sys.executable, "-m", "nst_plugin.cli"]
@@ -31,48 +32,13 @@ def png(name: str, size: tuple[int, int]) -> bytes:
     return out.getvalue()
 
 
-class Service:
-    """One `nst serve --weights random [args]` process with its own files."""
+class Service(service_tests.Service):
+    """test_service's real service, started at once, with its exit and its output."""
 
     def __init__(self, root: Path, *args: str) -> None:
-        self.file = root / "run" / "service.json"
-        self.log = root / "state" / "nst-plugin" / "serve.log"
-        self.env = env = {
-            **os.environ,
-            "NST_SERVICE_FILE": str(self.file),
-            "NST_PLUGINS": "",
-            "XDG_STATE_HOME": str(root / "state"),
-            "XDG_DATA_HOME": str(root / "data"),
-            "XDG_CONFIG_HOME": str(root / "config"),
-            "KERAS_HOME": str(root / "keras"),
-            "TF_CPP_MIN_LOG_LEVEL": "3",
-            "PYTHONPATH": str(ROOT),
-        }
-        env.pop("NST_WEIGHTS", None)
-        self.proc = subprocess.Popen(
-            [*NST, "serve", "--weights", "random", *args],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            info = discovery.read_service_file(str(self.file))
-            if info and info.get("pid") == self.proc.pid:
-                self.started = time.monotonic()
-                self.client = client.Client(info["url"], info["token"])
-                return
-            if self.proc.poll() is not None:
-                raise AssertionError(f"nst serve exited at start: {self.proc.stdout.read()}")
-            time.sleep(0.05)
-        self.kill()
-        raise AssertionError("nst serve did not write its discovery file in time")
-
-    def nst(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [*NST, *args], env=self.env, capture_output=True, text=True, timeout=60
-        )
+        super().__init__(root, *args)
+        self.start()
+        self.started = time.monotonic()
 
     def wait_exit(self, timeout: float) -> int | None:
         """Its exit code once it exits within `timeout` seconds, else None."""
@@ -82,11 +48,11 @@ class Service:
             return None
 
     def kill(self) -> str:
-        """End it if it still runs; its output."""
+        """End it if it still runs; what it printed."""
         if self.proc.poll() is None:
             self.proc.kill()
-        out, _ = self.proc.communicate(timeout=20)
-        return out or ""
+        self.proc.wait(20)
+        return self.output()
 
 
 @pytest.fixture

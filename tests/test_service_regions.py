@@ -10,20 +10,12 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
-from test_service import Service, one_sentence
+from test_service import one_sentence, service  # noqa: F401 - the fixture: a real service
 
 from nst_plugin.hostkit import client
 from nst_plugin.hostkit.png import decode_png
 
 W, H = 48, 32
-
-
-@pytest.fixture(scope="module")
-def service(tmp_path_factory):
-    svc = Service(tmp_path_factory.mktemp("service"))
-    svc.start()
-    yield svc
-    svc.stop()
 
 
 def encoded(image: Image.Image) -> bytes:

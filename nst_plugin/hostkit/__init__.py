@@ -13,7 +13,7 @@ A plug-in keeps only what its editor's API makes different. The modules, by role
     choices.py    what the user chose (strength, size, quality...) and the options it sends
     styles.py     style images and names: file kinds, reading, the service's style library
     areas.py      the area a job processes: a selection's box plus a margin
-    naming.py     style labels and result layer names
+    naming.py     result layer names
     progress.py   job states and the progress line
     jobs.py       one job in the service, run in a worker thread, cancellable
     preview.py    the quick preview: its engine, sizes, delay, and which request is current

@@ -1,22 +1,8 @@
-"""Style labels and the names of result layers."""
+"""The names of result layers."""
 
 from __future__ import annotations
 
-import os
-
-from .styles import IMAGE_EXTENSIONS
-
 ENGINE_MARK = " · "  # between what the result shows and the engine that made it
-
-
-def style_label(style) -> str:
-    """A short name for a style: a library name, a file's name without extension, a layer's."""
-    if isinstance(style, dict):
-        return str(style.get("label") or style.get("name") or "style")
-    text = os.fspath(style) if isinstance(style, os.PathLike) else str(style)
-    if os.sep in text or "/" in text or text.lower().endswith((*IMAGE_EXTENSIONS, ".kra")):
-        text = os.path.splitext(os.path.basename(text))[0]
-    return text or "style"
 
 
 def layer_name(label: str, strength: float | None = None, engine: str | None = None) -> str:

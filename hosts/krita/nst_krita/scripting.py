@@ -19,8 +19,8 @@ from . import layers, settings
 from .hostkit.areas import MARGIN
 from .hostkit.choices import Choices
 from .hostkit.errors import Cancelled, PluginError, ServiceError
-from .hostkit.naming import style_label
 from .hostkit.progress import CANCELLED, FAILED
+from .hostkit.styles import style_from_text
 from .jobs import RUNNING, StyleJob
 
 
@@ -109,13 +109,7 @@ def _style(style, document) -> dict:
     if hasattr(style, "pixelData") and hasattr(style, "name"):
         w, h, data = layers.read_style_layer(document, style)
         return {"pixels": (w, h, data, "BGRA"), "label": style.name()}
-    text = os.fspath(style)
-    path = os.path.expanduser(text)
-    if os.path.isfile(path):
-        return {"path": path, "label": style_label(path)}
-    if os.sep in text or "/" in text:
-        raise PluginError("The style image %s does not exist." % text)
-    return {"name": text, "label": text}
+    return style_from_text(os.fspath(style))
 
 
 def stylize(
