@@ -90,9 +90,10 @@ OPTIONS: tuple[Option, ...] = (
     _o("scales", int, None, "coarse-to-fine scales, each starting from the previous result",
        "--scales 1", optional=True, minimum=1, maximum=8, metavar="N",
        default_text="automatic: from a quarter of the size, at most 3; 1 = off"),
-    _o("strength", float, None, "one knob for the balance: 0 gives the content back, 0.5 the "
-       "weights as set, 1 the strongest style", "--strength 0.8", group=BASIC, optional=True,
-       minimum=0, maximum=1, metavar="0..1", default_text="the weights as set", engines=BOTH),
+    _o("strength", float, None, "one knob for the balance, the same on every engine: 0 gives the "
+       "photo back, 0.5 the engine's standard look, 1 the strongest style", "--strength 0.8",
+       group=BASIC, optional=True, minimum=0, maximum=1, metavar="0..1",
+       default_text="0.5: the standard look", engines=BOTH),
     _o("content_weight", float, 1.0, "how closely the result follows the photo's content; "
        "relative to its target, so it holds at any size", "--content-weight 2", minimum=0),
     _o("style_weight", float, 10.0, "how strongly the result takes the painting's style",

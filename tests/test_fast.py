@@ -41,7 +41,7 @@ def _distance_to_content(result) -> float:
 def by_strength():
     return {
         s: nst_plugin.stylize(CONTENT, STYLE, engine="fast", size=256, strength=s)
-        for s in (0.0, 1.0)
+        for s in (0.0, 0.5, 1.0)
     }
 
 
@@ -52,8 +52,15 @@ def test_strength_zero_stays_near_the_content_and_one_takes_the_style(by_strengt
 def test_the_outputs_style_vector_moves_toward_the_styles(by_strength):
     target = transfer.style_vector(STYLE)
     before = np.linalg.norm(transfer.style_vector(CONTENT) - target)
-    after = np.linalg.norm(transfer.style_vector(by_strength[1.0].image) - target)
+    after = np.linalg.norm(transfer.style_vector(by_strength[0.5].image) - target)
     assert after < 0.85 * before
+
+
+def test_strength_means_what_it_means_on_vgg19_half_is_standard_and_one_is_stronger(by_strength):
+    """0.5 is the painting's style vector; 1 goes on past it, further from the photo."""
+    distances = [_distance_to_content(by_strength[s]) for s in (0.0, 0.5, 1.0)]
+    assert distances[0] < distances[1] < distances[2]
+    assert distances[2] > 1.1 * distances[1]
 
 
 def test_a_2048_px_output_has_no_seams_at_the_tile_edges():

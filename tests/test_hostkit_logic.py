@@ -214,10 +214,14 @@ def test_the_real_engines_say_whether_the_fast_engine_is_ready(monkeypatch, tmp_
         assert engines.unavailable(served_engines(), "fast") is None
 
 
-def test_strength_carries_from_the_rendering_engine_to_the_preview():
+def test_strength_means_the_same_on_both_engines_so_previews_need_no_translation():
     info = {"default": "vgg19", **served_engines()}
+    assert {e["name"]: e["standard_strength"] for e in info["engines"]} == {
+        "vgg19": 0.5,
+        "fast": 0.5,
+    }
     carried = [engines.carried_strength(info, s, None, "fast") for s in (0, 0.25, 0.5, 0.7, 1)]
-    assert carried == [0.0, 0.5, 1.0, 1.0, 1.0]  # vgg19's 50 % is the fast engine's full style
+    assert carried == pytest.approx([0.0, 0.25, 0.5, 0.7, 1.0])
     assert engines.carried_strength(info, 0.3, "fast", "fast") == pytest.approx(0.3)
     old = {"engines": [{"name": "vgg19"}, {"name": "fast"}]}  # a service that does not say
     assert engines.carried_strength(old, 0.3, "vgg19", "fast") == pytest.approx(0.3)
@@ -230,7 +234,7 @@ def test_the_preview_is_the_fast_engine_on_a_small_copy_with_the_same_colours():
     info = {"default": "vgg19", **served_engines()}
     render = Choices(strength=0.25, preserve_colors=True, quality="best", size=2048)
     assert preview.preview_choices(info, render) == Choices(
-        strength=0.5, size=preview.EDGE, preserve_colors=True, engine="fast"
+        strength=0.25, size=preview.EDGE, preserve_colors=True, engine="fast"
     )
     options = preview.preview_choices(info, render).options(info, 300, 200)
     assert options["engine"] == "fast" and options["size"] == 300  # never enlarged

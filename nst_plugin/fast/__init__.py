@@ -52,7 +52,6 @@ def nst_register_engines(register):
             stylize,
             taken_by(NAME),
             check=problem,
-            standard_strength=1.0,
             device=device,
         )
     )

@@ -5,7 +5,9 @@ SavedModel on TensorFlow. Both answer the same two questions for `transfer.run`:
   whose weighted outputs make the result;
 - `apply(tile, condition)`: one 384x384 tile stylized.
 
-The ONNX model exposes the style vector, so strength and blended styles interpolate vectors
+`amount` is how far to go from the photo's own style (0) to the painting's (1); above 1 it
+goes on past the painting, for the strongest looks (`transfer.style_amount`). The ONNX model
+exposes the style vector, so strength and blended styles interpolate (or extrapolate) vectors
 (Ghiasi et al.) and one pass per tile is enough. The SavedModel keeps the vector inside its
 one call, so there they mix results: the style's with the photo's own, one pass per condition.
 """
@@ -74,11 +76,11 @@ class OnnxRunner:
         return self.predict.run(None, {name: style_square(image, scale)})[0]
 
     def conditions(
-        self, styles: Styles, scale: float, content: Image.Image, strength: float
+        self, styles: Styles, scale: float, content: Image.Image, amount: float
     ) -> list[tuple[float, np.ndarray]]:
         vector = sum(w * self.style_vector(image, scale) for image, w in styles)
-        if strength < 1:
-            vector = strength * vector + (1 - strength) * self.style_vector(content)
+        if amount != 1:
+            vector = amount * vector + (1 - amount) * self.style_vector(content)
         return [(1.0, vector.astype(np.float32))]
 
     def apply(self, tile: np.ndarray, condition: np.ndarray) -> np.ndarray:
@@ -97,11 +99,11 @@ class SavedModelRunner:
         self.device = "GPU" if tf.config.list_logical_devices("GPU") else "CPU"
 
     def conditions(
-        self, styles: Styles, scale: float, content: Image.Image, strength: float
+        self, styles: Styles, scale: float, content: Image.Image, amount: float
     ) -> list[tuple[float, np.ndarray]]:
-        pairs = [(strength * w, style_square(image, scale)) for image, w in styles]
-        pairs.append((1 - strength, style_square(content, 1.0)))
-        return [(w, square) for w, square in pairs if w > 0]
+        pairs = [(amount * w, style_square(image, scale)) for image, w in styles]
+        pairs.append((1 - amount, style_square(content, 1.0)))  # negative above 1
+        return [(w, square) for w, square in pairs if w != 0]
 
     def apply(self, tile: np.ndarray, condition: np.ndarray) -> np.ndarray:
         return self.call(tile, condition)[0]

@@ -61,7 +61,7 @@ def transform(
         total[y0:y1, x0:x1] += mask * out[: y1 - y0, : x1 - x0]
         weight[y0:y1, x0:x1] += mask
         on_tile(done, len(boxes), total / np.maximum(weight, 1e-6))
-    return total / np.maximum(weight, 1e-6)
+    return np.clip(total / np.maximum(weight, 1e-6), 0.0, 1.0)
 
 
 def output_size(size: tuple[int, int], long_edge: int) -> tuple[int, int]:
@@ -126,12 +126,21 @@ def _guided(request, model, content: np.ndarray, content_image, strength: float,
     return styled + (1.0 - claimed) * content
 
 
+def style_amount(strength: float | None) -> float:
+    """How far from the photo's own style towards the painting's a strength goes.
+
+    Strength means what it means for vgg19: 0 the photo, 0.5 the standard look (the
+    painting's style vector), 1 the strongest (the vector pushed on as far again past it).
+    """
+    return 1.0 if strength is None else 2.0 * float(strength)
+
+
 def run(request: StylizeRequest, reporter: Reporter) -> Result:
-    """Stylize `request`; strength None means the full style."""
+    """Stylize `request`; strength None means the standard look (0.5)."""
     s = request.settings
     started = time.monotonic()
     reporter.stage("preparing")
-    strength = 1.0 if s.strength is None else s.strength
+    strength = style_amount(s.strength)
     final = output_size(request.content.size, s.size)
     content_image = request.content.resize(final, Image.Resampling.LANCZOS)
     weights = request.style_weights()

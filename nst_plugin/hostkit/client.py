@@ -216,26 +216,36 @@ class Client:
         styles=None,
         style_name: str | None = None,
         mask: bytes | None = None,
+        style_masks=None,
+        strength_map: bytes | None = None,
         options: dict | None = None,
         cancel_on_disconnect: bool = False,
     ) -> str:
         """Start a job (``POST /v1/jobs``); returns its id.
 
-        ``styles``: image bytes or a list of them, or else ``style_name`` from the library;
-        ``mask``: an 8-bit grey PNG; ``options``: engine options. With
-        ``cancel_on_disconnect`` the service cancels the job when its progress stream drops.
+        ``styles``: image bytes, or a list whose items are image bytes or library names (in
+        order); or else ``style_name`` from the library. ``mask``: an 8-bit grey PNG, the area
+        to stylize; ``style_masks``: one grey PNG per style (regions); ``strength_map``: a grey
+        PNG; ``options``: engine options. With ``cancel_on_disconnect`` the service cancels
+        the job when its progress stream drops.
         """
         if isinstance(styles, (bytes, bytearray, memoryview)):
             styles = [styles]
         styles = list(styles or [])
         if bool(styles) == bool(style_name):
-            raise ValueError("submit() takes either styles (image bytes) or style_name")
+            raise ValueError("submit() takes either styles (image bytes or names) or style_name")
         files = [("content", "content." + _extension(content), None, content)]
-        files += [
-            ("style", "style%d.%s" % (i, _extension(s)), None, s) for i, s in enumerate(styles)
-        ]
+        for i, style in enumerate(styles):
+            if isinstance(style, str):
+                files.append(("style", None, "text/plain; charset=utf-8", style))  # a name
+            else:
+                files.append(("style", "style%d.%s" % (i, _extension(style)), None, style))
         if mask is not None:
             files.append(("mask", "mask.png", "image/png", mask))
+        for i, data in enumerate(style_masks or ()):
+            files.append(("style_mask", "style_mask%d.png" % i, "image/png", data))
+        if strength_map is not None:
+            files.append(("strength_map", "strength_map.png", "image/png", strength_map))
         fields = [("style_name", style_name)] if style_name else []
         if options:
             fields.append(("options", json.dumps(options)))

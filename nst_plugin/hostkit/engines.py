@@ -144,6 +144,6 @@ def equivalent_strength(strength: float, engine: dict | None, other: dict | None
 
 def carried_strength(info: dict, strength: float, render_engine: str | None, to: str) -> float:
     """The strength for engine ``to`` that looks most like ``strength`` on the engine that will
-    render (None: the service's default); e.g. vgg19's 50 % is the fast engine's full style."""
+    render (None: the service's default); the same value between engines of one standard."""
     render = entry(info, render_engine or default(info) or to)
     return equivalent_strength(strength, render, entry(info, to))

@@ -65,6 +65,14 @@ async def file_bytes(form: Any, name: str) -> list[bytes]:
     return out
 
 
+async def style_parts(form: Any) -> list[str | bytes]:
+    """The `style` parts in order: image bytes (a file part) or a library name (a text part)."""
+    out: list[str | bytes] = []
+    for value in form.getlist("style"):
+        out.append(value.strip() if isinstance(value, str) else await value.read())
+    return out
+
+
 def parse_options(text: str | None, service_weights: str | None) -> tuple[Settings, str]:
     """(settings, engine name) from the `options` field, a JSON object of schema options."""
     data: Any = {}
@@ -134,13 +142,16 @@ async def job_from_form(form: Any, config: ServiceConfig, library: StyleLibrary)
     contents = await file_bytes(form, "content")
     if len(contents) != 1:
         raise ApiError(400, "send exactly one content image as the file field content")
-    styles = await file_bytes(form, "style")
+    styles = await style_parts(form)
     style_name = text_field(form, "style_name")
     if bool(styles) == bool(style_name):
         raise ApiError(
             400,
-            "send either style image files (field style) or a style_name, not both and not neither",
+            "send either styles (field style: image files, or library names as text) or a "
+            "style_name, not both and not neither",
         )
+    if style_name:
+        styles = [style_name]
     if len(styles) > config.max_styles:
         raise ApiError(400, f"a job takes at most {config.max_styles} style images")
     masks = await file_bytes(form, "mask")
@@ -158,13 +169,12 @@ async def job_from_form(form: Any, config: ServiceConfig, library: StyleLibrary)
 
         content = decode(contents[0], "content", config.max_pixels)
         mask = decode(masks[0], "mask", config.max_pixels) if masks else None
-        if style_name:
-            style_images = [decode(library.path(style_name).read_bytes(), "style", 2**40).rgb]
-        else:
-            style_images = [
-                decode(data, f"style #{i + 1}", config.max_pixels).rgb
-                for i, data in enumerate(styles)
-            ]
+        style_images = [
+            decode(library.path(part).read_bytes(), "style", 2**40).rgb
+            if isinstance(part, str)
+            else decode(part, f"style #{i + 1}", config.max_pixels).rgb
+            for i, part in enumerate(styles)
+        ]
         if style_masks:
             regions.check_blend(style_masks, settings.style_blend)
         guides = regions.load_guides(
