@@ -120,7 +120,7 @@ OPTIONS: tuple[Option, ...] = (
     _o("preserve_colors", bool, False, "stylize the luminance only and keep the photo's colours "
        "(Gatys et al. 2017)", "--preserve-colors", group=BASIC, engines=BOTH),
     _o("match_colors", bool, False, "recolour the style images to the photo's colour "
-       "statistics first (Gatys et al. 2017)", "--match-colors"),
+       "statistics first (Gatys et al. 2017)", "--match-colors", engines=BOTH),
     _o("optimizer", str, "lbfgs", "L-BFGS or Adam, each iteration one compiled step on the "
        "device, pixels kept in 0..255",
        "--optimizer adam", choices=("lbfgs", "adam")),

@@ -97,3 +97,12 @@ def test_a_black_mask_is_one_sentence():
             PHOTO, [RED, BLUE], style_masks=[half("left"), Image.new("L", (W, H))], **FAST
         )
     assert "black everywhere" in str(info.value)
+
+
+def test_match_colors_recolours_the_painting_to_the_photos_colours():
+    """A red painting on the photo: with match_colors the result keeps the photo's colours."""
+    plain = arr(nst_plugin.stylize(PHOTO, RED, **FAST).image)
+    matched = arr(nst_plugin.stylize(PHOTO, RED, match_colors=True, **FAST).image)
+    base = redness(arr(PHOTO))
+    assert redness(plain) > base + 40
+    assert abs(redness(matched) - base) < 0.5 * abs(redness(plain) - base)

@@ -12,7 +12,7 @@ import threading
 import pytest
 
 from nst_plugin import engines as registry
-from nst_plugin.hostkit import areas, engines, naming, preview, progress, styles
+from nst_plugin.hostkit import areas, engines, naming, preview, progress, regions, styles
 from nst_plugin.hostkit.choices import Choices, output_size, parse_extra_options
 from nst_plugin.hostkit.errors import Cancelled, PluginError, ServiceError, error_sentence
 from nst_plugin.hostkit.jobs import ServiceJob, with_preview
@@ -37,6 +37,65 @@ def engines_info(presets=True, offered=(("vgg19", None), ("fast", ("size", "stre
 def served_engines() -> dict:
     """What the service answers for ``GET /v1/engines``, from the engines installed here."""
     return {"engines": [e.info() for e in registry.installed().values()]}
+
+
+# ----------------------------------------------------------------------------- directing
+
+
+def test_brush_size_colours_and_blend_become_the_engines_options():
+    info = served_engines()
+    choices = Choices(brush=2.0, match_colors=True, blend=0.25, engine="fast")
+    options = choices.options(info, 64, 48)
+    assert options["style_scale"] == 0.5  # strokes twice as big: the painting at half size
+    assert options["match_colors"] is True
+    assert options["style_blend"] == [0.75, 0.25]
+    assert "style_scale" not in Choices(engine="fast").options(info, 64, 48)  # as painted
+    assert preview.preview_choices(info, choices).brush == 2.0  # the preview shows them too
+
+
+@pytest.mark.parametrize("bad", [dict(brush=8.0), dict(brush=0.1), dict(blend=1.5)])
+def test_brush_and_blend_out_of_range_are_one_sentence(bad):
+    with pytest.raises(PluginError) as info:
+        Choices(**bad)
+    assert one_sentence(str(info.value))
+
+
+def test_a_layers_grey_is_its_green_with_transparent_as_black():
+    rgba = bytes([10, 200, 30, 255, 10, 200, 30, 0, 255, 255, 255, 128])
+    assert regions.grey(3, 1, rgba, "RGBA") == bytes([200, 0, 128])
+    assert regions.grey(3, 1, bytes([1, 2, 3]), "L") == bytes([1, 2, 3])
+    assert regions.grey(1, 1, bytes([40, 90, 10, 255]), "BGRA") == bytes([90])
+    with pytest.raises(ValueError):
+        regions.grey(2, 2, bytes(3), "RGB")
+
+
+def test_regions_become_styles_and_mask_pngs_in_order():
+    a, b = {"name": "wave", "label": "wave"}, {"path": "/x/kiss.png", "label": "kiss"}
+    found, masks = regions.styles_and_masks([(a, b"\xff\x00"), (b, b"\x00\xff")], 2, 1)
+    assert found == [a, b] and all(m.startswith(b"\x89PNG") for m in masks)
+    assert regions.label([(a, b""), (b, b"")]) == "wave + kiss"
+
+
+@pytest.mark.parametrize("case", ["none", "black", "too many"])
+def test_regions_that_cannot_make_a_job_are_one_sentence(case):
+    style = {"name": "wave", "label": "wave"}
+    found = {
+        "none": [],
+        "black": [(style, b"\xff"), (style, b"\x00")],
+        "too many": [(style, b"\xff")] * (regions.MAX_REGIONS + 1),
+    }[case]
+    with pytest.raises(PluginError) as info:
+        regions.check(found)
+    assert one_sentence(str(info.value))
+    if case == "black":
+        assert "region 2" in str(info.value)
+
+
+def test_several_styles_are_sent_as_one_ordered_list():
+    a, b = {"name": "wave", "label": "wave"}, {"pixels": (1, 1, b"\x00\x00\x00", "RGB")}
+    sent = styles.submit_kwargs([a, b])["styles"]
+    assert sent[0] == "wave" and sent[1].startswith(b"\x89PNG")
+    assert styles.submit_kwargs([a]) == {"style_name": "wave"}
 
 
 # ----------------------------------------------------------------------------- options

@@ -103,3 +103,31 @@ def test_bad_masks_are_a_400_with_one_sentence(service, case, words):
     assert status == 400 and words.lower() in message.lower(), message
     one_sentence(message)
     assert len(service.jobs()) == before
+
+
+def test_a_library_painting_and_an_uploaded_one_share_a_job_in_order(service):
+    """The host kit's client sends styles as one ordered list: a name as a text part, an
+    upload as a file part; the masks follow that order."""
+    c = service.client
+    options = {"size": W, "iterations": 20, "scales": 1}
+
+    def job(masks):
+        job_id = c.submit(
+            encoded(PHOTO), styles=["starry_night", RED], style_masks=masks, options=options
+        )
+        width, height, mode, pixels = decode_png(c.wait(job_id))
+        return np.frombuffer(bytes(pixels), np.uint8).reshape(height, width, len(mode))[..., :3]
+
+    a, b = job([half("left"), half("right")]), job([half("right"), half("left")])
+    m = W // 2 - 6
+    assert redness(a[:, -m:]) > redness(a[:, :m]) + 40  # the red upload took the right half
+    assert redness(b[:, :m]) > redness(b[:, -m:]) + 40
+
+
+def test_an_unknown_library_name_among_the_styles_is_one_sentence(service):
+    before = len(service.jobs())
+    with pytest.raises(client.ServiceError) as info:
+        service.client.submit(encoded(PHOTO), styles=[RED, "no_such_painting"])
+    assert info.value.status == 400 and "starry_night" in str(info.value)
+    one_sentence(str(info.value))
+    assert len(service.jobs()) == before

@@ -14,6 +14,7 @@ masks add up to less than white, the photo itself shows through.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -126,6 +127,18 @@ def _guided(request, model, content: np.ndarray, content_image, strength: float,
     return styled + (1.0 - claimed) * content
 
 
+def recoloured(request: StylizeRequest, content: Image.Image) -> StylizeRequest:
+    """`request` with its style images recoloured to the photo's colour statistics."""
+    photo = np.asarray(content.convert("RGB"), np.float32)
+    styles = [
+        Image.fromarray(
+            colors.match_colors(np.asarray(im.convert("RGB"), np.float32), photo).astype(np.uint8)
+        )
+        for im in request.styles
+    ]
+    return dataclasses.replace(request, styles=styles)
+
+
 def style_amount(strength: float | None) -> float:
     """How far from the photo's own style towards the painting's a strength goes.
 
@@ -143,6 +156,8 @@ def run(request: StylizeRequest, reporter: Reporter) -> Result:
     strength = style_amount(s.strength)
     final = output_size(request.content.size, s.size)
     content_image = request.content.resize(final, Image.Resampling.LANCZOS)
+    if s.match_colors:
+        request = recoloured(request, content_image)
     weights = request.style_weights()
     styles = [(style, w / sum(weights)) for style, w in zip(request.styles, weights)]
     model = runners.runner()

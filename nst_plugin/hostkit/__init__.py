@@ -12,6 +12,7 @@ A plug-in keeps only what its editor's API makes different. The modules, by role
     engines.py    the service's engines: the options they take, presets, readiness, strength
     choices.py    what the user chose (strength, size, quality...) and the options it sends
     styles.py     style images and names: file kinds, reading, the service's style library
+    regions.py    regions (a style per mask) and the strength map, from selections and layers
     areas.py      the area a job processes: a selection's box plus a margin
     naming.py     result layer names
     progress.py   job states and the progress line

@@ -9,16 +9,20 @@ from . import engines
 from .errors import PluginError
 
 MIN_SIZE = 16
+MIN_BRUSH, MAX_BRUSH = 0.25, 4.0  # the style_scale option's useful range, inverted
 
 
 @dataclass(frozen=True)
 class Choices:
     """The settings of one job, as the docker, a dialog or a script chose them.
 
-    ``strength``: 0..1 (None: the engine's default); ``size``: a cap on the long edge sent
-    (None: the area's own); ``quality``: a preset name (None: "good" when the service has
-    presets); ``engine``: None for the service's default; ``extra``: any other schema option,
-    sent as given (the service refuses what it does not allow).
+    ``strength``: 0..1, the same meaning on every engine (None: the engine's default, 0.5);
+    ``size``: a cap on the long edge sent (None: the area's own); ``quality``: a preset name
+    (None: "good" when the service has presets); ``engine``: None for the service's default;
+    ``brush``: the painting's brush strokes this many times bigger (the ``style_scale`` option
+    is its inverse; None: as painted); ``match_colors``: recolour the painting to the photo's
+    colours first; ``blend``: with two styles, the second one's share (0..1); ``extra``: any
+    other schema option, sent as given (the service refuses what it does not allow).
     """
 
     strength: float | None = None
@@ -26,12 +30,25 @@ class Choices:
     quality: str | None = None
     preserve_colors: bool | None = None
     engine: str | None = None
+    brush: float | None = None
+    match_colors: bool | None = None
+    blend: float | None = None
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.strength is not None and not 0.0 <= float(self.strength) <= 1.0:
             raise PluginError(
                 "Strength must be between 0 and 1 (0.7 is 70 %%), not %g." % float(self.strength)
+            )
+        if self.brush is not None and not MIN_BRUSH <= float(self.brush) <= MAX_BRUSH:
+            raise PluginError(
+                "The brush size must be between %d %% and %d %% of the painting's, not %g %%."
+                % (MIN_BRUSH * 100, MAX_BRUSH * 100, float(self.brush) * 100)
+            )
+        if self.blend is not None and not 0.0 <= float(self.blend) <= 1.0:
+            raise PluginError(
+                "The blend must be between 0 and 1 (0.3 is 30 %% of the second style), not %g."
+                % float(self.blend)
             )
         if self.size is not None and int(self.size) < MIN_SIZE:
             raise PluginError(
@@ -46,8 +63,8 @@ class Choices:
         """The ``options`` JSON of a job on a ``width`` x ``height`` area.
 
         ``info``: the service's ``GET /v1/engines`` answer. The quality preset comes first,
-        then strength, size and colours, each left out when the engine does not take it, then
-        ``extra`` (never filtered) and the engine.
+        then strength, size, colours, brush size and blend, each left out when the engine does
+        not take it, then ``extra`` (never filtered) and the engine.
         """
         chosen = self._engine(info)
         takes = engines.option_names(engines.entry(info, chosen))
@@ -55,6 +72,10 @@ class Choices:
         options["strength"] = None if self.strength is None else float(self.strength)
         options["size"] = output_size(width, height, self.size)
         options["preserve_colors"] = self.preserve_colors
+        options["style_scale"] = None if self.brush is None else round(1.0 / float(self.brush), 4)
+        options["match_colors"] = self.match_colors
+        if self.blend is not None:
+            options["style_blend"] = [1.0 - float(self.blend), float(self.blend)]
         options = {k: v for k, v in options.items() if v is not None}
         if takes is not None:
             options = {k: v for k, v in options.items() if k in takes}

@@ -16,10 +16,13 @@ from .png import encode_png
 
 class ServiceJob:
     """A stylize job: ``content`` is ``(width, height, pixels, mode)``, ``style`` a style dict
-    (see :mod:`.styles`), ``choices`` the :class:`Choices` to send.
+    (see :mod:`.styles`) or a list of them (regions, or a blend of two), ``choices`` the
+    :class:`Choices` to send.
 
     ``connection``: the keywords of :func:`.discovery.connect`, or a connected ``Client``;
-    ``mask``: an 8-bit grey PNG; ``forget``: delete the job in the service once its result is
+    ``mask``: an 8-bit grey PNG, the area to stylize; ``style_masks``: one grey PNG per style
+    (regions, :mod:`.regions`); ``strength_map``: a grey PNG; ``forget``: delete the job in the
+    service once its result is
     here (quick previews, so that they do not crowd other clients' results out);
     ``check_style``: check a library name first, for a sentence that lists the names.
     """
@@ -32,6 +35,8 @@ class ServiceJob:
         choices: Choices,
         *,
         mask: bytes | None = None,
+        style_masks: list | None = None,
+        strength_map: bytes | None = None,
         forget: bool = False,
         check_style: bool = True,
     ):
@@ -40,12 +45,18 @@ class ServiceJob:
         self.style = style
         self.choices = choices
         self.mask = mask
+        self.style_masks = style_masks
+        self.strength_map = strength_map
         self.forget = forget
         self.check_style = check_style
         self.cancelled = threading.Event()
         self.client = None
         self.job_id = None
         self.engine = choices.engine  # the engine that runs it, once the service said
+
+    def styles(self) -> list:
+        """The job's styles as a list of style dicts."""
+        return list(self.style) if isinstance(self.style, (list, tuple)) else [self.style]
 
     def _service(self):
         if isinstance(self.connection, dict):
@@ -66,14 +77,23 @@ class ServiceJob:
         self._stop_if_cancelled()
         options = self.choices.options(service.engines(), width, height)
         self.engine = options.get("engine") or self.engine
-        if self.check_style and self.style.get("name"):
-            styles.check_style_name(self.style["name"], service.styles())
+        named = [s["name"] for s in self.styles() if s.get("name")]
+        if self.check_style and named:
+            known = service.styles()
+            for name in named:
+                styles.check_style_name(name, known)
         emit({"event": "progress", "stage": "uploading"})
         content = encode_png(width, height, pixels, mode)
         style = styles.submit_kwargs(self.style)
         self._stop_if_cancelled()
         self.job_id = service.submit(
-            content, mask=self.mask, options=options, cancel_on_disconnect=True, **style
+            content,
+            mask=self.mask,
+            style_masks=self.style_masks,
+            strength_map=self.strength_map,
+            options=options,
+            cancel_on_disconnect=True,
+            **style,
         )
         if self.cancelled.is_set():
             self.cancel_in_service()

@@ -27,7 +27,8 @@ def availability(info: dict) -> tuple:
 
 def preview_choices(info: dict, choices: Choices) -> Choices:
     """The choices of the preview of a render with ``choices``: the fast engine at the
-    strength that looks most like the render's, on a small copy, with the same colours."""
+    strength that looks most like the render's, on a small copy, with the same colours, brush
+    size and blend."""
     strength = 0.5 if choices.strength is None else choices.strength
     carried = engines.carried_strength(info, strength, choices.engine, ENGINE)
     return Choices(
@@ -35,6 +36,9 @@ def preview_choices(info: dict, choices: Choices) -> Choices:
         size=EDGE,
         preserve_colors=bool(choices.preserve_colors),
         engine=ENGINE,
+        brush=choices.brush,
+        match_colors=choices.match_colors,
+        blend=choices.blend,
     )
 
 

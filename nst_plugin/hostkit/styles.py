@@ -73,14 +73,26 @@ def read_style_file(path: str) -> bytes:
     return data
 
 
-def submit_kwargs(style: dict) -> dict:
-    """The style keywords of ``Client.submit`` for a style dict (a file is read now)."""
+def submit_kwargs(style) -> dict:
+    """The style keywords of ``Client.submit`` for a style dict, or a list of them in order
+    (regions, a blend); files are read now."""
+    if isinstance(style, (list, tuple)):
+        if len(style) == 1:
+            return submit_kwargs(style[0])
+        return {"styles": [style_part(s) for s in style]}
     if style.get("name"):
         return {"style_name": style["name"]}
+    return {"styles": [style_part(style)]}
+
+
+def style_part(style: dict):
+    """One style as the service's ``style`` part: a library name, or image bytes."""
+    if style.get("name"):
+        return str(style["name"])
     if style.get("path"):
-        return {"styles": [read_style_file(style["path"])]}
+        return read_style_file(style["path"])
     width, height, data, mode = style["pixels"]
-    return {"styles": [encode_png(width, height, data, mode)]}
+    return encode_png(width, height, data, mode)
 
 
 def style_names(styles: list) -> list:
