@@ -1,7 +1,8 @@
-"""What style regions cost: the VGG19 engine with style masks or a strength map against one
-style at the same size.
+"""What style regions cost: an engine with style masks or a strength map against one style at
+the same size.
 
     python bench/bench_regions.py [--size 256] [--iterations 10] [--rounds 3]
+    python bench/bench_regions.py --engine fast [--size 1024] [--rounds 3]
 
 Random weights (the arithmetic of the ImageNet network; the pictures mean nothing), --scales 1,
 otherwise default settings, wave.jpg made square as the photo. Cases, alternated in rounds
@@ -14,7 +15,8 @@ otherwise default settings, wave.jpg made square as the photo. Cases, alternated
 - four regions: four styles (the two, each also mirrored) with quarter masks.
 Per iteration: the mean interval between the run's progress events (setup and the first
 evaluation excluded); wall: the whole `nst_plugin.stylize` call, including loading the
-images and the style statistics.
+images and the style statistics. The fast engine (real weights, one pass per style and one
+more for the strength map) has no iterations: its column is the wall time.
 """
 
 from __future__ import annotations
@@ -62,9 +64,22 @@ def cases(size: int) -> dict[str, dict]:
     }
 
 
-def measure(case: dict, size: int, iterations: int) -> tuple[float, float, str]:
+def measure(case: dict, size: int, iterations: int, engine: str) -> tuple[float, float, str]:
     """(wall seconds, seconds per iteration, precision) of one run."""
     stamps: list[float] = []
+    if engine == "fast":
+        started = time.perf_counter()
+        nst_plugin.stylize(
+            case["content"],
+            case["styles"],
+            engine="fast",
+            size=size,
+            preview_every=0,
+            style_masks=case.get("style_masks"),
+            strength_map=case.get("strength_map"),
+        )
+        wall = time.perf_counter() - started
+        return wall, wall, "float32"
 
     def on_progress(event) -> None:
         if event.stage == "optimizing" and event.step:
@@ -90,26 +105,33 @@ def measure(case: dict, size: int, iterations: int) -> tuple[float, float, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--engine", choices=("vgg19", "fast"), default="vgg19")
+    parser.add_argument("--size", type=int, default=None, help="256 for vgg19, 1024 for fast")
     parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    load_engine()
+    args.size = args.size or (1024 if args.engine == "fast" else 256)
+    if args.engine == "vgg19":
+        load_engine()
     runs = cases(args.size)
-    for case in runs.values():  # warm up: every graph compiled once before timing
-        measure(case, args.size, 2)
+    for case in runs.values():  # warm up: every graph (or session) made once before timing
+        measure(case, args.size, 2, args.engine)
     walls: dict[str, list[float]] = {name: [] for name in runs}
     pers: dict[str, list[float]] = {name: [] for name in runs}
     precision = ""
     for _ in range(args.rounds):
         for name, case in runs.items():
-            wall, per, precision = measure(case, args.size, args.iterations)
+            wall, per, precision = measure(case, args.size, args.iterations, args.engine)
             walls[name].append(wall)
             pers[name].append(per)
     base = statistics.median(pers["one style"])
+    what = (
+        "the fast engine, real weights"
+        if args.engine == "fast"
+        else f"{args.iterations} iterations, --scales 1, random weights, precision {precision}"
+    )
     print(
-        f"{args.size} x {args.size}, {args.iterations} iterations, --scales 1, random weights, "
-        f"precision {precision}, medians of {args.rounds} rounds; "
+        f"{args.size} x {args.size}, {what}, medians of {args.rounds} rounds; "
         f"{platform.machine()}, {os.cpu_count()} cores"
     )
     print("| case | wall | per iteration | vs one style |")
