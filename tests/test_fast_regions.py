@@ -106,3 +106,26 @@ def test_match_colors_recolours_the_painting_to_the_photos_colours():
     base = redness(arr(PHOTO))
     assert redness(plain) > base + 40
     assert abs(redness(matched) - base) < 0.5 * abs(redness(plain) - base)
+
+
+def test_a_small_region_runs_over_its_box_and_matches_the_whole_pictures_pass():
+    """A region's pass covers its mask's box plus context, not the whole picture: inside it
+    looks like the one-style result there, outside the photo is untouched, and progress
+    still climbs steadily to its end."""
+    w, h = 768, 512
+    photo = PHOTO.resize((w, h), Image.Resampling.LANCZOS)
+    corner = Image.new("L", (w, h), 0)
+    corner.paste(255, (0, 0, 200, 200))
+    steps = []
+    big = dict(engine="fast", size=w)
+    out = arr(
+        nst_plugin.stylize(
+            photo, [RED], style_masks=[corner], on_progress=steps.append, **big
+        ).image
+    )
+    whole = arr(nst_plugin.stylize(photo, RED, **big).image)
+    edge = 120  # well inside the feathered edge
+    assert np.abs(out[:edge, :edge] - whole[:edge, :edge]).mean() < 8
+    assert np.abs(out[:, 300:] - arr(photo)[:, 300:]).max() < 1
+    done = [e.step for e in steps if e.stage == "optimizing"]
+    assert done == sorted(done) and done[-1] == [e for e in steps if e.total][-2].total

@@ -72,6 +72,7 @@ def output_size(size: tuple[int, int], long_edge: int) -> tuple[int, int]:
 
 
 FEATHER = 0.03  # the blur's radius, as a share of the long edge
+UNITS = 100  # progress steps per pass when passes are composed
 
 
 def feathered(mask: Image.Image, size: tuple[int, int]) -> np.ndarray:
@@ -84,24 +85,49 @@ def feathered(mask: Image.Image, size: tuple[int, int]) -> np.ndarray:
     return (np.asarray(mask, np.float32) / 255.0)[..., None]
 
 
+def box(weight: np.ndarray, margin: int) -> tuple[int, int, int, int] | None:
+    """(x0, y0, x1, y1) around the pixels a pass is weighted on, `margin` pixels of context
+    added; None when it weighs nothing anywhere."""
+    rows, cols = np.nonzero(weight[..., 0] > 0.5 / 255)
+    if rows.size == 0:
+        return None
+    h, w = weight.shape[:2]
+    return (
+        max(0, int(cols.min()) - margin),
+        max(0, int(rows.min()) - margin),
+        min(w, int(cols.max()) + 1 + margin),
+        min(h, int(rows.max()) + 1 + margin),
+    )
+
+
 def _guided(request, model, content: np.ndarray, content_image, strength: float, on_tile):
     """Per-style passes composed by their feathered masks, the strength map interpolating
-    per pixel towards the photo's own-style pass; float (h, w, 3) in 0..1."""
+    per pixel towards the photo's own-style pass; float (h, w, 3) in 0..1. Each pass runs
+    over its mask's box only, with the tile overlap as context around it."""
     s = request.settings
     size = content_image.size
     passes = len(request.styles) if request.style_masks is not None else 1
     passes += request.strength_map is not None
     done = [0]
 
-    def one(styles, amount) -> np.ndarray:
+    def one(styles, amount, weight=None) -> np.ndarray:
         conditions = model.conditions(styles, s.style_scale, content_image, amount)
         k = done[0]
+        done[0] += 1
+        found = (0, 0, size[0], size[1]) if weight is None else box(weight, s.tile_overlap)
+        out = np.zeros_like(content)
+        if found is None:
+            return out
+        x0, y0, x1, y1 = found
 
         def tile(i: int, total: int, partial: np.ndarray) -> None:
-            on_tile(k * total + i, passes * total, partial)
+            whole = (x1 - x0, y1 - y0) == size
+            on_tile(k * UNITS + UNITS * i // total, passes * UNITS, partial if whole else None)
 
-        done[0] += 1
-        return transform(content, conditions, s.tile_overlap, tile, model)
+        out[y0:y1, x0:x1] = transform(
+            content[y0:y1, x0:x1], conditions, s.tile_overlap, tile, model
+        )
+        return out
 
     if request.style_masks is None:  # one region: the blended styles everywhere
         weights = request.style_weights()
@@ -112,9 +138,10 @@ def _guided(request, model, content: np.ndarray, content_image, strength: float,
             )
         ]
     else:
+        masks = [feathered(mask, size) for mask in request.style_masks]
         regions = [
-            (one([(style, 1.0)], strength), feathered(mask, size))
-            for style, mask in zip(request.styles, request.style_masks)
+            (one([(style, 1.0)], strength, mask), mask)
+            for style, mask in zip(request.styles, masks)
         ]
     covered = sum(m for _, m in regions)
     scale = 1.0 / np.maximum(covered, 1.0)  # overlapping masks share the pixel
@@ -122,7 +149,7 @@ def _guided(request, model, content: np.ndarray, content_image, strength: float,
     claimed = np.minimum(covered, 1.0)
     if request.strength_map is not None:
         amount = feathered(request.strength_map, size)
-        own = one([(content_image, 1.0)], 0.0)  # the photo's own style: strength zero
+        own = one([(content_image, 1.0)], 0.0, (1.0 - amount) * claimed)  # strength zero
         styled = amount * styled + (1.0 - amount) * claimed * own
     return styled + (1.0 - claimed) * content
 
@@ -166,7 +193,11 @@ def run(request: StylizeRequest, reporter: Reporter) -> Result:
 
     def on_tile(done: int, total: int, partial: np.ndarray) -> None:
         preview = None
-        if s.preview_every and (done == total or done % s.preview_every == 0):
+        if (
+            partial is not None
+            and s.preview_every
+            and (done == total or done % s.preview_every == 0)
+        ):
             preview = from_array(partial[None] * 255)
             preview.thumbnail((256, 256))
         reporter.progress(done, total, None, preview)
