@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from .errors import RequestError
+from .errors import RequestError, quote
 from .plugins import get_plugin_manager
 
 if TYPE_CHECKING:
@@ -73,6 +73,6 @@ def get(name: str, pm: pluggy.PluginManager | None = None) -> Engine:
     if name not in engines:
         names = ", ".join(sorted(engines)) or "none"
         raise RequestError(
-            f"no engine named {name!r} is installed; the installed engines are: {names}."
+            f"no engine named {quote(name)} is installed; the installed engines are: {names}."
         )
     return engines[name]

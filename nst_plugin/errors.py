@@ -67,3 +67,24 @@ def user_message(err: BaseException) -> str:
     if not is_user_error(err):
         text = f"the engine failed ({type(err).__name__}: {text or 'no details'})"
     return text if text.endswith((".", "!", "?")) else text + "."
+
+
+QUOTE_LIMIT = 60  # characters of a user's input an error sentence shows
+
+
+def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """`value` as an error sentence shows it: text in quotes, numbers and lists as JSON
+    writes them, on one line, cut to `limit` characters with an ellipsis; never a repr."""
+    import json
+
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = json.dumps(value, default=lambda v: type(v).__name__)
+        except (TypeError, ValueError, RecursionError):  # a huge int, a deeply nested list
+            text = "a value too long to show"
+    text = "".join(c if c.isprintable() else " " for c in text)
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return f"'{text}'" if isinstance(value, str) else text

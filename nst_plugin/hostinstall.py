@@ -200,13 +200,14 @@ def _disable(record: Path) -> None:
 
 def _config(path: Path) -> dict:
     """nst-host.json: this installation's `nst`; a service address entered before is kept."""
-    config = {"nst": nst_command(), "url": None, "token": None}
+    config = {"nst": nst_command(), "url": None, "token": None, "fingerprint": None}
     try:
         old = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return config
     if isinstance(old, dict):
-        config.update({k: old[k] for k in ("url", "token") if isinstance(old.get(k), str)})
+        kept = ("url", "token", "fingerprint")
+        config.update({k: old[k] for k in kept if isinstance(old.get(k), str)})
     return config
 
 

@@ -48,6 +48,9 @@ class Job:
     checkpoint: str | None = None  # resume this checkpoint (inputs and settings come from it)
     style_masks: list[Any] | None = None  # one per style: paths or images (regions.py)
     strength_map: Any = None
+    # Called in the worker when the job starts, before the engine: makes the inputs (the
+    # service keeps a queued job's uploads compressed and decodes them only then).
+    prepare: JobCallback | None = field(default=None, repr=False)
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     state: str = QUEUED
     result: Result | None = None
@@ -129,15 +132,20 @@ class JobRunner:
         on_done: JobCallback | None = None,
         style_masks: Sequence[Any] | None = None,
         strength_map: Any = None,
+        prepare: JobCallback | None = None,
         **options: Any,
     ) -> Job:
-        """Queue a job (the arguments are those of `nst_plugin.stylize`) and return it."""
+        """Queue a job (the arguments are those of `nst_plugin.stylize`) and return it.
+
+        `prepare(job)`, when given, runs in the worker as the job starts and may set its
+        inputs (content, styles, style_masks, strength_map) then.
+        """
         from .pipeline import as_list
 
         job = Job(
             content, as_list(styles), output, settings_with(settings, options), engine, overwrite
         )
-        job.style_masks, job.strength_map = style_masks, strength_map
+        job.style_masks, job.strength_map, job.prepare = style_masks, strength_map, prepare
         return self._queue_job(job, [*self._listeners, *listeners], on_done)
 
     def resume(
@@ -222,6 +230,9 @@ class JobRunner:
         try:
             job.reporter.check_cancel()  # cancelled while queued: never starts
             job.state, job.started = RUNNING, time.time()
+            if job.prepare is not None:
+                job.prepare(job)
+                job.reporter.check_cancel()
             if job.checkpoint is not None:
                 job.result = resume(
                     job.checkpoint, job.output, overwrite=job.overwrite, reporter=job.reporter

@@ -10,12 +10,13 @@ option table (`markdown_table`, checked by a test).
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import RequestError
+from .errors import RequestError, quote
 
 BASIC, ADVANCED = "basic", "advanced"
 VGG19 = ("vgg19",)
@@ -83,10 +84,10 @@ OPTIONS: tuple[Option, ...] = (
     _o("size", int, 512, "long edge of the output in pixels; the aspect ratio is kept",
        "--size 1024", group=BASIC, minimum=16, maximum=16384, metavar="N", engines=BOTH),
     _o("iterations", int, 300, "optimizer iterations, spread over the scales",
-       "--iterations 500", group=BASIC, minimum=1, metavar="N"),
+       "--iterations 500", group=BASIC, minimum=1, maximum=100_000, metavar="N"),
     _o("time_budget", float, None, "stop after this many seconds with the best result reached; "
        "iterations no longer limit", "--time-budget 60", optional=True, default_text="none",
-       minimum=0, exclusive_minimum=True, metavar="S"),
+       minimum=0, exclusive_minimum=True, maximum=86_400, metavar="S"),
     _o("scales", int, None, "coarse-to-fine scales, each starting from the previous result",
        "--scales 1", optional=True, minimum=1, maximum=8, metavar="N",
        default_text="automatic: from a quarter of the size, at most 3; 1 = off"),
@@ -95,14 +96,15 @@ OPTIONS: tuple[Option, ...] = (
        group=BASIC, optional=True, minimum=0, maximum=1, metavar="0..1",
        default_text="0.5: the standard look", engines=BOTH),
     _o("content_weight", float, 1.0, "how closely the result follows the photo's content; "
-       "relative to its target, so it holds at any size", "--content-weight 2", minimum=0),
+       "relative to its target, so it holds at any size", "--content-weight 2", minimum=0,
+       maximum=1e6),
     _o("style_weight", float, 10.0, "how strongly the result takes the painting's style",
-       "--style-weight 30", minimum=0),
+       "--style-weight 30", minimum=0, maximum=1e6),
     _o("tv_weight", float, 0.1, "smoothness (total variation) of the result", "--tv-weight 0",
-       minimum=0),
+       minimum=0, maximum=1e6),
     _o("style_blend", tuple, None, "weights of several style images, one per image",
        "a.jpg b.jpg --style-blend 0.7,0.3", optional=True, default_text="equal", minimum=0,
-       metavar="W1,W2", engines=BOTH),
+       maximum=1e6, metavar="W1,W2", engines=BOTH),
     _o("style_scale", float, 1.0, "style image size relative to the output: smaller gives "
        "bigger brush strokes", "--style-scale 0.5", group=BASIC, minimum=0.05, maximum=8,
        engines=BOTH),
@@ -115,6 +117,9 @@ OPTIONS: tuple[Option, ...] = (
        "keeps the photo, white is full strength", "--strength-map map.png",
        optional=True, default_text="none: the same strength everywhere", metavar="IMAGE",
        engines=BOTH, upload="strength_map"),
+    _o("temporal_weight", float, 1.0, "video (nst video): how strongly each frame keeps the "
+       "previous stylized frame where the motion is reliable; 0 stylizes frames independently",
+       "--temporal-weight 2", minimum=0, maximum=100, engines=BOTH),
     _o("style_loss", str, "gram", "match Gram matrices, or feature means and covariances",
        "--style-loss meancov", choices=("gram", "meancov")),
     _o("preserve_colors", bool, False, "stylize the luminance only and keep the photo's colours "
@@ -125,7 +130,7 @@ OPTIONS: tuple[Option, ...] = (
        "device, pixels kept in 0..255",
        "--optimizer adam", choices=("lbfgs", "adam")),
     _o("learning_rate", float, 5.0, "Adam's step in pixel units", "--learning-rate 2",
-       minimum=0, exclusive_minimum=True),
+       minimum=0, exclusive_minimum=True, maximum=1000),
     _o("average", float, 0.9, "Adam returns the moving average of its iterates with this "
        "decay; 0 gives the last iterate", "--average 0", minimum=0, maximum=1,
        exclusive_maximum=True, metavar="D"),
@@ -139,23 +144,24 @@ OPTIONS: tuple[Option, ...] = (
        metavar="L1,L2"),
     _o("tile_size", int, 1024, "scales larger than this many pixels run in overlapping, "
        "feather-blended tiles, so memory stays bounded", "--size 4096 --tile-size 768",
-       minimum=32, metavar="N"),
+       minimum=32, maximum=16384, metavar="N"),
     _o("tile_overlap", int, 64, "pixels that neighbouring tiles share (below half the tile "
-       "size)", "--tile-overlap 96", minimum=0, metavar="N", engines=BOTH),
+       "size)", "--tile-overlap 96", minimum=0, maximum=8192, metavar="N", engines=BOTH),
     _o("precision", str, "auto", "mixed runs the network in bfloat16 with float32 losses; "
        "auto picks it where the device computes bfloat16 natively (GPUs of compute "
        "capability 8.0+, CPUs with AMX or AVX512-BF16 under TensorFlow), else float32",
        "--precision float32", choices=("auto", "float32", "mixed")),
     _o("xla", bool, False, "compile the loss and gradient with XLA", "--xla"),
     _o("seed", int, None, "makes a run repeatable on the same machine", "--seed 1",
-       optional=True, default_text="none", metavar="N"),
+       optional=True, default_text="none", minimum=0, maximum=2**32 - 1, metavar="N"),
     _o("preview_every", int, 10, "send a small preview image with every Nth progress event; "
-       "0 sends none", "--preview-every 5", minimum=0, metavar="N", engines=BOTH),
+       "0 sends none", "--preview-every 5", minimum=0, maximum=100_000, metavar="N",
+       engines=BOTH),
     _o("save_every", int, 0, "write numbered intermediates OUT-00010.png every N iterations",
-       "--save-every 25", minimum=0, metavar="N", on_server=True),
+       "--save-every 25", minimum=0, maximum=100_000, metavar="N", on_server=True),
     _o("checkpoint_every", int, 0, "keep OUT.nst-checkpoint.npz beside the output every N "
        "iterations; it goes when the run completes", "--checkpoint-every 20", minimum=0,
-       metavar="N", on_server=True),
+       maximum=100_000, metavar="N", on_server=True),
     _o("weights", str, None, "network weights: imagenet, a PATH.h5 in Keras's layout, or "
        "random (tests only)", "--weights vgg19.h5", optional=True, on_server=True,
        default_text="imagenet, or $NST_WEIGHTS", metavar="W"),
@@ -180,7 +186,12 @@ def taken_by(engine: str) -> tuple[str, ...]:
 # --------------------------------------------------------------------------- validation
 
 
-_KIND_WORDS = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
+_KIND_WORDS = {
+    bool: "true or false",
+    int: "a whole number",
+    float: "a finite number",
+    str: "text",
+}
 
 
 _INVALID = object()  # what a converter returns for a value it cannot convert
@@ -195,6 +206,9 @@ def _as_bool(value: Any) -> Any:
     return _INVALID
 
 
+_DIGITS = 30  # longer whole numbers are refused before Python converts them
+
+
 def _as_int(value: Any) -> Any:
     if isinstance(value, bool):
         return _INVALID
@@ -202,22 +216,28 @@ def _as_int(value: Any) -> Any:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
+    text = value.strip() if isinstance(value, str) else ""
+    if text.lstrip("-").isdigit() and len(text) <= _DIGITS:
+        return int(text)
     return _INVALID
 
 
 def _as_float(value: Any) -> Any:
+    """A finite float: infinity and NaN (JSON's Infinity and NaN too) are refused."""
     if isinstance(value, bool):
         return _INVALID
+    number: Any = _INVALID
     if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
         try:
-            return float(value)
+            number = float(value)
+        except OverflowError:  # an int beyond any float
+            return _INVALID
+    elif isinstance(value, str) and len(value) <= 100:
+        try:
+            number = float(value)
         except ValueError:
             return _INVALID
-    return _INVALID
+    return number if number is _INVALID or math.isfinite(number) else _INVALID
 
 
 def _as_str(value: Any) -> Any:
@@ -233,7 +253,11 @@ def _scalar(option: Option, kind: type, value: Any) -> Any:
     if converted is not _INVALID:
         return converted
     what = _KIND_WORDS[kind] if option.kind is not tuple else f"a list of {_KIND_WORDS[kind]}s"
-    raise RequestError(f"{option.label} must be {what}, got {value!r}.")
+    raise RequestError(f"{option.label} must be {what}, got {quote(value)}.")
+
+
+def _number_text(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
 def _check_range(option: Option, value: Any) -> None:
@@ -242,18 +266,21 @@ def _check_range(option: Option, value: Any) -> None:
     high_ok = hi is None or (value < hi if option.exclusive_maximum else value <= hi)
     if low_ok and high_ok:
         return
-    if lo is not None and hi is not None:
-        below = "below" if option.exclusive_maximum else "at most"
-        rule = (
-            f"between {lo:g} and {hi:g}"
-            if not option.exclusive_maximum
-            else f"at least {lo:g} and {below} {hi:g}"
-        )
-    elif lo == 0:
+    low = "above" if option.exclusive_minimum else "at least"
+    high = "below" if option.exclusive_maximum else "at most"
+    if not low_ok and lo == 0:
         rule = "positive" if option.exclusive_minimum else "at least 0 (not negative)"
+    elif lo is not None and hi is not None:
+        lo_text, hi_text = _number_text(lo), _number_text(hi)
+        if option.exclusive_minimum or option.exclusive_maximum:
+            rule = f"{low} {lo_text} and {high} {hi_text}"
+        else:
+            rule = f"between {lo_text} and {hi_text}"
+    elif not low_ok:
+        rule = f"{low} {_number_text(lo)}"
     else:
-        rule = f"{'above' if option.exclusive_minimum else 'at least'} {lo:g}"
-    raise RequestError(f"{option.label} must be {rule}, got {value}.")
+        rule = f"{high} {_number_text(hi)}"
+    raise RequestError(f"{option.label} must be {rule}, got {quote(value)}.")
 
 
 def coerce(option: Option, value: Any) -> Any:
@@ -263,7 +290,7 @@ def coerce(option: Option, value: Any) -> Any:
     if isinstance(value, str):
         value = [v.strip() for v in value.split(",") if v.strip()]
     if not isinstance(value, (list, tuple)):
-        raise RequestError(f"{option.label} must be a list, got {value!r}.")
+        raise RequestError(f"{option.label} must be a list, got {quote(value)}.")
     return tuple(_scalar(option, option.item, v) for v in value)
 
 
@@ -281,7 +308,7 @@ def check(option: Option, value: Any) -> Any:
         return value
     if option.choices and value not in option.choices:
         raise RequestError(
-            f"{option.label} must be one of {', '.join(option.choices)}, got {value!r}."
+            f"{option.label} must be one of {', '.join(option.choices)}, got {quote(value)}."
         )
     if option.kind in (int, float):
         _check_range(option, value)
@@ -328,7 +355,7 @@ class _SettingsBase:
         unknown = sorted(set(data) - set(BY_NAME))
         if unknown:
             raise RequestError(
-                f"unknown option {unknown[0]!r}; the options are {', '.join(BY_NAME)}."
+                f"unknown option {quote(unknown[0])}; the options are {', '.join(BY_NAME)}."
             )
         return cls(**data)
 

@@ -17,7 +17,7 @@ from .errors import OutputExistsError, RequestError
 from .options import Settings, settings_with
 from .plugins import get_plugin_manager
 from .progress import ProgressEvent, Reporter
-from .request import Result, StylizeRequest
+from .request import Result, StylizeRequest, Temporal
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -52,6 +52,7 @@ def stylize(
     reporter: Reporter | None = None,
     style_masks: Sequence[ImageSource] | None = None,
     strength_map: ImageSource | None = None,
+    temporal: Temporal | None = None,
     **options: Any,
 ) -> Result:
     """Stylize `content` with one or more `styles`; save to `output` when given.
@@ -66,6 +67,7 @@ def stylize(
     output while the run lasts; `resume()` continues from it. `style_masks` (one greyscale
     image per style: white = that style) and `strength_map` (black = the photo, white = full
     strength) are paths or PIL images; the options of those names give paths too.
+    `temporal`: a video frame's link to the previous frame's result (`nst_plugin.video`).
     """
     from . import images
 
@@ -83,6 +85,7 @@ def stylize(
         style_masks if style_masks is not None else settings.style_masks,
         strength_map if strength_map is not None else settings.strength_map,
     )
+    reporter.check_cancel()
     if settings.style_masks is not None or settings.strength_map is not None:
         settings = settings.replace(style_masks=None, strength_map=None)  # loaded: no paths on
     return _run(
@@ -95,6 +98,7 @@ def stylize(
         engine,
         reporter,
         guides=(masks, shown),
+        temporal=temporal,
     )
 
 
@@ -148,13 +152,19 @@ def _run(
     resume_state: dict | None = None,
     checkpoint_file: Path | None = None,
     guides: tuple = (None, None),
+    temporal: Temporal | None = None,
 ) -> Result:
     from . import images
 
     chosen = engines.get(engine)
     request = StylizeRequest(
-        content, styles, settings, engine, reporter.job_id, resume_state, *guides
+        content, styles, settings, engine, reporter.job_id, resume_state, *guides, temporal
     )
+    if temporal is not None and "temporal_weight" not in chosen.options:
+        raise RequestError(
+            f"the {chosen.name} engine does not take video frames; use the vgg19 or the fast "
+            "engine for nst video."
+        )
     request.style_weights()  # a wrong blend is bad input: fail before the engine starts
     regions.check_blend(request.style_masks, settings.style_blend)
     for name in ("style_masks", "strength_map"):  # an engine that does not place styles

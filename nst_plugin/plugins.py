@@ -20,6 +20,8 @@ DEFAULT_PLUGINS = (
     "nst_plugin.vgg19",
     "nst_plugin.fast",
     "nst_plugin.cli.stylize",
+    "nst_plugin.cli.video",
+    "nst_plugin.cli.batch",
     "nst_plugin.cli.watch",
     "nst_plugin.cli.weights",
     "nst_plugin.cli.models",

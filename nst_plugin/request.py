@@ -14,13 +14,24 @@ if TYPE_CHECKING:  # Pillow stays out of `import nst_plugin`
 
 
 @dataclass
+class Temporal:
+    """A video frame's link to the previous one: that frame's result warped onto this frame
+    along the optical flow (RGB, the content's size), and where the warp can be trusted ("L":
+    white where the flow is consistent, black at occlusions and motion boundaries)."""
+
+    warped: Image.Image
+    reliable: Image.Image
+
+
+@dataclass
 class StylizeRequest:
     """One job as an engine receives it: decoded sRGB images and settings.
 
     `content` and each of `styles` are RGB PIL images; the core has already applied EXIF
     orientation, converted to sRGB and split off alpha, and puts alpha back afterwards.
     `style_masks` (one per style) and `strength_map` are "L" images of the content's size,
-    checked by `regions.load_guides`; None where not given.
+    checked by `regions.load_guides`; None where not given. `temporal`: for a video frame,
+    the previous frame's result carried onto this one (`video.chain`).
     """
 
     content: Image.Image
@@ -33,6 +44,7 @@ class StylizeRequest:
     )
     style_masks: list[Image.Image] | None = None
     strength_map: Image.Image | None = None
+    temporal: Temporal | None = None
 
     def style_weights(self) -> list[float]:
         """Blend weights for the styles, summing to 1."""

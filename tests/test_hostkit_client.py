@@ -905,3 +905,170 @@ def test_equivalent_strength_maps_standard_looks_onto_each_other():
     assert [nc.equivalent_strength(s, vgg19, fast) for s in (0, 0.2, 0.5, 0.9)] == [0, 0.4, 1, 1]
     assert [nc.equivalent_strength(s, fast, vgg19) for s in (0, 0.5, 1)] == [0, 0.25, 0.5]
     assert nc.equivalent_strength(1.7, {}, None) == 1.0  # clamped; unknown engines: as is
+
+
+# ---------------------------------------------------------------------------
+# A malicious service: the client caps what it reads and how long it waits
+# ---------------------------------------------------------------------------
+
+
+def _raw(handler, head: bytes, body_parts=(), pause: float = 0.0) -> None:
+    """Write a raw answer: `head` as is, then each body part (after `pause` seconds)."""
+    try:
+        handler.wfile.write(head)
+        handler.wfile.flush()
+        for part in body_parts:
+            if pause:
+                time.sleep(pause)
+            handler.wfile.write(part)
+            handler.wfile.flush()
+    except OSError:  # the client gave up: what the test wants
+        pass
+    handler.close_connection = True
+
+
+def _endless(block: bytes, seconds: float = 20.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        yield block
+
+
+def _fails_fast(call, within: float, text: str, peak_mb: float = 16.0) -> str:
+    """`call()` raises ServiceError containing `text` within `within` seconds, having
+    allocated at most `peak_mb` MB on the way."""
+    import tracemalloc
+
+    tracemalloc.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(nc.ServiceError) as info:
+            call()
+        elapsed = time.monotonic() - started
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    message = str(info.value)
+    assert text in message and elapsed < within, (message, elapsed)
+    assert peak < peak_mb * 1024 * 1024, peak
+    assert_one_sentence(message)
+    return message
+
+
+def test_a_huge_body_is_refused_at_once_or_cut(service):
+    huge_head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+    service.routes[("GET", "/v1/health")] = lambda h: _raw(
+        h, huge_head % (10 * 1024**3), _endless(bytes(65536))
+    )
+    chunked = b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nTransfer-Encoding: chunked\r\n\r\n"
+    block = bytes(65536)
+    service.routes[("GET", "/v1/jobs/j/result")] = lambda h: _raw(
+        h, chunked, _endless(b"%x\r\n%s\r\n" % (len(block), block))
+    )
+    client = nc.Client(service.url, TOKEN, timeout=5)
+    _fails_fast(client.health, 2, "over this plug-in's limit of 64 MB")
+    client.max_result = 2 * 1024 * 1024
+    _fails_fast(lambda: client.result("j"), 5, "over this plug-in's limit of 2 MB")
+
+
+def test_an_endless_progress_line_is_cut(service):
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\nevent: progress\ndata: "
+    service.routes[("GET", "/v1/jobs/j/events")] = lambda h: _raw(h, head, _endless(b"x" * 65536))
+    client = nc.Client(service.url, TOKEN, timeout=5)
+    client.max_line = 1024 * 1024
+    _fails_fast(lambda: list(client.events("j")), 5, "sent a progress event over 1 MB")
+
+
+def test_a_drip_feed_is_cut_at_the_deadline(service):
+    drip_body = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 999\r\n\r\n"
+    service.routes[("GET", "/v1/health")] = lambda h: _raw(h, drip_body, _endless(b" "), 0.05)
+    service.routes[("GET", "/v1/engines")] = lambda h: _raw(  # the head itself drips
+        h, b"HTTP/1.1 200 OK\r\n", _endless(b"X-Slow: y\r\n"), 0.05
+    )
+    sse = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n"
+    service.routes[("GET", "/v1/jobs/j/events")] = lambda h: _raw(h, sse, _endless(b"d"), 0.05)
+    client = nc.Client(service.url, TOKEN, timeout=0.5)
+    _fails_fast(client.health, 1.5, "did not answer within 0.5 s")
+    _fails_fast(client.engines, 1.5, "did not answer within 0.5 s")
+    client.stream_timeout = 0.5
+    _fails_fast(lambda: list(client.events("j")), 1.5, "did not answer within 0.5 s")
+
+
+def test_json_nested_too_deep_is_not_json(service):
+    service.routes[("GET", "/v1/health")] = (200, b"[" * 200000, "application/json")
+    _fails_fast(nc.Client(service.url, TOKEN).health, 2, "not a JSON object")
+
+
+def _png_with(width: int, height: int, idat: bytes) -> bytes:
+    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", idat)
+        + _chunk(b"IEND", b"")
+    )
+
+
+def test_png_bombs_fail_before_inflating(service):
+    bomb = zlib.compress(bytes(200 * 1024 * 1024), 9)  # 200 MB of zeros in 200 KB
+    cases = [
+        (_png_with(100, 0, bomb), "declares 100 x 0 pixels"),
+        (_png_with(0, 100, bomb), "declares 0 x 100 pixels"),
+        (_png_with(100000, 100000, bomb), "more than the"),
+    ]
+    for data, text in cases:
+        _fails_fast(lambda data=data: nc.decode_png(data), 2, text)
+    # A small header with a huge stream inflates only what the header declares.
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        assert nc.decode_png(_png_with(4, 2, bomb))[:3] == (4, 2, "RGBA")
+        assert tracemalloc.get_traced_memory()[1] < 8 * 1024 * 1024
+    finally:
+        tracemalloc.stop()
+    service.routes[("GET", "/v1/jobs/j/result")] = (200, cases[0][0], "image/png")
+    client = nc.Client(service.url, TOKEN)
+    _fails_fast(lambda: nc.decode_png(client.result("j")), 2, "declares 100 x 0 pixels")
+
+
+def test_a_long_error_sentence_is_cut(service):
+    service.routes[("GET", "/v1/engines")] = (400, {"error": "No " + "x" * 30000})
+    message = _fails_fast(nc.Client(service.url, TOKEN).engines, 2, "No xxx")
+    assert len(message) < 500
+
+
+def test_a_live_service_that_does_not_answer_is_busy(tmp_path, monkeypatch):
+    """Its pid lives (an `nst serve`), its port takes connections but never answers: connect
+    says busy and never starts a second service beside it."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)  # never accepted: requests wait forever
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", "serve"],
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        path = tmp_path / "service.json"
+        monkeypatch.setenv("NST_SERVICE_FILE", str(path))
+        url = "http://127.0.0.1:%d" % silent.getsockname()[1]
+        _write_info(path, url, holder.pid)
+        discovery_module = sys.modules[nc.connect.__module__]
+        monkeypatch.setattr(discovery_module, "BUSY_WAIT", 0.5)
+        count = len(nc._STARTED)
+        started = time.monotonic()
+        with pytest.raises(nc.ServiceError) as info:
+            nc.connect(nst_command=[sys.executable, "-c", "raise SystemExit(9)"], wait=5)
+        assert "is running but did not answer" in str(info.value)
+        assert "pid %d" % holder.pid in str(info.value)
+        assert_one_sentence(str(info.value).replace("`nst serve --stop`.", "stop."))
+        assert time.monotonic() - started < 5
+        assert len(nc._STARTED) == count  # no second service
+        holder.kill()
+        holder.wait(5)
+        with pytest.raises(nc.ServiceError) as info:  # gone now: not running
+            nc.connect(start=False)
+        assert "not running" in str(info.value)
+    finally:
+        holder.kill()
+        holder.wait(5)
+        silent.close()

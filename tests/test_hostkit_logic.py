@@ -7,6 +7,7 @@ These used to be two drifting copies, one per plug-in; now each rule is checked 
 
 from __future__ import annotations
 
+import random
 import threading
 
 import pytest
@@ -67,6 +68,16 @@ def test_a_layers_grey_is_its_green_with_transparent_as_black():
     assert regions.grey(1, 1, bytes([40, 90, 10, 255]), "BGRA") == bytes([90])
     with pytest.raises(ValueError):
         regions.grey(2, 2, bytes(3), "RGB")
+
+
+def test_grey_under_alpha_is_the_per_pixel_minimum_however_the_alpha_runs():
+    """Opaque, transparent and soft runs take different quick paths: all give min(green, a)."""
+    rng = random.Random(7)
+    for _ in range(100):
+        n = rng.randint(1, 40)
+        alphas = [rng.choice((0, 255, rng.randint(1, 254))) for _ in range(n)]
+        bgra = b"".join(bytes([9, rng.randint(0, 255), 9, a]) for a in alphas)
+        assert regions.grey(n, 1, bgra, "BGRA") == bytes(map(min, bgra[1::4], bgra[3::4]))
 
 
 def test_regions_become_styles_and_mask_pngs_in_order():

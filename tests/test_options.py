@@ -26,7 +26,7 @@ def test_settings_fields_and_defaults_are_the_schema():
     "name, value, message",
     [
         ("size", 8, "size must be between 16 and 16384, got 8."),
-        ("iterations", 0, "iterations must be at least 1, got 0."),
+        ("iterations", 0, "iterations must be between 1 and 100000, got 0."),
         ("learning_rate", 0, "learning-rate must be positive, got 0.0."),
         ("average", 1, "average must be at least 0 and below 1, got 1.0."),
         ("style_weight", -1, "style-weight must be at least 0 (not negative), got -1.0."),
@@ -40,6 +40,31 @@ def test_each_bad_value_is_one_sentence_naming_the_option(name, value, message):
     with pytest.raises(RequestError) as err:
         Settings(**{name: value})
     assert str(err.value) == message
+
+
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("time_budget", float("inf"), "time-budget must be a finite number, got Infinity."),
+        ("time_budget", "NaN", "time-budget must be a finite number, got 'NaN'."),
+        ("time_budget", 1e308, "time-budget must be above 0 and at most 86400, got 1e+308."),
+        ("iterations", 10**9, "iterations must be between 1 and 100000, got 1000000000."),
+        ("style_weight", 10**400, "style-weight must be a finite number, got 1000000000"),
+        ("size", "9" * 5000, "size must be a whole number, got '99999"),
+        ("tile_size", 10**6, "tile-size must be between 32 and 16384, got 1000000."),
+        ("seed", 2**40, "seed must be between 0 and 4294967295, got 1099511627776."),
+        ("style_loss", "x" * 10**6, "style-loss must be one of gram, meancov, got 'xxx"),
+    ],
+    ids=lambda v: str(v)[:20],
+)
+def test_numbers_are_finite_and_bounded_and_echoes_short(name, value, message):
+    """No endless job: every number has an upper bound; long input is quoted cut short."""
+    with pytest.raises(RequestError) as err:
+        Settings(**{name: value})
+    assert str(err.value).startswith(message) and len(str(err.value)) < 160
+    for option in OPTIONS:
+        if option.kind in (int, float) and option.name not in ("strength", "average"):
+            assert option.maximum is not None, option.name
 
 
 def test_values_arrive_as_text_json_or_python():
@@ -76,7 +101,7 @@ def test_json_schema_describes_every_client_option():
     }
     assert props["strength"]["type"] == ["number", "null"]
     assert props["optimizer"]["enum"] == ["lbfgs", "adam"]
-    assert props["style_blend"]["items"] == {"type": "number", "minimum": 0}
+    assert props["style_blend"]["items"] == {"type": "number", "minimum": 0, "maximum": 1e6}
     assert {n for n, p in props.items() if p["x-group"] == "basic"} >= {
         "size",
         "strength",

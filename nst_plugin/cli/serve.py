@@ -48,8 +48,18 @@ def add_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--allow-remote",
         action="store_true",
-        help="allow a --host other machines reach; prints the address and token "
-        "to enter in the editor",
+        help="allow a --host other machines reach, over HTTPS; prints the address, token and "
+        "certificate fingerprint to enter in the editor",
+    )
+    p.add_argument(
+        "--tls-cert",
+        type=Path,
+        default=None,
+        help="with --allow-remote: your PEM certificate (default: a self-signed one made at "
+        "the first start in $XDG_CONFIG_HOME/nst-plugin/tls)",
+    )
+    p.add_argument(
+        "--tls-key", type=Path, default=None, help="with --tls-cert: its PEM private key"
     )
     p.add_argument(
         "--weights",
@@ -68,6 +78,26 @@ def add_flags(p: argparse.ArgumentParser) -> None:
         type=int,
         default=256,
         help="largest request body in MB (default %(default)s)",
+    )
+    p.add_argument(
+        "--max-job-mb",
+        type=int,
+        default=2048,
+        help="largest memory one job's images take decoded, in MB (default %(default)s)",
+    )
+    p.add_argument(
+        "--max-queue-mb",
+        type=int,
+        default=1024,
+        help="largest memory the uploads of waiting jobs hold (compressed), in MB "
+        "(default %(default)s); more is answered 503 with Retry-After",
+    )
+    p.add_argument(
+        "--header-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="seconds a connection has to send a complete request head (default %(default)s)",
     )
     p.add_argument(
         "--max-pixels",
@@ -105,18 +135,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"listening on {args.host} lets other machines reach the service; add "
             "--allow-remote to do that on purpose."
         )
-    if args.max_body_mb < 1 or (args.max_pixels is not None and args.max_pixels < 1):
-        raise UserError("--max-body-mb and --max-pixels must be positive.")
-    if args.idle_exit is not None and not 0 < args.idle_exit < float("inf"):
-        raise UserError("--idle-exit must be a positive number of seconds.")
+    check_limits(args)
     config = ServiceConfig(
         host=args.host,
         port=args.port,
         allow_remote=args.allow_remote,
         weights=args.weights,
-        max_body=args.max_body_mb * 1024 * 1024,
+        max_body=args.max_body_mb * MB,
+        max_job_bytes=args.max_job_mb * MB,
+        max_queue_bytes=args.max_queue_mb * MB,
+        header_timeout=args.header_timeout,
         preload=args.preload,
         idle_exit=args.idle_exit,
+        tls_cert=args.tls_cert.expanduser().resolve() if args.tls_cert else None,
+        tls_key=args.tls_key.expanduser().resolve() if args.tls_key else None,
     )
     if args.styles_dir is not None:
         config.styles_dir = args.styles_dir.expanduser().resolve()
@@ -129,6 +161,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except Exception as err:  # e.g. the engine failed to load with --preload
         print(f"nst: the service could not start: {user_message(err)}", file=sys.stderr)
         return 1
+
+
+MB = 1024 * 1024
+
+
+def check_limits(args: argparse.Namespace) -> None:
+    """One sentence for a flag out of its range."""
+    from ..errors import UserError
+
+    sizes = (args.max_body_mb, args.max_job_mb, args.max_queue_mb)
+    if min(sizes) < 1 or (args.max_pixels is not None and args.max_pixels < 1):
+        raise UserError(
+            "--max-body-mb, --max-job-mb, --max-queue-mb and --max-pixels must be positive."
+        )
+    if args.idle_exit is not None and not 0 < args.idle_exit < float("inf"):
+        raise UserError("--idle-exit must be a positive number of seconds.")
+    if not 0 < args.header_timeout < float("inf"):
+        raise UserError("--header-timeout must be a positive number of seconds.")
+    if (args.tls_cert or args.tls_key) and not args.allow_remote:
+        raise UserError("--tls-cert and --tls-key serve HTTPS for --allow-remote; add it.")
+    if args.tls_key and not args.tls_cert:
+        raise UserError("--tls-key needs its certificate: add --tls-cert.")
 
 
 def show_status(as_json: bool) -> int:

@@ -166,6 +166,17 @@ def recoloured(request: StylizeRequest, content: Image.Image) -> StylizeRequest:
     return dataclasses.replace(request, styles=styles)
 
 
+def held(x: np.ndarray, temporal, weight: float) -> np.ndarray:
+    """A video frame's result blended with the previous frame's, warped onto it, where the
+    flow is reliable: the share w / (1 + w) of the previous result, so 1 is half and half and
+    strokes persist over a few frames instead of flickering."""
+    size = (x.shape[-2], x.shape[-3])
+    warped = np.asarray(temporal.warped.convert("RGB").resize(size, Image.Resampling.BILINEAR))
+    reliable = temporal.reliable.convert("L").resize(size, Image.Resampling.BILINEAR)
+    share = weight / (1.0 + weight) * (np.asarray(reliable, np.float32) / 255.0)[..., None]
+    return (1.0 - share) * x + share * warped.astype(np.float32).reshape(x.shape)
+
+
 def style_amount(strength: float | None) -> float:
     """How far from the photo's own style towards the painting's a strength goes.
 
@@ -211,6 +222,8 @@ def run(request: StylizeRequest, reporter: Reporter) -> Result:
         x = transform(content, conditions, s.tile_overlap, on_tile, model) * 255
     if s.preserve_colors:
         x = colors.restore_colors(x, content * 255)
+    if request.temporal is not None and s.temporal_weight > 0:
+        x = held(x, request.temporal, s.temporal_weight)
     return Result(
         image=from_array(x[None]),
         iterations=1,

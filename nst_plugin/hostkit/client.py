@@ -3,14 +3,22 @@
 Every failure is a :class:`~.errors.ServiceError` whose text is one sentence and never shows
 the access token. Thread-safe: a worker thread waits on a stream while the editor's main
 thread may close it.
+
+The client trusts no service: an answer's body, a progress line and the time an answer takes
+are capped (a service that drips one byte a second is cut off at the deadline), and an
+``https://`` service whose certificate's SHA-256 is not the pinned ``fingerprint`` is refused
+before the token is sent.
 """
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import os
 import socket
+import ssl
+import threading
 import time
 from contextlib import suppress
 from urllib.parse import quote, urlsplit
@@ -20,11 +28,64 @@ from .progress import FINAL_STATES
 
 API = "/v1"
 RECONNECTS = 6  # times wait() follows a progress stream that ended before the job did
+MB = 1024 * 1024
+MAX_JSON = 64 * MB  # the largest JSON answer read (the style list with its thumbnails)
+MAX_RESULT = 1024 * MB  # the largest result PNG read
+MAX_ERROR = 64 * 1024  # of an error answer, only the sentence matters
+MAX_LINE = 8 * MB  # the longest progress event (a preview is some 100 KB)
+MIN_RATE = 256 * 1024  # bytes a second a body must at least move at, beyond the timeout
+MAX_SENTENCE = 400  # characters of a service's error sentence shown
+
+
+def normal_fingerprint(text) -> str | None:
+    """A SHA-256 fingerprint as 64 lower-case hex digits (colons, spaces and case ignored);
+    None for none; ServiceError when it is not one."""
+    if text is None or not str(text).strip():
+        return None
+    digits = "".join(ch for ch in str(text).lower() if ch not in ": \t-")
+    if len(digits) != 64 or any(ch not in "0123456789abcdef" for ch in digits):
+        raise ServiceError(
+            "The certificate fingerprint in the plug-in's settings is not a SHA-256 "
+            "fingerprint; copy it again from `nst serve --status` on the service's machine."
+        )
+    return digits
+
+
+class _Watchdog:
+    """Shuts a socket down once its deadline passes, so that no read waits beyond it however
+    slowly the bytes come; ``fired`` tells that it did."""
+
+    def __init__(self, sock, seconds: float):
+        self.sock = sock
+        self.deadline = time.monotonic() + seconds
+        self.fired = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="nst-client-deadline")
+        self._thread.daemon = True
+        self._thread.start()
+
+    def reset(self, seconds: float) -> None:
+        """The deadline is now ``seconds`` from now."""
+        self.deadline = time.monotonic() + seconds
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while True:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                self.fired = True
+                with suppress(OSError):
+                    self.sock.shutdown(socket.SHUT_RDWR)
+                return
+            if self._stop.wait(left):
+                return
 
 
 def loads(data: bytes):
-    """The JSON value of UTF-8 bytes, or None when they are not JSON."""
-    with suppress(ValueError):
+    """The JSON value of UTF-8 bytes, or None when they are not JSON (or nest too deep)."""
+    with suppress(ValueError, RecursionError, MemoryError):
         return json.loads(data.decode("utf-8"))
     return None
 
@@ -79,11 +140,14 @@ def _job_path(job_id: str, tail: str = "") -> str:
 class Client:
     """The service at ``url`` with bearer ``token``; methods raise :class:`ServiceError`.
 
-    ``timeout`` (s) is for connecting and each read; progress streams wait
-    ``stream_timeout`` (at least 60 s) for each line.
+    ``timeout`` (s) is for connecting and for a whole answer (longer for a large body, at
+    ``MIN_RATE``); progress streams wait ``stream_timeout`` (at least 60 s) for each line.
+    ``fingerprint``: the SHA-256 of an ``https://`` service's certificate (``nst serve
+    --status`` prints it); with it the certificate is pinned, without it it must be one the
+    system trusts.
     """
 
-    def __init__(self, url: str, token: str | None, timeout: float = 30.0):
+    def __init__(self, url: str, token: str | None, timeout: float = 30.0, fingerprint=None):
         address = (url or "").strip()
         try:
             parts = urlsplit(address if "://" in address else "http://" + address)
@@ -99,8 +163,10 @@ class Client:
         netloc = parts.netloc.rpartition("@")[2]  # never show credentials
         self.url = "%s://%s%s" % (self.scheme, netloc, self.base_path)
         self._token = token or None
+        self.fingerprint = normal_fingerprint(fingerprint)
         self.timeout = float(timeout)
         self.stream_timeout = max(self.timeout, 60.0)
+        self.max_json, self.max_result, self.max_line = MAX_JSON, MAX_RESULT, MAX_LINE
         self._streams = set()  # open EventStreams (add, discard and list() are atomic)
 
     # -- errors --------------------------------------------------------------------------
@@ -109,7 +175,13 @@ class Client:
         """The sentence for a network failure (or a ValueError: an answer that is not JSON)."""
         if isinstance(exc, (socket.timeout, TimeoutError)):
             what = "did not answer within %g s" % timeout
-        elif isinstance(exc, ValueError):
+        elif isinstance(exc, MemoryError):
+            what = "sent an answer too large for this editor's memory"
+        elif isinstance(exc, ssl.SSLError):
+            what = "cannot be reached over HTTPS (%s)" % (
+                getattr(exc, "reason", None) or "the TLS handshake failed"
+            )
+        elif isinstance(exc, (ValueError, RecursionError)):
             what = "sent an answer that is not a JSON object"
         elif isinstance(exc, ConnectionRefusedError):
             what = "cannot be reached (connection refused)"
@@ -125,6 +197,8 @@ class Client:
         """The service's own sentence for a 4xx answer; a hint for anything else."""
         answer = loads(body)
         text = str(answer.get("error") or "").strip() if isinstance(answer, dict) else ""
+        if len(text) > MAX_SENTENCE:
+            text = text[: MAX_SENTENCE - 1].rstrip() + "…"
         if text and status < 500:
             return ServiceError(sentence(text), status)
         if status >= 500:
@@ -147,32 +221,98 @@ class Client:
             headers["Authorization"] = "Bearer " + self._token
         return headers
 
-    def _send(self, method, path, body, headers, timeout, keep_open):
-        """``(connection, response, body)``; the body is empty when the stream stays open."""
-        if self.scheme == "https":
-            conn = http.client.HTTPSConnection(self.host, self.port, timeout=timeout)
-        else:
+    def _connection(self, timeout: float):
+        """An open connection; an ``https://`` one only after its certificate passed."""
+        if self.scheme != "https":
             conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+            conn.connect()
+            return conn
+        if self.fingerprint:  # pinned: the fingerprint, not a CA, says who it is
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        else:
+            context = ssl.create_default_context()
+        conn = http.client.HTTPSConnection(self.host, self.port, timeout=timeout, context=context)
+        conn.connect()
+        if self.fingerprint:
+            der = conn.sock.getpeercert(binary_form=True) or b""
+            if hashlib.sha256(der).hexdigest() != self.fingerprint:
+                conn.close()
+                raise ServiceError(
+                    "The service at %s showed a certificate whose fingerprint is not the one in "
+                    "the plug-in's settings, so nothing was sent; compare it with `nst serve "
+                    "--status` on the service's machine." % self.url
+                )
+        return conn
+
+    def _send(self, method, path, body, headers, timeout, keep_open, limit=None):
+        """``(connection, response, body, watchdog)``; the body is empty (and the watchdog
+        running) when the stream stays open."""
+        conn = dog = None
         try:
-            conn.request(method, self.base_path + API + path, body, headers)
+            conn = self._connection(timeout)
             sock = conn.sock  # the connection drops it when the answer ends at close
+            dog = _Watchdog(sock, timeout + len(body or b"") / MIN_RATE)
+            conn.request(method, self.base_path + API + path, body, headers)
             response = conn.getresponse()
             ok = 200 <= response.status < 300
-            data = b"" if ok and keep_open else response.read()
-        except (OSError, http.client.HTTPException) as exc:
-            conn.close()
-            raise self.network_error(exc, timeout) from exc
-        if not (ok and keep_open):
-            conn.close()
+            if ok and keep_open:
+                return sock, response, b"", dog
+            data = self._read_body(response, limit if ok else MAX_ERROR, ok, dog, timeout)
+        except ServiceError:
+            self._end(conn, dog)
+            raise
+        except Exception as exc:  # OSError, HTTPException, MemoryError, ...: never raw
+            self._end(conn, dog)
+            cause = TimeoutError() if dog is not None and dog.fired else exc
+            raise self.network_error(cause, timeout) from exc
+        self._end(conn, dog)
         if not ok:
             raise self._http_error(response.status, response.reason, data)
-        return sock, response, data
+        return sock, response, data, None
+
+    @staticmethod
+    def _end(conn, dog) -> None:
+        if dog is not None:
+            dog.stop()
+        if conn is not None:
+            with suppress(Exception):
+                conn.close()
+
+    def _read_body(self, response, limit: int, whole: bool, dog: _Watchdog, timeout: float):
+        """The answer's body, at most ``limit`` bytes (more is an error when ``whole``, else
+        cut), read before the watchdog's deadline."""
+        length = response.getheader("Content-Length")
+        length = int(length) if length and length.strip().isdigit() else None
+        if whole and length is not None and length > limit:
+            raise self._too_large(length, limit)
+        dog.reset(timeout + (length or 0) / MIN_RATE)
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = response.read(min(1 << 16, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if dog.fired:
+            raise TimeoutError()
+        if size > limit and whole:
+            raise self._too_large(None, limit)
+        return b"".join(chunks)[:limit]
+
+    def _too_large(self, length, limit: int) -> ServiceError:
+        told = "%d MB" % (length // MB) if length else "more"
+        return ServiceError(
+            "The nst service at %s sent an answer of %s, over this plug-in's limit of %d MB; "
+            "check the address in the plug-in's settings." % (self.url, told, limit // MB)
+        )
 
     def call(self, method: str, path: str, body=None, ctype=None, *, auth=True, timeout=None):
         """One request below ``/v1``; returns the 2xx answer's JSON object."""
         timeout = self.timeout if timeout is None else timeout
         headers = self._headers("application/json", ctype, auth)
-        _sock, _response, data = self._send(method, path, body, headers, timeout, False)
+        data = self._send(method, path, body, headers, timeout, False, self.max_json)[2]
         payload = loads(data)
         if not isinstance(payload, dict):
             raise self.network_error(ValueError(), timeout)
@@ -181,13 +321,14 @@ class Client:
     def call_for_bytes(self, path: str) -> bytes:
         """``GET`` below ``/v1``; returns the 2xx answer's bytes."""
         headers = self._headers("application/json", None, True)
-        return self._send("GET", path, None, headers, self.timeout, False)[2]
+        return self._send("GET", path, None, headers, self.timeout, False, self.max_result)[2]
 
     def open_stream(self, path: str) -> tuple:
-        """``GET`` an event stream below ``/v1``; returns the open ``(socket, response)``."""
+        """``GET`` an event stream below ``/v1``; returns the open ``(socket, response,
+        watchdog)``."""
         headers = self._headers("text/event-stream", None, True)
-        sock, response, _ = self._send("GET", path, None, headers, self.stream_timeout, True)
-        return sock, response
+        sock, response, _, dog = self._send("GET", path, None, headers, self.stream_timeout, True)
+        return sock, response, dog
 
     # -- the API -------------------------------------------------------------------------
 
@@ -331,7 +472,7 @@ class EventStream:
         self.closed_locally = False
         self._closed = False
         self._done = False
-        self._sock, self._resp = client.open_stream(_job_path(job_id, "/events"))
+        self._sock, self._resp, self._dog = client.open_stream(_job_path(job_id, "/events"))
         client._streams.add(self)
 
     def __iter__(self) -> EventStream:
@@ -350,6 +491,7 @@ class EventStream:
         self._closed = True
         self.closed_locally = not self._done
         self.client._streams.discard(self)
+        self._dog.stop()
         for end in (lambda: self._sock.shutdown(socket.SHUT_RDWR), self._resp.close):
             with suppress(Exception):
                 end()
@@ -359,10 +501,14 @@ class EventStream:
     def __next__(self) -> dict:
         try:
             event = self._read_event()
+        except ServiceError:
+            self.close()
+            raise
         except Exception as exc:
             if not self._closed:  # after close() any failure just ends the stream
                 self.close()
-                raise self.client.network_error(exc, self.client.stream_timeout) from exc
+                cause = TimeoutError() if self._dog.fired else exc
+                raise self.client.network_error(cause, self.client.stream_timeout) from exc
             event = None
         if event is None:
             self.close()
@@ -370,10 +516,20 @@ class EventStream:
         return event
 
     def _read_event(self) -> dict | None:
-        """The next event, or None when the stream ended or was closed."""
-        name, data = "", []
+        """The next event, or None when the stream ended or was closed. Each line must come
+        within ``stream_timeout`` and an event be at most ``max_line`` bytes."""
+        name, data, size, limit = "", [], 0, self.client.max_line
         while not (self._done or self._closed):
-            line = self._resp.readline()
+            self._dog.reset(self.client.stream_timeout)
+            line = self._resp.readline(limit + 1)
+            if self._dog.fired:
+                raise TimeoutError()
+            size += len(line)
+            if size > limit:
+                raise ServiceError(
+                    "The nst service at %s sent a progress event over %d MB; check the address "
+                    "in the plug-in's settings." % (self.client.url, limit // MB)
+                )
             self._done = not line  # the service ended the stream (unless close() woke us)
             text = line.decode("utf-8", "replace").rstrip("\r\n")
             field, colon, value = text.partition(":")
@@ -389,4 +545,6 @@ class EventStream:
                 if isinstance(payload, dict):
                     return {**payload, "event": name}
                 return {"event": name, "data": payload}
+            elif not (name or data):
+                size = 0  # comments between events do not add up
         return None

@@ -27,6 +27,11 @@ NOT_RUNNING = (
     "The nst service is not running; start it with `nst serve` in a terminal, or run "
     "`nst install-host <editor>` again so the plug-in can start it itself."
 )
+BUSY_WAIT = 10.0  # seconds a live service that did not answer at once gets to answer
+BUSY = (
+    "The nst service (pid %s) is running but did not answer within %g s; it may be busy, so "
+    "try again in a moment, or stop it with `nst serve --stop`."
+)
 _STARTED = []  # the services started here (kept so that they are not reaped noisily)
 
 
@@ -61,7 +66,7 @@ def read_service_file(path: str | None = None) -> dict | None:
 
 
 def load_host_config(folder: str) -> dict:
-    """The plug-in folder's ``nst-host.json`` (``{"nst": path, "url": ..., "token": ...}``);
+    """The plug-in folder's ``nst-host.json`` (``{"nst": path, "url", "token", "fingerprint"}``);
     ``{}`` when it is missing."""
     path = os.path.join(folder, HOST_CONFIG)
     try:
@@ -83,13 +88,16 @@ def _text(value) -> str | None:
 def connect_kwargs(user: dict, host_config: dict) -> dict:
     """Keyword arguments of :func:`connect` from the user's settings and ``nst-host.json``.
 
-    An address the user entered wins; then one in ``nst-host.json``; else the discovery file
+    An address the user entered wins (with its token and, for ``https://``, the certificate
+    ``fingerprint``); then one in ``nst-host.json``; else the discovery file
     of a running service, or a service started with the ``nst`` command it names.
     """
     for source in (user, host_config):
         url = _text(source.get("url"))
         if url:
-            return {"url": url, "token": _text(source.get("token"))}
+            found = {"url": url, "token": _text(source.get("token"))}
+            fingerprint = _text(source.get("fingerprint"))
+            return {**found, "fingerprint": fingerprint} if fingerprint else found
     nst = host_config.get("nst")
     if isinstance(nst, (list, tuple)):
         nst = [str(part) for part in nst] or None
@@ -101,16 +109,40 @@ def connect_kwargs(user: dict, host_config: dict) -> dict:
 def _answering(info: dict, timeout: float = 2.0) -> Client | None:
     """A client of the service ``info`` describes, if it answers."""
     with suppress(ServiceError):
-        client = Client(info["url"], info.get("token"))
+        client = Client(info["url"], info.get("token"), fingerprint=info.get("fingerprint"))
         if client.health(timeout=timeout).get("ok", True):
             return client
     return None
+
+
+def service_alive(info: dict | None) -> bool:
+    """Whether the process the discovery file names still runs and is an ``nst serve``: a
+    service that does not answer then is busy, not gone, and no second one may start.
+
+    False when that cannot be told safely (Windows, where probing a pid would end it).
+    """
+    pid = (info or {}).get("pid")
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0 or os.name == "nt":
+        return False
+    try:
+        os.kill(pid, 0)
+    except OSError:  # gone, or another user's process (the pid was reused)
+        return False
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as fh:
+            if fh.read().rpartition(b")")[2].split()[:1] == [b"Z"]:
+                return False  # a zombie has exited
+        with open("/proc/%d/cmdline" % pid, "rb") as fh:
+            return b"serve" in fh.read().split(b"\0")
+    except OSError:  # no /proc (macOS): the pid lives, take it for the service
+        return True
 
 
 def connect(
     *,
     url: str | None = None,
     token: str | None = None,
+    fingerprint: str | None = None,
     service_file: str | None = None,
     nst_command=None,
     start: bool = True,
@@ -118,12 +150,15 @@ def connect(
 ) -> Client:
     """A :class:`Client` of a service that answers.
 
-    The one at ``url``; else the one the discovery file names; else, when ``start``, one
+    The one at ``url`` (an ``https://`` one pinned by ``fingerprint``, the SHA-256 `nst serve
+    --status` prints); else the one the discovery file names; else, when ``start``, one
     started with ``nst_command`` (the ``nst`` executable or an argv prefix) and polled for up
-    to ``wait`` seconds. Raises :class:`ServiceError` when none answers.
+    to ``wait`` seconds. A service whose process lives but does not answer is busy: it gets
+    ``BUSY_WAIT`` seconds, and no second one is started beside it. Raises
+    :class:`ServiceError` when none answers.
     """
     if url:
-        client = Client(url, token)
+        client = Client(url, token, fingerprint=fingerprint)
         client.health()
         return client
     path = service_file or service_file_path()
@@ -131,6 +166,11 @@ def connect(
     client = _answering(stale) if stale else None
     if client is not None:
         return client
+    if service_alive(stale):
+        client = _answering(stale, timeout=BUSY_WAIT)
+        if client is not None:
+            return client
+        raise ServiceError(BUSY % (stale.get("pid"), BUSY_WAIT))
     if not (start and nst_command):
         raise ServiceError(NOT_RUNNING)
     child = _start_service(nst_command, service_file)

@@ -13,6 +13,7 @@ from operator import add, sub
 from .errors import ServiceError
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
+MAX_PIXELS = 16384 * 16384  # the largest image the service makes (--size 16384, square)
 _SOURCES = {"L": (0, 0, 0), "LA": (0, 0, 0, 1), "RGB": (0, 1, 2), "RGBA": (0, 1, 2, 3)}
 _SOURCES["BGRA"] = (2, 1, 0, 3)
 _MODES = {0: "L", 2: "RGB", 4: "LA", 6: "RGBA"}  # by PNG colour type
@@ -120,13 +121,31 @@ def _chunks(data: bytes) -> tuple:
     return header, b"".join(idat)
 
 
-def decode_png(data: bytes) -> tuple:
+def decode_png(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple:
     """``(width, height, mode, pixels)`` of a non-interlaced 8-bit L, RGB, LA or RGBA PNG.
 
-    Other PNGs (palette, 16-bit, ...) and damaged files raise :class:`ServiceError`.
+    Other PNGs (palette, 16-bit, ...), damaged files, images of no pixels or of more than
+    ``max_pixels`` raise :class:`ServiceError`, checked from the header before anything is
+    inflated; inflating stops at the size the header declares.
     """
-    header, idat = _chunks(bytes(data))
+    try:
+        return _decode(bytes(data), max_pixels)
+    except MemoryError:
+        raise ServiceError(
+            "The image is too large to decode in this editor's memory; choose a smaller size."
+        ) from None
+
+
+def _decode(data: bytes, max_pixels: int) -> tuple:
+    header, idat = _chunks(data)
     width, height, depth, colour, compression, filtering, interlace = header
+    if width <= 0 or height <= 0:
+        raise _bad_png("it declares %d x %d pixels" % (width, height))
+    if width * height > max_pixels:
+        raise ServiceError(
+            "The image is %d x %d pixels, more than the %d this plug-in decodes; choose a "
+            "smaller size." % (width, height, max_pixels)
+        )
     if depth != 8 or colour not in _MODES or compression or filtering or interlace:
         raise ServiceError(
             "The image is not an 8-bit PNG this plug-in can read (colour type %d, bit depth %d%s);"

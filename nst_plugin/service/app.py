@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from .. import __version__, engines
-from ..errors import UserError
+from ..errors import UserError, quote
 from ..jobs import DONE
 from ..options import PRESETS
 from .config import ServiceConfig
@@ -46,9 +46,12 @@ def error(status: int, message: str, **headers: str) -> JSONResponse:
 
 def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
     if exc.status_code == 404:
-        message = f"there is no {request.method} {request.url.path} in the nst service's API"
+        message = (
+            f"there is no {quote(request.method)} {quote(request.url.path)} in the nst "
+            "service's API"
+        )
     elif exc.status_code == 405:
-        message = f"{request.method} is not allowed on {request.url.path}"
+        message = f"{quote(request.method)} is not allowed on {quote(request.url.path)}"
     else:
         message = str(exc.detail)
     return error(exc.status_code, message)
@@ -94,7 +97,9 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, lambda r, e: error(e.status, e.message))
     app.add_exception_handler(StyleExists, lambda r, e: error(409, str(e)))
     app.add_exception_handler(UserError, lambda r, e: error(400, str(e)))
-    app.add_exception_handler(TableFull, lambda r, e: error(503, str(e), **{"Retry-After": "5"}))
+    app.add_exception_handler(
+        TableFull, lambda r, e: error(503, str(e), **{"Retry-After": str(e.retry_after)})
+    )
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(
         RequestValidationError, lambda r, e: error(400, "the request is malformed")
@@ -214,21 +219,14 @@ def _add_job_routes(
             sub = await job_from_form(form, config, library)
         finally:
             await form.close()
-        entry = table.submit(
-            sub.content,
-            sub.styles,
-            sub.settings,
-            sub.engine,
-            sub.cancel_on_disconnect,
-            style_masks=sub.style_masks,
-            strength_map=sub.strength_map,
-        )
+        entry = table.submit(sub)
         log.info(
-            "job %s queued (engine %s, size %s, %s iterations)",
+            "job %s queued (engine %s, size %s, %s iterations, %.1f MB of uploads held)",
             entry.id,
             sub.engine,
             sub.settings.size,
             sub.settings.iterations,
+            entry.held / (1024 * 1024),
         )
         return JSONResponse(
             {"id": entry.id, "state": entry.state},
@@ -245,7 +243,7 @@ def _add_one_job_routes(app: FastAPI, config: ServiceConfig, table: JobTable) ->
         if entry is None:
             raise ApiError(
                 404,
-                f"there is no job {job_id[:40]!r}; finished jobs are kept for "
+                f"there is no job {quote(job_id)}; finished jobs are kept for "
                 f"{config.keep_seconds / 60:g} minutes and none outlive a restart",
             )
         return entry

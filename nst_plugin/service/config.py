@@ -56,6 +56,13 @@ class ServiceConfig:
     max_pixels: int = MAX_PIXELS
     max_styles: int = 8  # style images in one job
     max_queued: int = 32  # queued and running jobs
+    max_job_bytes: int = 2048 * 1024 * 1024  # one job's images, decoded
+    max_queue_bytes: int = 1024 * 1024 * 1024  # the uploads queued jobs hold (compressed)
+    header_timeout: float = 10.0  # seconds to send a complete request head
+    max_idle_connections: int = 32  # idle connections kept; the oldest are closed first
+    tls_cert: Path | None = None  # HTTPS (--allow-remote): the certificate and key in use
+    tls_key: Path | None = None
+    fingerprint: str | None = None  # the certificate's SHA-256, which clients pin
     keep_results: int = 32  # finished jobs kept for reconnecting clients
     keep_seconds: float = 3600.0
     keepalive: float = 15.0  # seconds between keep-alive comments of an event stream
@@ -68,9 +75,13 @@ class ServiceConfig:
         return f"[{self.host}]" if ":" in self.host else self.host
 
     @property
+    def scheme(self) -> str:
+        return "https" if self.tls_cert is not None else "http"
+
+    @property
     def url(self) -> str:
         """The address local clients use."""
-        return f"http://{self._url_host()}:{self.port}"
+        return f"{self.scheme}://{self._url_host()}:{self.port}"
 
     def allowed_hosts(self) -> frozenset[str] | None:
         """The Host header values a request may carry (None: any, for a wildcard bind).

@@ -1,13 +1,14 @@
 """The discovery file the clients read (`client.service_file_path()`), and what `nst serve
 --status` and `--stop` do with it.
 
-The file is JSON {url, token, pid, version, log}, mode 0600, written in one step once the
-service listens and removed when it stops (only while it is still this service's file).
+The file is JSON {url, token, pid, version, log, fingerprint}, mode 0600, written in one step
+once the service listens and removed when it stops (only while it is still this service's
+file). A service whose process lives but does not answer is *busy* (state "not answering"),
+not gone: it is neither replaced nor reported as stopped.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import signal
@@ -15,10 +16,13 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from ..fsutil import atomic_file
 from ..hostkit import discovery as client
+from ..hostkit.client import Client
+from ..hostkit.errors import ServiceError
+
+BUSY = "not answering"  # the state of a live service that did not answer in time
 
 
 def path() -> Path:
@@ -52,38 +56,29 @@ def remove_if_ours(info: dict[str, Any]) -> bool:
 
 
 def ask(info: dict[str, Any], route: str, timeout: float = 5.0) -> dict[str, Any] | None:
-    """GET /v1/<route> of the service `info` names; None when it does not answer with JSON."""
-    parts = urlsplit(info["url"])
-    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=timeout)
+    """GET /v1/<route> of the service `info` names (its certificate pinned); None when it
+    does not answer with JSON."""
     try:
-        conn.request(
-            "GET",
-            f"/v1/{route}",
-            headers={
-                "Authorization": f"Bearer {info.get('token') or ''}",
-                "Accept": "application/json",
-            },
-        )
-        resp = conn.getresponse()
-        answer = json.loads(resp.read().decode("utf-8")) if resp.status == 200 else None
-    except (OSError, ValueError, http.client.HTTPException):
+        conn = Client(info["url"], info.get("token"), timeout, info.get("fingerprint"))
+        return conn.call("GET", "/" + route)
+    except ServiceError:
         return None
-    finally:
-        conn.close()
-    return answer if isinstance(answer, dict) else None
 
 
-def running() -> dict[str, Any] | None:
-    """The discovery info of the service that answers there, merged with its /v1/status.
+def running(timeout: float = 3.0) -> dict[str, Any] | None:
+    """The discovery info of the service that answers there, merged with its /v1/status;
+    with state BUSY when its process lives but it did not answer within `timeout`.
 
     A file whose service is gone is stale: it is removed when its process no longer exists.
     """
     info = client.read_service_file(str(path()))
     if info is None:
         return None
-    state = ask(info, "status")
+    state = ask(info, "status", timeout)
     if state is not None:
         return {**info, **state, "token": info.get("token")}
+    if client.service_alive(info):
+        return {**info, "state": BUSY}
     if _gone(info.get("pid")):
         remove_if_ours(info)
     return None
@@ -91,6 +86,12 @@ def running() -> dict[str, Any] | None:
 
 def status_line(state: dict[str, Any]) -> str:
     """One line for `nst serve --status`."""
+    tls = f"; certificate SHA-256 {state['fingerprint']}" if state.get("fingerprint") else ""
+    if state.get("state") == BUSY:
+        return (
+            f"nst: the service at {state['url']} (pid {state.get('pid')}) runs but did not "
+            f"answer in time, so it is busy; `nst serve --stop` stops it{tls}"
+        )
     running_job = state.get("running")
     if running_job:
         doing = (
@@ -103,7 +104,7 @@ def status_line(state: dict[str, Any]) -> str:
     waiting = f", {queued} queued" if queued else ""
     return (
         f"nst: the service at {state['url']} (pid {state.get('pid')}, version "
-        f"{state.get('version')}) is {doing}{waiting}; log: {state.get('log')}"
+        f"{state.get('version')}) is {doing}{waiting}; log: {state.get('log')}{tls}"
     )
 
 

@@ -40,17 +40,25 @@ def _number(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
+CANCEL_WAIT = 0.8  # seconds a running job gets to stop before clients hear it has
+
+
 class TableFull(Exception):
-    """Too many jobs are queued (answered with 503)."""
+    """Too many jobs, or too many bytes, are queued (answered with 503 and Retry-After)."""
+
+    def __init__(self, message: str, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class ServiceJob:
     """One job as the service shows it; changed only in the event loop's thread."""
 
-    def __init__(self, job: Job, cancel_on_disconnect: bool) -> None:
+    def __init__(self, job: Job, cancel_on_disconnect: bool, held: int = 0) -> None:
         self.job = job
         self.id = job.id
         self.cancel_on_disconnect = cancel_on_disconnect
+        self.held = held  # bytes of compressed uploads while it waits
         self.state = QUEUED
         self.progress: dict[str, Any] = {
             "stage": QUEUED,
@@ -109,34 +117,48 @@ class JobTable:
 
     # -- in the event loop ------------------------------------------------------------
 
-    def submit(
-        self,
-        content: Any,
-        styles: list[Any],
-        settings: Any,
-        engine: str,
-        cancel_on_disconnect: bool = False,
-        style_masks: list[Any] | None = None,
-        strength_map: Any = None,
-    ) -> ServiceJob:
+    def submit(self, sub: Any) -> ServiceJob:
+        """Queue an `uploads.Submission`; TableFull (503) when the queue is full, in jobs or
+        in the bytes their uploads hold."""
         self.prune()
-        active = sum(1 for j in self.jobs.values() if not j.finished)
-        if active >= self.config.max_queued:
+        active = [j for j in self.jobs.values() if not j.finished]
+        if len(active) >= self.config.max_queued:
             raise TableFull(
-                f"the service has {active} jobs waiting; try again when one has finished."
+                f"the service has {len(active)} jobs waiting; try again when one has finished."
             )
+        held = sum(j.held for j in active if j.state == QUEUED)
+        size = sub.uploads.size
+        if held + size > self.config.max_queue_bytes:
+            mb = 1024 * 1024
+            raise TableFull(
+                f"the queued jobs hold {held / mb:.0f} MB of images and this one "
+                f"{size / mb:.1f} MB, over the service's limit of "
+                f"{self.config.max_queue_bytes / mb:.0f} MB; try again when a job has started",
+                retry_after=30,
+            )
+        uploads, config, settings = sub.uploads, self.config, sub.settings
+
+        def prepare(job: Job) -> None:  # in the worker, as the job starts
+            from .uploads import decode_uploads
+
+            job.reporter.stage("loading")
+            job.prepare = None  # the closure, and with it the compressed bytes, go after this
+            job.content, job.styles, job.style_masks, job.strength_map = decode_uploads(
+                uploads, config, settings
+            )
+            self._call_in_loop(self._started, job.id)
+
         job = self.runner.submit(
-            content,
-            styles,
             None,
-            settings=settings,
-            engine=engine,
+            [None] * len(uploads.styles),
+            None,
+            settings=sub.settings,
+            engine=sub.engine,
             listeners=[self._from_worker],
             on_done=self._done_in_worker,
-            style_masks=style_masks,
-            strength_map=strength_map,
+            prepare=prepare,
         )
-        entry = ServiceJob(job, cancel_on_disconnect)
+        entry = ServiceJob(job, sub.cancel_on_disconnect, size)
         self.jobs[job.id] = entry
         return entry
 
@@ -148,11 +170,28 @@ class JobTable:
         return [j for j in self.jobs.values() if not j.finished]
 
     def cancel(self, entry: ServiceJob) -> None:
-        """Stop a job: a queued one is cancelled now, a running one within one iteration."""
+        """Stop a job in any state. A queued one is cancelled now (the runner skips it); a
+        running one stops at the engine's next check (within one iteration, between the
+        steps of loading and preparing), and clients hear it has within CANCEL_WAIT seconds
+        even while the engine finishes a step that cannot be cut (its result is dropped)."""
         entry.job.cancel()
-        if entry.state == QUEUED and not entry.finished:
-            # The runner skips it when its turn comes; clients hear of it now.
+        if entry.finished:
+            return
+        if entry.state == QUEUED and entry.job.state == QUEUED:
             self._finish(entry.id, CANCELLED, None, None)
+        elif self.loop is not None:
+            self.loop.call_later(CANCEL_WAIT, self._cancel_overdue, entry.id)
+
+    def _cancel_overdue(self, job_id: str) -> None:
+        entry = self.jobs.get(job_id)
+        if entry is not None and not entry.finished:
+            log.info("job %s cancelled; the engine stops after its current step", job_id)
+            self._finish(job_id, CANCELLED, None, None)
+
+    def _started(self, job_id: str) -> None:
+        entry = self.jobs.get(job_id)
+        if entry is not None:
+            entry.held = 0  # decoded: the compressed bytes are the worker's to drop
 
     def forget(self, entry: ServiceJob) -> None:
         self.jobs.pop(entry.id, None)
@@ -200,6 +239,7 @@ class JobTable:
         if entry is None or entry.finished:
             return
         entry.state, entry.error, entry.result = state, error, result
+        entry.held = 0
         entry.progress = {**entry.progress, "stage": state, "eta": None}
         entry.finished_at, entry.finished_wall = time.monotonic(), time.time()
         entry.touch()
@@ -241,6 +281,9 @@ class JobTable:
         if state == FAILED:
             text = user_message(error)
             error = text[0].upper() + text[1:]
+        # A kept job keeps its PNG only: its inputs and the result image go now.
+        job.content, job.styles, job.style_masks, job.strength_map = None, [], None, None
+        job.prepare, job.result = None, None
         self._call_in_loop(self._finish, job.id, state, error, result)
 
     # -- anywhere ---------------------------------------------------------------------

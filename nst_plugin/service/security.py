@@ -5,7 +5,10 @@ can reach it. `RequestChecks` (pure ASGI, outside the routes) therefore refuses,
 
 * a Host header that is not the service's own address (400): DNS rebinding;
 * any request with an Origin header (403): browsers send one from web pages;
-* a missing or wrong `Authorization: Bearer <token>` (401), except for /v1/health;
+* a missing or wrong `Authorization: Bearer <token>` (401), except for /v1/health; after
+  `Throttle.limit` wrong tokens from one address within a minute, 429 until the minute has
+  passed (the right token is still served: on loopback every local program shares one
+  address);
 * a body over the limit (413): at once for a Content-Length over it, and while reading for
   chunked bodies, which are cut at the limit.
 
@@ -18,8 +21,13 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import math
+import time
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from ..errors import quote
 
 log = logging.getLogger("nst_plugin.service")
 
@@ -100,23 +108,60 @@ def token_matches(scope: Scope, token: str) -> bool:
     return hmac.compare_digest(value.strip(), token.encode("utf-8"))
 
 
+class Throttle:
+    """Wrong tokens per client address: more than `limit` within `window` seconds are
+    answered 429 until the window has passed. Remembers at most `addresses` addresses."""
+
+    def __init__(self, limit: int = 10, window: float = 60.0, addresses: int = 1024) -> None:
+        self.limit, self.window, self.addresses = limit, window, addresses
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def _recent(self, address: str, now: float) -> deque[float] | None:
+        times = self._failures.get(address)
+        while times and now - times[0] > self.window:
+            times.popleft()
+        return times
+
+    def wait(self, address: str, now: float | None = None) -> float:
+        """Seconds until `address` may try a token again (0: now)."""
+        now = time.monotonic() if now is None else now
+        times = self._recent(address, now)
+        if not times or len(times) < self.limit:
+            return 0.0
+        return max(0.0, self.window - (now - times[0]))
+
+    def failed(self, address: str, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        times = self._recent(address, now)
+        if times is None:
+            times = self._failures[address] = deque(maxlen=self.limit)
+            while len(self._failures) > self.addresses:
+                self._failures.popitem(last=False)
+        self._failures.move_to_end(address)
+        times.append(now)
+
+
+WRONG_TOKEN = (
+    "the access token is missing or wrong; restart the plug-in so it reads "
+    "the current token, or copy it again into the plug-in's settings"
+)
+
+
 def refusal(
     scope: Scope, token: str, allowed_hosts: frozenset[str] | None, max_body: int
 ) -> tuple[int, str] | None:
     """(status, sentence) when the request must be refused before any route sees it."""
     host = (header(scope, b"host") or b"").decode("latin-1").strip().lower()
     if allowed_hosts is not None and host not in allowed_hosts:
+        shown = quote(host) if host else "(none)"
         return 400, (
-            f"the Host header {host or '(none)'!r} is not this service's address; "
+            f"the Host header {shown} is not this service's address; "
             "connect to the address in the discovery file"
         )
     if header(scope, b"origin") is not None:
         return 403, "requests from web pages are refused; the service is for editor plug-ins"
     if scope.get("path") not in PUBLIC_PATHS and not token_matches(scope, token):
-        return 401, (
-            "the access token is missing or wrong; restart the plug-in so it reads "
-            "the current token, or copy it again into the plug-in's settings"
-        )
+        return 401, WRONG_TOKEN
     length = header(scope, b"content-length")
     if length is not None and length.strip().isdigit() and int(length) > max_body:
         return 413, too_large(max_body)
@@ -135,12 +180,14 @@ class RequestChecks:
         allowed_hosts: frozenset[str] | None,
         max_body: int,
         log_file: str = "",
+        throttle: Throttle | None = None,
     ) -> None:
         self.app = app
         self.token = token
         self.allowed_hosts = allowed_hosts
         self.max_body = max_body
         self.log_file = log_file
+        self.throttle = throttle or Throttle()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -155,7 +202,22 @@ class RequestChecks:
             await self._forward(scope, receive, send)
             return
         status, message = refused
-        headers = ((b"www-authenticate", b"Bearer"),) if status == 401 else ()
+        headers: tuple[tuple[bytes, bytes], ...] = ()
+        if status == 401:
+            address = str((scope.get("client") or ("?",))[0])
+            wait = self.throttle.wait(address)
+            if wait > 0:
+                status, message = (
+                    429,
+                    (
+                        "too many wrong access tokens came from this address; wait "
+                        f"{math.ceil(wait)} seconds and check the token in the plug-in's settings"
+                    ),
+                )
+                headers = ((b"retry-after", str(math.ceil(wait)).encode()),)
+            else:
+                self.throttle.failed(address)
+                headers = ((b"www-authenticate", b"Bearer"),)
         # Connection: close, so a body nobody will read is not read either.
         await send_error(send, status, message, close=True, headers=headers)
 

@@ -24,19 +24,67 @@ from typing import Any
 from .. import __version__
 from ..options import Settings
 from . import discovery
-from .config import ServiceConfig
+from .config import ServiceConfig, is_wildcard
+from .connections import protocol_class
 
 log = logging.getLogger("nst_plugin.service")
 IDLE_POLL = 0.5  # seconds between two looks at the idle clock (--idle-exit)
+MAX_CONNECTIONS = 256  # open connections beyond which uvicorn answers 503
+
+
+def setup_tls(config: ServiceConfig) -> None:
+    """HTTPS for --allow-remote: the user's pair (checked), else the kept self-signed one."""
+    from . import tls
+
+    if config.tls_cert is None:
+        config.tls_cert, config.tls_key = tls.self_signed(tls.default_dir(), config.host)
+    tls.check_pair(config.tls_cert, config.tls_key or config.tls_cert)
+    config.tls_key = config.tls_key or config.tls_cert
+    config.fingerprint = tls.fingerprint(config.tls_cert)
+
+
+class PrivateLogFile(logging.handlers.RotatingFileHandler):
+    """A rotating log file that only its user can read (0600), backups included."""
+
+    def _open(self):
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o600)  # a file an older version made readable to all
+        return open(fd, "a", encoding=self.encoding, errors=self.errors)
+
+
+class Scrub(logging.Filter):
+    """Keeps secrets out of the log: query strings of request lines (a client may put a token
+    there) and the service's token wherever it appears."""
+
+    def __init__(self, secrets: tuple[str, ...]) -> None:
+        super().__init__()
+        self.secrets = tuple(s for s in secrets if s)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if record.name == "uvicorn.access" and isinstance(args, tuple) and len(args) >= 3:
+            path = str(args[2])
+            if "?" in path:
+                record.args = (*args[:2], path.partition("?")[0] + "?…", *args[3:])
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken record: logging reports it itself
+            return True
+        if any(secret in message for secret in self.secrets):
+            for secret in self.secrets:
+                message = message.replace(secret, "[token]")
+            record.msg, record.args = message, None
+        return True
 
 
 def setup_log(config: ServiceConfig) -> None:
-    """Send the service's and uvicorn's log records to the log file (1 MB, one backup)."""
-    config.log_file.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.handlers.RotatingFileHandler(
-        config.log_file, maxBytes=1 << 20, backupCount=1, encoding="utf-8"
-    )
+    """Send the service's and uvicorn's log records to the log file (1 MB, one backup, 0600),
+    without secrets."""
+    config.log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    handler = PrivateLogFile(config.log_file, maxBytes=1 << 20, backupCount=1, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(Scrub((config.token,)))
     for name in ("nst_plugin.service", "uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]
@@ -148,12 +196,15 @@ def serve(config: ServiceConfig, *, out=sys.stdout) -> int:
     """Run the service until it is stopped; 0 also when one is already running."""
     info = discovery.running()
     if info is not None:
+        busy = " but does not answer now (busy)" if info.get("state") == discovery.BUSY else ""
         print(
-            f"nst: a service is already running at {info['url']} (pid {info.get('pid')}); "
+            f"nst: a service is already running at {info['url']} (pid {info.get('pid')}){busy}; "
             "`nst serve --stop` stops it.",
             file=out,
         )
         return 0
+    if config.allow_remote:
+        setup_tls(config)
     setup_log(config)
     _yield_cpu()
     sock = bind(config.host, config.port)
@@ -170,6 +221,7 @@ def serve(config: ServiceConfig, *, out=sys.stdout) -> int:
         "pid": os.getpid(),
         "version": __version__,
         "log": str(config.log_file),
+        "fingerprint": config.fingerprint,
     }
     try:
         if config.preload:
@@ -179,7 +231,7 @@ def serve(config: ServiceConfig, *, out=sys.stdout) -> int:
             uvicorn.Config(
                 app,
                 loop="asyncio",
-                http="h11",
+                http=protocol_class(config.header_timeout, config.max_idle_connections),
                 ws="none",
                 lifespan="on",
                 log_config=None,
@@ -187,8 +239,11 @@ def serve(config: ServiceConfig, *, out=sys.stdout) -> int:
                 server_header=False,
                 timeout_keep_alive=5,
                 timeout_graceful_shutdown=3,
-                limit_concurrency=64,
+                # Idle connections are capped by the protocol: this counts requests that run.
+                limit_concurrency=MAX_CONNECTIONS,
                 h11_max_incomplete_event_size=64 * 1024,
+                ssl_certfile=str(config.tls_cert) if config.tls_cert else None,
+                ssl_keyfile=str(config.tls_key) if config.tls_key else None,
             )
         )
         server.on_started = lambda: _started(config, info, out)
@@ -230,10 +285,11 @@ def _started(config: ServiceConfig, info: dict[str, Any], out) -> None:
         flush=True,
     )
     if config.allow_remote:
-        host = socket.gethostname() if config.url.startswith("http://127.0.0.1") else config.host
+        host = socket.gethostname() if is_wildcard(config.host) else config._url_host()
         print(
-            f"nst: enter this address and token in the editor plug-in's settings:\n"
-            f"  address: http://{host}:{config.port}\n  token:   {config.token}",
+            f"nst: enter this address, token and certificate fingerprint in the editor "
+            f"plug-in's settings:\n  address:     {config.scheme}://{host}:{config.port}\n"
+            f"  token:       {config.token}\n  fingerprint: {config.fingerprint}",
             file=out,
             flush=True,
         )

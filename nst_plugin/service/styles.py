@@ -17,7 +17,7 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
-from ..errors import RequestError, UserError
+from ..errors import RequestError, UserError, quote
 from ..fsutil import atomic_file
 from ..limits import MAX_PIXELS
 
@@ -39,7 +39,7 @@ def clean_name(name: str) -> str:
     cleaned = re.sub(r"[^a-z0-9_-]+", "_", ascii_name.lower()).strip("_-")[:MAX_NAME]
     if not cleaned:
         raise RequestError(
-            f"the style name {name[:40]!r} has no letters or digits; "
+            f"the style name {quote(name)} has no letters or digits; "
             "give a name such as my_painting."
         )
     return cleaned
@@ -83,6 +83,26 @@ def decode(data: bytes, what: str, max_pixels: int = MAX_PIXELS):
             ) from None
 
 
+def decoded_size(data: bytes, what: str, max_pixels: int = MAX_PIXELS) -> int:
+    """The bytes an image takes decoded (4 per pixel), read from its header; one sentence
+    when it cannot be read or is over `max_pixels`."""
+    from PIL import Image
+
+    if not data:
+        raise RequestError(f"the {what} image is empty; send the image file's bytes.")
+    try:
+        width, height = Image.open(io.BytesIO(data)).size
+    except Exception:  # Pillow raises many types on damaged data; decode() says which
+        decode(data, what, max_pixels)
+        raise
+    if width * height > max_pixels:
+        raise RequestError(
+            f"the {what} image is too large ({width} x {height} pixels, "
+            f"the limit is {max_pixels}); scale it down first."
+        )
+    return 4 * width * height
+
+
 def thumbnail(path: Path) -> str:
     """A base64 PNG of the image at `path`, at most THUMBNAIL_EDGE pixels on its long edge."""
     from .. import images
@@ -117,7 +137,7 @@ class StyleLibrary:
                 files = sorted(
                     p
                     for p in folder.iterdir()
-                    if p.suffix.lower() in suffixes and not p.name.startswith(".")
+                    if p.suffix.lower() in suffixes and not p.name.startswith(".") and p.is_file()
                 )
             except OSError:
                 continue
@@ -151,9 +171,20 @@ class StyleLibrary:
         if found is None:
             names = ", ".join(sorted(entries)) or "none"
             raise RequestError(
-                f"there is no style named {str(name)[:40]!r}; the styles are: {names}."
+                f"there is no style named {quote(str(name))}; the styles are: {names}."
             )
         return found[0]
+
+    def read(self, name: str) -> bytes:
+        """The image bytes of the style called `name`; one sentence when they cannot be read."""
+        path = self.path(name)
+        try:
+            return path.read_bytes()
+        except OSError as err:
+            raise RequestError(
+                f"the style {quote(str(name))} cannot be read ({err.strerror or 'unreadable'}); "
+                f"check the file {path.name} in the style folder."
+            ) from None
 
     def add(self, name: str, data: bytes) -> str:
         """Check the image, save it as PNG under the cleaned name; return that name."""
@@ -161,14 +192,16 @@ class StyleLibrary:
         loaded = decode(data, "style", self.max_pixels)
         with self._lock:
             if name in self.entries():
-                raise StyleExists(f"a style named {name!r} exists already; choose another name.")
+                raise StyleExists(
+                    f"a style named {quote(name)} exists already; choose another name."
+                )
             self.user_dir.mkdir(parents=True, exist_ok=True)
             try:
                 with atomic_file(self.user_dir / f"{name}.png", overwrite=False) as fh:
                     loaded.rgb.save(fh, format="PNG")
             except FileExistsError:
                 raise StyleExists(
-                    f"a style named {name!r} exists already; choose another name."
+                    f"a style named {quote(name)} exists already; choose another name."
                 ) from None
         log.info("style %s added", name)
         return name

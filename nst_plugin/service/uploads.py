@@ -4,15 +4,19 @@ checked against the one schema. Everything wrong is a 400 with one sentence."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .. import engines
-from ..errors import RequestError
+from ..errors import RequestError, quote
 from ..options import BY_NAME, Settings
 from .config import ServiceConfig
 from .security import ApiError, BodyTooLarge
-from .styles import StyleLibrary, decode
+from .styles import StyleLibrary, decode, decoded_size
+
+_CHECKING = threading.Lock()  # one job's images decoded at a time while submits are checked
+MB = 1024 * 1024
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -21,16 +25,31 @@ TRUE = ("1", "true", "yes", "on")
 
 
 @dataclass
-class Submission:
-    """A job as the job table takes it."""
+class Uploads:
+    """A job's images as they came: compressed bytes, decoded only when the job starts."""
 
-    content: Image.Image  # RGB, or RGBA when the content or the mask brings transparency
-    styles: list[Image.Image]
+    content: bytes
+    styles: list[tuple[str, bytes]]  # (what the sentences call it, bytes), in order
+    mask: bytes | None = None
+    style_masks: list[bytes] = field(default_factory=list)
+    strength_map: bytes | None = None
+
+    @property
+    def size(self) -> int:
+        """The bytes held."""
+        parts = [self.content, self.mask, self.strength_map, *self.style_masks]
+        return sum(len(p) for p in parts if p) + sum(len(d) for _, d in self.styles)
+
+
+@dataclass
+class Submission:
+    """A job as the job table takes it: its uploads, checked, still compressed."""
+
+    uploads: Uploads
     settings: Settings
     engine: str
     cancel_on_disconnect: bool
-    style_masks: list[Image.Image] | None = None  # "L", the content's size (regions.py)
-    strength_map: Image.Image | None = None
+    decoded: int = 0  # bytes its images take decoded (an estimate from their headers)
 
 
 async def read_form(request: Any, max_files: int) -> Any:
@@ -73,12 +92,18 @@ async def style_parts(form: Any) -> list[str | bytes]:
     return out
 
 
+def _no_constant(name: str) -> Any:
+    raise ApiError(
+        400, f"the options field has {name}, which is not a number; send finite numbers only"
+    )
+
+
 def parse_options(text: str | None, service_weights: str | None) -> tuple[Settings, str]:
     """(settings, engine name) from the `options` field, a JSON object of schema options."""
     data: Any = {}
     if text is not None and text.strip():
         try:
-            data = json.loads(text)
+            data = json.loads(text, parse_constant=_no_constant)
         except json.JSONDecodeError as err:
             raise ApiError(
                 400, f"the options field is not valid JSON ({err.msg} at character {err.pos})"
@@ -89,7 +114,7 @@ def parse_options(text: str | None, service_weights: str | None) -> tuple[Settin
         raise ApiError(400, 'the options field must be a JSON object such as {"size": 512}')
     engine = data.pop("engine", engines.DEFAULT_ENGINE)
     if not isinstance(engine, str):
-        raise ApiError(400, "the engine option must be an engine's name")
+        raise ApiError(400, f"the engine option must be an engine's name, not {quote(engine)}")
     for name in data:
         option = BY_NAME.get(name)
         if option is not None and option.upload:
@@ -111,8 +136,8 @@ def parse_options(text: str | None, service_weights: str | None) -> tuple[Settin
         return Settings.from_dict(data), engine
     except RequestError:
         raise
-    except (TypeError, ValueError) as err:
-        raise ApiError(400, f"the options are invalid ({err})") from None
+    except (TypeError, ValueError) as err:  # e.g. a value of a type no option takes
+        raise ApiError(400, f"the options are invalid ({quote(str(err))})") from None
 
 
 def combine_mask(loaded: Any, mask: Any | None) -> Image.Image:
@@ -136,7 +161,9 @@ def combine_mask(loaded: Any, mask: Any | None) -> Image.Image:
 
 
 async def job_from_form(form: Any, config: ServiceConfig, library: StyleLibrary) -> Submission:
-    """Check a POST /v1/jobs form; decode its images in a worker thread."""
+    """Check a POST /v1/jobs form: its fields, then its images, decoded once in a worker
+    thread to find every mistake now (a 400 before anything is queued); the job keeps the
+    compressed bytes and decodes them again when it starts."""
     from starlette.concurrency import run_in_threadpool
 
     contents = await file_bytes(form, "content")
@@ -163,38 +190,69 @@ async def job_from_form(form: Any, config: ServiceConfig, library: StyleLibrary)
         raise ApiError(400, "send at most one strength_map")
     settings, engine = parse_options(text_field(form, "options"), config.weights)
     cancel = (text_field(form, "cancel_on_disconnect") or "").strip().lower() in TRUE
+    named = [
+        (f"style {quote(part)}", await run_in_threadpool(library.read, part))
+        if isinstance(part, str)
+        else (f"style #{i + 1}", part)
+        for i, part in enumerate(styles)
+    ]
+    uploads = Uploads(contents[0], named, masks[0] if masks else None, style_masks)
+    uploads.strength_map = maps[0] if maps else None
 
-    def decode_all() -> tuple[Image.Image, list[Image.Image], Any, Any]:
-        from .. import regions
+    def check() -> int:
+        size = job_size(uploads, config)
+        with _CHECKING:
+            _, style_images, _, _ = decode_uploads(uploads, config, settings)
+        if settings.style_blend is not None and len(settings.style_blend) != len(style_images):
+            raise ApiError(
+                400,
+                f"style_blend has {len(settings.style_blend)} weights for "
+                f"{len(style_images)} style images",
+            )
+        return size
 
-        content = decode(contents[0], "content", config.max_pixels)
-        mask = decode(masks[0], "mask", config.max_pixels) if masks else None
-        style_images = [
-            decode(library.path(part).read_bytes(), "style", 2**40).rgb
-            if isinstance(part, str)
-            else decode(part, f"style #{i + 1}", config.max_pixels).rgb
-            for i, part in enumerate(styles)
-        ]
-        if style_masks:
-            regions.check_blend(style_masks, settings.style_blend)
-        guides = regions.load_guides(
-            content.rgb.size,
-            len(style_images),
-            [
-                decode(data, f"style_mask #{i + 1}", config.max_pixels)
-                for i, data in enumerate(style_masks)
-            ]
-            if style_masks
-            else None,
-            decode(maps[0], "strength_map", config.max_pixels) if maps else None,
-        )
-        return combine_mask(content, mask), style_images, *guides
+    decoded = await run_in_threadpool(check)
+    return Submission(uploads, settings, engine, cancel, decoded)
 
-    content, style_images, guide_masks, guide_map = await run_in_threadpool(decode_all)
-    if settings.style_blend is not None and len(settings.style_blend) != len(style_images):
+
+def job_size(uploads: Uploads, config: ServiceConfig) -> int:
+    """The bytes the job's images take decoded (from their headers); 413 over the budget."""
+    images = [("content", uploads.content), *uploads.styles]
+    images += [("mask", uploads.mask)] if uploads.mask else []
+    images += [(f"style_mask #{i + 1}", m) for i, m in enumerate(uploads.style_masks)]
+    images += [("strength_map", uploads.strength_map)] if uploads.strength_map else []
+    total = sum(decoded_size(data, what, config.max_pixels) for what, data in images)
+    if total > config.max_job_bytes:
         raise ApiError(
-            400,
-            f"style_blend has {len(settings.style_blend)} weights for "
-            f"{len(style_images)} style images",
+            413,
+            f"the job's images take {total / MB:.0f} MB decoded, over the service's limit of "
+            f"{config.max_job_bytes / MB:.0f} MB per job; send smaller or fewer images, or start "
+            "the service with a larger --max-job-mb",
         )
-    return Submission(content, style_images, settings, engine, cancel, guide_masks, guide_map)
+    return total
+
+
+def decode_uploads(uploads: Uploads, config: ServiceConfig, settings: Settings) -> tuple:
+    """(content with the mask as alpha, style images, style masks, strength map) as the
+    engines take them; every mistake is one sentence (RequestError or ApiError)."""
+    from .. import regions
+
+    content = decode(uploads.content, "content", config.max_pixels)
+    mask = decode(uploads.mask, "mask", config.max_pixels) if uploads.mask else None
+    style_images = [decode(data, what, config.max_pixels).rgb for what, data in uploads.styles]
+    if uploads.style_masks:
+        regions.check_blend(uploads.style_masks, settings.style_blend)
+    guides = regions.load_guides(
+        content.rgb.size,
+        len(style_images),
+        [
+            decode(data, f"style_mask #{i + 1}", config.max_pixels)
+            for i, data in enumerate(uploads.style_masks)
+        ]
+        if uploads.style_masks
+        else None,
+        decode(uploads.strength_map, "strength_map", config.max_pixels)
+        if uploads.strength_map
+        else None,
+    )
+    return combine_mask(content, mask), style_images, *guides

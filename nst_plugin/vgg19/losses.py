@@ -171,7 +171,9 @@ def total_loss(
     Guided (regions): "style" holds (R, c, c) per layer, "style_mean" (R, c), and "guide"
     (1, H, W, R) the regions' pixel weights, "keep" (1, H, W, 1), "photo" the image to hold
     where keep is high, "pull" its weight; `strides` are the style layers' (1, 2, 4, ...).
-    The pull is added to the total.
+    The pull is added to the total. A video frame (temporal) adds "hold", the previous frame's
+    result warped onto this one, "hold_keep" (1, H, W, 1) where that warp is reliable, and
+    "hold_weight": the same kind of pull towards it (Ruder et al. 2016's temporal loss).
     """
     n_content = len(targets["content"])
     content = ops.convert_to_tensor(0.0)
@@ -198,4 +200,8 @@ def total_loss(
     total = ops.sum(terms * targets["weights"])
     if guided:  # the photo held where no region claims the pixel (not among the terms)
         total = total + pull_loss(image, targets["photo"], targets["keep"]) * targets["pull"]
+    if "hold" in targets:  # a video frame: keep the previous frame's strokes where they moved to
+        total = (
+            total + pull_loss(image, targets["hold"], targets["hold_keep"]) * targets["hold_weight"]
+        )
     return total, terms

@@ -40,6 +40,27 @@ def style_targets(net, styles: list[np.ndarray], blend: list[float], s: Settings
 
 
 PULL = 100.0  # the pull towards the photo, per unit of the style weight (losses.pull_loss)
+HOLD = 100.0  # a video frame's pull towards the previous result, per unit of temporal_weight
+
+
+def temporal_targets(temporal, s: Settings, size: tuple[int, int]) -> dict:
+    """A video frame's hold at `size`: the previous result warped onto this frame ("hold",
+    luminance only with preserve_colors), where it is reliable ("hold_keep"), and its weight
+    (`HOLD` x temporal_weight, per unit of the style weight)."""
+    from PIL import Image
+
+    from . import colors
+
+    warped = np.asarray(temporal.warped.convert("RGB").resize(size, Image.Resampling.BILINEAR))
+    warped = warped.astype(np.float32)[None]
+    if s.preserve_colors:
+        warped = colors.luminance_only(warped, warped)[0]
+    keep = temporal.reliable.convert("L").resize(size, Image.Resampling.BILINEAR)
+    return {
+        "hold": warped,
+        "hold_keep": (np.asarray(keep, np.float32) / 255.0)[None, ..., None],
+        "hold_weight": np.float32(HOLD * s.temporal_weight * s.loss_weights()[1]),
+    }
 
 
 def _as_targets(stats: list[tuple], s: Settings) -> dict:

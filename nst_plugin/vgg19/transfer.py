@@ -23,7 +23,7 @@ from ..options import Settings
 from ..progress import Reporter
 from ..request import Result, StylizeRequest
 from . import colors, losses, network, optimize, precision, solvers, tiles, weights
-from .targets import content_targets, guides, region_targets, style_targets
+from .targets import content_targets, guides, region_targets, style_targets, temporal_targets
 
 _BACKENDS = {"tensorflow": "backend_tensorflow", "jax": "backend_jax"}
 _CACHE_SIZE = 2
@@ -237,6 +237,7 @@ def run(request: StylizeRequest, reporter: Reporter) -> Result:
     started = time.monotonic()
     reporter.stage("preparing")
     net = get_network(s, reporter)
+    reporter.check_cancel()  # cancel works while preparing too, between its steps
     final = output_size(request.content.size, s.size)
     plan = schedule(at_least(final, MIN_SIDE), s)  # below the network's minimum: enlarge the work
     if s.time_budget is not None:  # time, not iterations, ends each scale
@@ -278,6 +279,7 @@ class _Run:
         self.x: np.ndarray | None = None
         self.guided = request.style_masks is not None or request.strength_map is not None
         self.guide: tuple[np.ndarray, np.ndarray] | None = None  # the scale's (weights, keep)
+        self.hold: dict | None = None  # a video frame's pull towards the previous result
 
     def scales(self) -> np.ndarray:
         """Run every scale, coarse to fine (from the checkpoint's tile when resuming)."""
@@ -286,13 +288,18 @@ class _Run:
             if scale < resume.get("scale", 0):
                 self.step += iterations * len(boxes)
                 continue
+            self.reporter.check_cancel()
             content, styles = prepare_images(self.request, size)
+            self.reporter.check_cancel()
             if self.guided:  # regions: per-style targets, the masks at this scale's size
                 per_style = self.request.style_masks is not None
                 targets = region_targets(self.net, styles, self.blend, self.s, per_style)
                 self.guide = guides(self.request.style_masks, self.request.strength_map, size)
             else:
                 targets = style_targets(self.net, styles, self.blend, self.s)
+            self.reporter.check_cancel()
+            if self.request.temporal is not None and self.s.temporal_weight > 0:
+                self.hold = temporal_targets(self.request.temporal, self.s, size)
             start_tile, start_step = self._start(scale, size, iterations, content, resume)
             self.reporter.stage("optimizing", self.total, self.step)
             for t in range(start_tile, len(boxes)):
@@ -314,6 +321,9 @@ class _Run:
             return start_tile, start_step
         if self.x is None:
             self.x = starting_image(self.request, content, size)
+            if self.hold is not None:  # a video frame starts from the previous one's strokes
+                keep = self.hold["hold_keep"]
+                self.x = keep * self.hold["hold"] + (1.0 - keep) * self.x
         else:  # upsample, then put back the content detail the coarser scale could not hold
             coarse = (self.x.shape[2], self.x.shape[1])
             detail = content - resize_array(resize_array(content, coarse), size)
@@ -329,6 +339,13 @@ class _Run:
         if self.guide is not None:  # the regions' weights cropped like the tile
             weights, keep = self.guide
             tile_targets.update(guide=weights[crop], keep=keep[crop], photo=content[crop])
+        if self.hold is not None:
+            hold = self.hold
+            tile_targets.update(
+                hold=hold["hold"][crop],
+                hold_keep=hold["hold_keep"][crop],
+                hold_weight=hold["hold_weight"],
+            )
         first = not self.history
         xt, tile_history = optimize.run(
             self.net,
