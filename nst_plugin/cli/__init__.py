@@ -1,6 +1,7 @@
 """The `nst` command. Its subcommands are plugins (`nst_register_commands`), one module each.
 
-Exit codes: 0 done, 1 engine failure, 2 bad usage or bad input, 130 interrupted.
+Exit codes: 0 done, 1 engine failure, 2 bad usage or bad input, 130 interrupted. An engine
+failure is one line on stderr; NST_DEBUG=1 shows its traceback.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from ..errors import EXIT_INTERRUPTED, UserError
+from ..errors import EXIT_INTERRUPTED, Cancelled, UserError, user_message
 from ..plugins import get_plugin_manager
 
 
@@ -36,9 +37,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
         return args.run(args)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Cancelled):
         print("nst: interrupted; no output was written.", file=sys.stderr)
         return EXIT_INTERRUPTED
     except UserError as err:
         print(f"nst: error: {err}", file=sys.stderr)
         return err.exit_code
+    except Exception as err:  # an engine failure: one line, the details only on request
+        if os.environ.get("NST_DEBUG") == "1":
+            raise
+        print(
+            f"nst: {user_message(err)[:-1]} (set NST_DEBUG=1 for the traceback).", file=sys.stderr
+        )
+        return 1

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from ..engines import DEFAULT_ENGINE
-from ..errors import Cancelled, UserError, user_message
+from ..errors import UserError
 from ..hookspecs import hookimpl
 from .engine_flags import add_engine_options, settings_from
 
@@ -151,17 +150,6 @@ def run_job(args: argparse.Namespace, content: Any, styles: list[Any]) -> int:
                 engine=args.engine,
                 settings=settings,
             )
-    except (UserError, KeyboardInterrupt):
-        raise
-    except Cancelled:
-        raise KeyboardInterrupt from None
-    except Exception as err:  # engine failure: one line, the details only on request
-        if os.environ.get("NST_DEBUG") == "1":
-            raise
-        print(
-            f"nst: {user_message(err)[:-1]} (set NST_DEBUG=1 for the traceback).", file=sys.stderr
-        )
-        return 1
     finally:
         if bar is not None:
             pm.unregister(bar)

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from typing import Any
 
-from ..errors import Cancelled, UserError, user_message
 from ..hookspecs import hookimpl
 from .engine_flags import add_engine_options, settings_from
 
@@ -50,17 +48,6 @@ def cmd_video(args: argparse.Namespace) -> int:
             settings=settings_from(args),
             on_progress=show,
         )
-    except (UserError, KeyboardInterrupt):
-        raise
-    except Cancelled:
-        raise KeyboardInterrupt from None
-    except Exception as err:  # engine failure: one line, the details only on request
-        if os.environ.get("NST_DEBUG") == "1":
-            raise
-        print(
-            f"nst: {user_message(err)[:-1]} (set NST_DEBUG=1 for the traceback).", file=sys.stderr
-        )
-        return 1
     finally:
         if show is not None:
             show.close()
