@@ -106,7 +106,7 @@ def test_the_engine_runs_an_imported_savedmodel_in_tiles_like_one_pass(
 
 
 def test_strength_mixes_the_styles_result_with_the_photos_own(saved, savedmodel_only, images):
-    """Strength as on vgg19: 0 the photo's own style, 0.5 the painting's, 1 as far again."""
+    """Strength as on vgg19: 0 the photo's own style, 0.5 the painting's, and no further."""
     models.import_file(saved)
     folder = hub.installed(models.cache_dir())
     content, style = Image.open(images["content"]).convert("RGB"), Image.open(images["style"])
@@ -123,7 +123,7 @@ def test_strength_mixes_the_styles_result_with_the_photos_own(saved, savedmodel_
     assert np.abs(out[0.0] - own).mean() < 1.0
     assert np.abs(out[0.5] - styled).mean() < 1.0
     assert np.abs(out[0.25] - (own + styled) / 2).mean() < 1.0
-    assert np.abs(out[1.0] - np.clip(2 * styled - own, 0, 255)).mean() < 1.0
+    assert np.abs(out[1.0] - styled).mean() < 1.0
     assert np.abs(own - styled).mean() > 2.5  # well above the tolerance: the checks can fail
 
 

@@ -1,11 +1,11 @@
 """The Krita plug-in's logic (hosts/krita/nst_krita), outside Krita: no Qt, no Krita.
 
-The pure modules (layers, results, settings) run on a small fake ``krita`` module
-(``FakeKrita`` below). It stands in ONLY for what cannot run outside Krita: Krita.instance()
-with its settings, Document, Node (pixelData / setPixelData), Selection. What it gets right
-about the real Krita 5.1 (8-bit BGRA pixel order, selections as 1 byte per pixel, a layer's
-pixels set before it joins the document, addChildNode placing a layer above another) is
-checked in the real Krita by hosts/tests/test_krita.py.
+The pure modules (layers, results, settings, regions, scriptargs) run on a small fake
+``krita`` module (``FakeKrita`` below). It stands in ONLY for what cannot run outside Krita:
+Krita.instance() with its settings, Document, Node (pixelData / setPixelData), Selection.
+What it gets right about the real Krita 5.1 (8-bit BGRA pixel order, selections and masks as
+1 byte per pixel, a layer's pixels set before it joins the document, addChildNode placing a
+layer above another) is checked in the real Krita by hosts/tests/test_krita.py.
 """
 
 from __future__ import annotations
@@ -290,7 +290,7 @@ def fake(monkeypatch):
             module = importlib.import_module("nst_plugin.hostkit." + path.stem)
             monkeypatch.setitem(sys.modules, "nst_krita.hostkit." + path.stem, module)
     mods = types.SimpleNamespace(app=app, PluginError=hostkit_errors.PluginError)
-    for name in ("layers", "results", "settings"):
+    for name in ("layers", "results", "settings", "regions", "scriptargs"):
         setattr(mods, name, importlib.import_module("nst_krita." + name))
     return mods
 
@@ -458,6 +458,134 @@ def test_bgra_alpha_helpers_and_png(fake):
     assert (w, h, mode, rgba) == (2, 1, "RGBA", b"\x1e\x14\x0a\xff\x03\x02\x01\x04")
 
 
+# ----------------------------------------------------------------------------- regions
+
+
+def paint(node, x, y, w, h, bgra):
+    node.setPixelData(bytes(bgra) * (w * h), x, y, w, h)
+
+
+def half_selection(doc, right=False):
+    sel = Selection((doc.w, doc.h))
+    sel.select(doc.w // 2 if right else 0, 0, doc.w // 2, doc.h, 255)
+    doc.setSelection(sel)
+
+
+def test_regions_from_selections_layers_and_masks_over_the_jobs_box(fake):
+    doc, layer = make_doc(fake)
+    style_a, style_b, style_c = ({"name": n, "label": n} for n in ("red", "blue", "green"))
+    half_selection(doc)
+    left = fake.regions.from_selection(doc, style_a)
+    half_selection(doc, right=True)  # the first region kept its own selection
+    right = fake.regions.from_selection(doc, style_b)
+    assert (left.where, right.where) == ("selection 48x64 px", "selection 48x64 px")
+    top = doc.createNode("Top", "paintlayer")  # white on top, transparent below
+    doc.root.addChildNode(top, layer)
+    paint(top, 0, 0, 96, 20, (255, 255, 255, 255))
+    paint(top, 0, 20, 96, 4, (255, 255, 255, 128))  # a soft edge: grey under its alpha
+    mask = doc.createNode("Mask", "transparencymask")
+    layer.addChildNode(mask, None)
+    mask.setPixelData(bytes([200]) * (96 * 64), 0, 0, 96, 64)
+    found = [left, right, fake.regions.from_node(doc, top, style_c)]
+    found.append(fake.regions.from_node(doc, mask, style_a))
+    assert found[2].where == "layer 'Top'" and found[3].where == "mask 'Mask'"
+    box = (40, 10, 16, 20)  # what a job sends: a selection's box plus its margin
+    guides = fake.regions.read_guides(doc, box, found, strength=top)
+    assert guides.styles == [style_a, style_b, style_c, style_a]
+    assert all(len(m) == 16 * 20 for m in guides.masks)
+    row = guides.masks[0][:16]
+    assert row == bytes([255] * 8 + [0] * 8) and guides.masks[1][:16] == bytes([0] * 8 + [255] * 8)
+    assert guides.masks[2] == bytes([255] * 16 * 10 + [128] * 16 * 4 + [0] * 16 * 6)
+    assert guides.masks[3] == bytes([200]) * (16 * 20)
+    assert guides.strength_map == guides.masks[2]
+    assert fake.regions.read_guides(doc, box) == fake.regions.Guides([], [], None)
+    names = [label for label, _ in fake.regions.guide_nodes(doc)]
+    assert names == ["Top", "Photo", "Photo / Mask"]  # as the Layers docker lists them
+
+
+def test_regions_that_cannot_make_a_job_are_one_sentence(fake):
+    doc, layer = make_doc(fake)
+    style = {"name": "wave", "label": "wave"}
+    empty = doc.createNode("Empty", "paintlayer")
+    doc.root.addChildNode(empty, layer)
+    other, other_layer = make_doc(fake, shown=False)
+    half_selection(doc)
+    kept = fake.regions.from_selection(doc, style)
+    gone = fake.regions.from_node(doc, empty, style)
+    doc.root.children.remove(empty)
+    box = (0, 0, 96, 64)
+    cases = {
+        "black": lambda: fake.regions.read_guides(
+            doc, box, [fake.regions.from_node(doc, layer, style), _black_region(fake, doc)]
+        ),
+        "too many": lambda: fake.regions.read_guides(doc, box, [kept] * 9),
+        "other document": lambda: fake.regions.read_guides(other, box, [kept]),
+        "node of another document": lambda: fake.regions.from_node(doc, other_layer, style),
+        "gone": lambda: fake.regions.read_guides(doc, box, [gone]),
+        "map of another document": lambda: fake.regions.read_guides(doc, box, [], other_layer),
+        "no selection": lambda: fake.regions.from_selection(other, style),
+    }
+    said = {}
+    for name, call in cases.items():
+        with pytest.raises(fake.PluginError) as info:
+            call()
+        said[name] = str(info.value)
+    assert all(one_sentence(text) for text in said.values()), said
+    assert "region 2 is all black" in said["black"] and "at most 8" in said["too many"]
+    assert "another document" in said["other document"] and "'Empty'" in said["gone"]
+    assert "Photo" in said["node of another document"] and "Select" in said["no selection"]
+    doc.w += 10  # the image was resized after the selection was kept
+    with pytest.raises(fake.PluginError, match="size changed since region 1"):
+        fake.regions.read_guides(doc, (0, 0, 10, 10), [kept])
+
+
+def _black_region(fake, doc):
+    black = doc.createNode("Black", "paintlayer")
+    doc.root.addChildNode(black, None)
+    paint(black, 0, 0, 96, 64, (0, 0, 0, 255))
+    return fake.regions.from_node(doc, black, {"name": "wave", "label": "wave"})
+
+
+def test_script_styles_one_blended_or_regions_and_their_sentences(fake):
+    doc, layer = make_doc(fake)
+    _other, other_layer = make_doc(fake, shown=False)
+    styles = fake.scriptargs.script_styles
+    assert styles(doc, "wave") == ({"name": "wave", "label": "wave"}, [], None)
+    style, found, share = styles(doc, "wave", blend_with="kiss", blend=0.3)
+    assert [s["name"] for s in style] == ["wave", "kiss"] and found == [] and share == 0.3
+    assert styles(doc, "wave", blend_with=layer)[2] == 0.5  # a layer blends in too
+    assert styles(doc, "wave", blend_with=layer)[0][1]["label"] == "Photo"
+    sel = Selection((96, 64))
+    sel.select(0, 0, 10, 10, 255)
+    style, found, share = styles(doc, styles=[("wave", layer), ("kiss", sel)])
+    assert [s["name"] for s in style] == ["wave", "kiss"] and share is None
+    assert [r.where for r in found] == ["layer 'Photo'", "selection 10x10 px"]
+    bad = {
+        "both": dict(style="wave", styles=[("kiss", layer)]),
+        "blend with regions": dict(styles=[("kiss", layer)], blend_with="wave"),
+        "blend alone": dict(style="wave", blend=0.4),
+        "not pairs": dict(styles=["wave", "kiss"]),
+        "empty": dict(styles=[]),
+        "mask type": dict(styles=[("wave", "layer name")]),
+        "foreign mask": dict(styles=[("wave", other_layer)]),
+        "style type": dict(style=3),
+        "no style": dict(),
+        "blend type": dict(style="wave", blend_with="kiss", blend="half"),
+    }
+    said = {}
+    for name, kwargs in bad.items():
+        with pytest.raises(fake.PluginError) as info:
+            styles(doc, **kwargs)
+        said[name] = str(info.value)
+    assert all(one_sentence(text) for text in said.values()), said
+    assert "not both" in said["both"] and "blend_with=" in said["blend alone"]
+    assert "region 1 is str" in said["mask type"] and "not part of this" in said["foreign mask"]
+    assert "not int" in said["style type"]
+    with pytest.raises(fake.PluginError, match="strength map 'Photo' is not part"):
+        fake.scriptargs.script_node(doc, other_layer, "strength map")
+    assert fake.scriptargs.script_node(doc, None, "strength map") is None
+
+
 # ----------------------------------------------------------------------------- settings
 
 
@@ -502,7 +630,7 @@ def test_remembered_choices_come_back_and_damage_gives_the_default(fake):
 
 
 def test_package_shape():
-    for name in ("layers.py", "results.py", "settings.py"):  # testable without Qt
+    for name in ("layers.py", "results.py", "settings.py", "regions.py", "scriptargs.py"):
         tree = ast.parse((PACKAGE / name).read_text())
         top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
         assert not any(

@@ -222,3 +222,66 @@ def drive(result):
     screenshot(SHOT)
 """
 )
+
+
+# Helpers for the regions' tests (after PRELUDE): what colour each side of a layer took.
+REGIONS_PRELUDE = r'''
+def side_means(node, doc, side):
+    """Mean [R, G, B] of ``node``'s pixels in the left or right 40 % of the image (the middle
+    fifth left out: the fast engine feathers where two regions meet)."""
+    w, h = doc.width(), doc.height()
+    px = bytes(node.pixelData(0, 0, w, h))
+    xs = range(0, int(w * 0.4)) if side == "left" else range(int(w * 0.6), w)
+    sums, n = [0, 0, 0], 0
+    for y in range(0, h, 2):
+        for x in xs[::2]:
+            i = 4 * (y * w + x)
+            sums[0] += px[i + 2]; sums[1] += px[i + 1]; sums[2] += px[i]; n += 1
+    return [round(s / n, 1) for s in sums]
+
+
+def side_difference(a, b, doc, side):
+    """Mean absolute difference of two layers' colours on one side (as side_means)."""
+    w, h = doc.width(), doc.height()
+    pa, pb = bytes(a.pixelData(0, 0, w, h)), bytes(b.pixelData(0, 0, w, h))
+    xs = range(0, int(w * 0.4)) if side == "left" else range(int(w * 0.6), w)
+    total, n = 0, 0
+    for y in range(0, h, 2):
+        for x in xs[::2]:
+            i = 4 * (y * w + x)
+            total += sum(abs(pa[i + c] - pb[i + c]) for c in range(3)); n += 3
+    return round(total / n, 1)
+
+
+def photo_doc(path):
+    """make_doc() with the picture at ``path`` as its Photo layer."""
+    from PyQt5.QtGui import QImage
+    image = QImage(path).convertToFormat(QImage.Format_ARGB32)  # B, G, R, A in memory
+    w, h = image.width(), image.height()
+    doc, photo = make_doc(w, h)
+    photo.setPixelData(image.constBits().asstring(image.byteCount()), 0, 0, w, h)
+    doc.refreshProjection(); doc.waitForDone()
+    return doc, photo
+
+
+def half(doc, side, value=255):
+    """A selection of the left or right half of the image."""
+    sel = Selection()
+    w, h = doc.width(), doc.height()
+    sel.select(0 if side == "left" else w // 2, 0, w // 2, h, value)
+    return sel
+
+
+def half_layer(doc, name, side):
+    """A hidden layer: white on ``side``, black on the other."""
+    w, h = doc.width(), doc.height()
+    node = doc.createNode(name, "paintlayer")
+    doc.rootNode().addChildNode(node, None)
+    white, black = b"\xff\xff\xff\xff", b"\x00\x00\x00\xff"
+    first, second = (white, black) if side == "left" else (black, white)
+    row = first * (w // 2) + second * (w - w // 2)
+    node.setPixelData(row * h, 0, 0, w, h)
+    node.setVisible(False)
+    doc.refreshProjection(); doc.waitForDone()
+    return node
+'''

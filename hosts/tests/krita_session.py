@@ -143,3 +143,35 @@ def run(home: Path, code: str, service_file: Path, timeout: float = 180, **env) 
 def home(krita_home) -> Path:
     install(krita_home)
     return krita_home
+
+
+def noise_styles(folder: Path, size: int = 96) -> dict:
+    """Two flat-noise paintings as PNG files, ``{"red": path, "blue": path}``: clearly
+    different colours, so a test can tell which region took which."""
+    import random
+
+    from PIL import Image
+
+    rng = random.Random(17)
+    found = {}
+    for name, channel in (("red", 0), ("blue", 2)):
+        pixels = bytearray()
+        for _ in range(size * size):
+            rgb = [rng.randint(0, 60) for _ in range(3)]
+            rgb[channel] = rng.randint(170, 255)
+            pixels += bytes(rgb)
+        path = folder / f"{name}.png"
+        Image.frombytes("RGB", (size, size), bytes(pixels)).save(path)
+        found[name] = path
+    return found
+
+
+def grey_photo(folder: Path, width: int = 160) -> Path:
+    """The bundled Great Wave in grey at ``width`` pixels: a photo-like layer whose colours
+    come only from the style."""
+    from PIL import Image
+
+    image = Image.open(REPO / "nst_plugin" / "examples" / "wave.jpg").convert("L")
+    path = folder / "grey-photo.png"
+    image.resize((width, round(width * image.height / image.width))).convert("RGB").save(path)
+    return path

@@ -12,8 +12,15 @@ import json
 import socket
 
 import editors
-from krita_drivers import ERROR_DRIVE
-from krita_session import home, nst_service, one_sentence, run  # noqa: F401  (fixtures)
+from krita_drivers import ERROR_DRIVE, REGIONS_PRELUDE
+from krita_session import (  # noqa: F401  (fixtures)
+    grey_photo,
+    home,
+    noise_styles,
+    nst_service,
+    one_sentence,
+    run,
+)
 
 # ------------------------------------------------------------------------------ loading
 
@@ -127,6 +134,91 @@ def drive(result):
     assert r["after_undo"] == r["before_names"], r  # one undo: all of the result
     assert r["offscreen_masks"] == 0 and r["offscreen_alpha"] == [255, 0]
     assert r["layer_style_name"] == "Style layer · vgg19"
+
+
+# ------------------------------------------------------------------------------ regions
+
+
+def test_scripter_regions_swap_with_the_styles_and_bad_ones_raise(home, nst_service, tmp_path):
+    """``styles=[(style, mask), ...]`` from a script: a hidden layer (white on the left) and a
+    real transparency mask (made by Krita's action from a selection of the right half) as the
+    regions' masks; swapping the styles swaps the sides' colours. A strength map, a blend, a
+    brush size and matched colours from a script; wrong arguments raise one sentence at once
+    and change nothing."""
+    styles = {k: str(v) for k, v in noise_styles(tmp_path).items()}
+    code = (
+        REGIONS_PRELUDE
+        + r"""
+def drive(result):
+    import nst_krita
+    red, blue = STYLES["red"], STYLES["blue"]
+    doc, photo = photo_doc(CONTENT)
+    w, h = doc.width(), doc.height()
+    left = half_layer(doc, "Left", "left")
+    holder = doc.createNode("Holder", "paintlayer")
+    doc.rootNode().addChildNode(holder, None)
+    holder.setVisible(False)
+    activate(doc, holder)
+    doc.setSelection(half(doc, "right")); doc.waitForDone()
+    Krita.instance().action("add_new_transparency_mask").trigger()
+    doc.waitForDone(); process_events(0.3)
+    doc.setSelection(None); doc.waitForDone()
+    mask = holder.childNodes()[0]
+    result["mask"] = [mask.type(), len(bytes(mask.pixelData(0, 0, w, h))), w * h]
+    activate(doc, photo)
+    common = dict(document=doc, node=photo, engine="fast", strength=0.7)
+
+    def means(**kwargs):
+        layer = nst_krita.stylize(**common, **kwargs).wait(120)
+        return layer.name(), side_means(layer, doc, "left"), side_means(layer, doc, "right")
+
+    result["first"] = means(styles=[(red, left), (blue, mask)])
+    result["swapped"] = means(styles=[(blue, left), (red, mask)])
+    mapped = nst_krita.stylize(**common, style=red, strength_map=left).wait(120)
+    result["mapped"] = [side_difference(mapped, photo, doc, s) for s in ("left", "right")]
+    result["blend"] = means(style=red, blend_with=blue, blend=0.5)
+    result["matched"] = means(style=red, brush=2.0, match_colors=True)
+    other, other_layer = make_doc(96, 64, view=False, name="other")
+    black = half_layer(doc, "Black", "left")
+    black.setPixelData(b"\x00\x00\x00\xff" * (w * h), 0, 0, w, h)
+    before = snapshot(doc)
+    bad = {
+        "both": dict(style=red, styles=[(blue, left)]),
+        "other document": dict(styles=[(red, other_layer)]),
+        "too many": dict(styles=[(red, left)] * 9),
+        "black": dict(styles=[(red, left), (blue, black)]),
+        "not pairs": dict(styles=[red, blue]),
+        "map type": dict(style=red, strength_map="Left"),
+    }
+    result["raised"] = {}
+    for name, kwargs in bad.items():
+        try:
+            nst_krita.stylize(**common, **kwargs)
+            result["raised"][name] = None
+        except nst_krita.PluginError as exc:
+            result["raised"][name] = str(exc)
+    result["same"] = snapshot(doc) == before
+"""
+    )
+    code = code.replace("STYLES", repr(styles))
+    code = code.replace("CONTENT", repr(str(grey_photo(tmp_path))))
+    r = run(home, code, nst_service["service_file"])
+    print("\nSCRIPTER REGIONS:", r["first"][1:], r["swapped"][1:], r["mapped"])
+    assert r["mask"][0] == "transparencymask" and r["mask"][1] == r["mask"][2], r["mask"]
+    (name, (lr, _, lb), (rr, _, rb)), (_, (slr, _, slb), (srr, _, srb)) = r["first"], r["swapped"]
+    assert name == "red + blue 70% · fast", name
+    assert lr > lb + 40 and rb > rr + 40, r["first"]  # red on the left, blue on the right
+    assert slb > slr + 40 and srr > srb + 40, r["swapped"]  # and swapped
+    map_left, map_right = r["mapped"]
+    assert map_left > 3 * map_right, r["mapped"]  # "Left" is black on the right: the photo
+    (name, (br, bg, bb), _), (_, (mr, _, mb), _) = r["blend"], r["matched"]
+    assert name.startswith("red + blue 70% · fast") and min(br, bb) > bg + 40, r["blend"]
+    assert abs(mr - mb) < 30, r["matched"]  # the red painting recoloured to the grey photo
+    assert all(one_sentence(text) for text in r["raised"].values()), r["raised"]
+    said = r["raised"]
+    assert "not both" in said["both"] and "not part of this document" in said["other document"]
+    assert "at most 8" in said["too many"] and "region 2 is all black" in said["black"]
+    assert r["same"], r
 
 
 # ------------------------------------------------------------------------------ cancel

@@ -1,9 +1,9 @@
 """The Krita plug-in's Neural Style docker in the real Krita 5.1 under Xvfb, through a real
 `nst serve`: starting the service and stylizing, Cancel, the UI stall during a job, the quick
-preview, and the screenshots of the docs.
+preview, regions and the strength map, and the screenshots of the docs.
 
 NST_EDITOR_SHOTS=<dir> keeps the screenshots; NST_KRITA_DOCS_SHOT=1 writes them to
-docs/krita-docker.png and docs/krita-quick-preview.png. Run with
+docs/krita-docker.png, docs/krita-quick-preview.png and docs/krita-regions.png. Run with
 `.ci/editor-tests hosts/tests/test_krita_docker.py`.
 """
 
@@ -16,12 +16,15 @@ import time
 from pathlib import Path
 
 import editors
-from krita_drivers import BASELINE_JOB, DOCKER_PRELUDE, STALL_DRIVE
+from krita_drivers import BASELINE_JOB, DOCKER_PRELUDE, REGIONS_PRELUDE, STALL_DRIVE
 from krita_session import (  # noqa: F401 - the fixtures home and nst_service
     REPO,
+    grey_photo,
     home,
+    noise_styles,
     nst_env,
     nst_service,
+    one_sentence,
     run,
     stop_service,
 )
@@ -363,3 +366,190 @@ def drive(result):
     assert "Added the layer 'starry_night 80% · fast'" in r["status_after"], r
     assert r["after_undo"] == r["order"], r  # one undo step removed all of the result
     assert "Added the layer" not in r["status_after_undo"], r  # the status line noticed
+
+
+# ------------------------------------------------------------------------------ regions
+
+REGIONS_DOCKER = (
+    DOCKER_PRELUDE
+    + REGIONS_PRELUDE
+    + r"""
+import re
+from PyQt5.QtCore import Qt
+
+
+def status(dock):
+    return re.sub("<[^>]+>", "", dock.status.text()).replace("&lt;", "<")
+
+
+def open_docker(result):
+    k = Krita.instance()
+    service = service_client()
+    listed = {entry["name"] for entry in service.styles()}  # the module shares one service
+    for name, path in STYLES.items():  # the red and the blue painting join the library
+        if name not in listed:
+            service.add_style(name, open(path, "rb").read(), filename=name + ".png")
+    doc = k.openDocument(CONTENT)
+    main_window().addView(doc)
+    process_events(0.5)
+    photo = doc.topLevelNodes()[0]
+    photo.setName("Photo")
+    activate(doc, photo)
+    k.action("nst_krita_open").trigger()
+    dock = find_docker()
+    wait_until(lambda: dock.picker.count > 0, 120)
+    dock.picker.refresh(start=False)  # it may have listed the library before they joined
+    result["listed"] = wait_until(lambda: dock.styles.findItems("blue", Qt.MatchExactly), 30)
+    dock.engine.setCurrentIndex(dock.engine.findData("fast"))
+    dock.strength.setValue(70)
+    dock.sections["regions"].set_open(True)
+    return doc, photo, dock
+
+
+def image_side(image, side):
+    # Mean [R, G, B] of a QImage's left or right 40 %.
+    w, h = image.width(), image.height()
+    xs = range(0, int(w * 0.4)) if side == "left" else range(int(w * 0.6), w)
+    colours = [image.pixelColor(x, y) for y in range(0, h, 3) for x in xs[::3]]
+    return [round(sum(f(c) for c in colours) / len(colours)) for f in (
+        lambda c: c.red(), lambda c: c.green(), lambda c: c.blue())]
+
+
+def pick(dock, name):
+    dock.styles.setCurrentItem(dock.styles.findItems(name, Qt.MatchExactly)[0])
+"""
+)
+
+
+def _regions_code(drive: str, tmp_path, shot=None) -> str:
+    styles = {k: str(v) for k, v in noise_styles(tmp_path).items()}
+    code = REGIONS_DOCKER.replace("STYLES", repr(styles)) + drive
+    code = code.replace("CONTENT", repr(str(grey_photo(tmp_path))))
+    return code.replace("SHOT", repr(str(shot)))
+
+
+def test_two_selections_with_two_styles_make_one_layer(home, nst_service, tmp_path):
+    """Regions in the docker: the left half selected with the red painting, the right half with
+    the blue one, one Stylize: exactly one new layer, red on the left and blue on the right.
+    Then an all-black region and a region with nothing selected: one sentence each, and the
+    document stays as it was. NST_KRITA_DOCS_SHOT=1 writes docs/krita-regions.png."""
+    shots = Path(os.environ.get("NST_EDITOR_SHOTS") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    shot = shots / "krita-regions.png"
+    drive = r"""
+def drive(result):
+    doc, photo, dock = open_docker(result)
+
+    def add(style, side):
+        pick(dock, style)
+        doc.setSelection(half(doc, side)); doc.waitForDone()
+        dock.regions.add_selection.click()
+        return status(dock)
+
+    result["added"] = [add("red", "left"), add("blue", "right")]
+    result["rows"] = dock.regions.list.count()
+    doc.setSelection(None); doc.waitForDone(); process_events(0.3)
+    result["plan"] = dock._plan()  # what the status line says once a control changes
+    quick = dock.quick_preview  # the quick preview follows the regions
+    dock.quick.setChecked(True)
+    result["previewed"] = wait_until(lambda: quick.count and quick.job.state != "running", 60)
+    image = dock.preview.image
+    result["preview"] = [image_side(image, "left"), image_side(image, "right")]
+    dock.quick.setChecked(False)
+    before = [n.name() for n in doc.topLevelNodes()]
+    t0 = time.monotonic()
+    dock.stylize_button.click()
+    job = dock.job
+    wait_until(lambda: job.state != "running", 180)
+    result["seconds"] = round(time.monotonic() - t0, 1)
+    result["state"], result["error"] = job.state, job.error
+    after = [n.name() for n in doc.topLevelNodes()]
+    result["new"] = [n for n in after if n not in before]
+    result["layer"] = job.layer.name() if job.layer else None
+    result["left"] = side_means(job.layer, doc, "left")
+    result["right"] = side_means(job.layer, doc, "right")
+    result["photo"] = side_means(photo, doc, "left")
+    from PyQt5.QtWidgets import QDockWidget
+    for other in main_window().qwindow().findChildren(QDockWidget):
+        if other is not dock:
+            other.hide()
+    for name in ("preview", "options", "results", "service"):
+        dock.sections[name].set_open(False)
+    dock.sections["painting"].set_open(True)  # the docs show the new controls
+    main_window().qwindow().resizeDocks([dock], [360], Qt.Horizontal)
+    process_events(0.5)
+    main_window().activeView().canvas().setZoomLevel(3.0)
+    process_events(1.0)
+    screenshot(SHOT)
+    # An all-black layer as a region: one sentence, no job, nothing changes.
+    w, h = doc.width(), doc.height()
+    black = doc.createNode("Black", "paintlayer")
+    doc.rootNode().addChildNode(black, None)
+    black.setPixelData(b"\x00\x00\x00\xff" * (w * h), 0, 0, w, h)
+    black.setVisible(False)
+    doc.refreshProjection(); doc.waitForDone()
+    activate(doc, photo)
+    dock.regions.clear_button.click()
+    pick(dock, "red")
+    dock.regions.add_selection.click()  # nothing selected
+    result["no_selection"] = status(dock)
+    dock.regions.region_layer.fill()
+    dock.regions.region_layer.setCurrentIndex(dock.regions.region_layer.findText("Black"))
+    dock.regions.add_layer.click()
+    result["black_rows"] = dock.regions.list.count()
+    before = snapshot(doc)
+    dock.stylize_button.click()
+    result["black_job"] = dock.job is not None
+    process_events(0.5)
+    result["black_status"] = status(dock)
+    result["black_same"] = snapshot(doc) == before
+"""
+    r = run(home, _regions_code(drive, tmp_path, shot), nst_service["service_file"], timeout=300)
+    print("\nREGIONS:", json.dumps({k: r[k] for k in ("seconds", "left", "right", "photo")}))
+    assert r["listed"] and r["rows"] == 2, r
+    assert r["added"][1].startswith("Added region 2: blue on the selection"), r["added"]
+    assert "in 2 regions" in r["plan"], r["plan"]
+    (plr, _, plb), (prr, _, prb) = r["preview"]
+    assert r["previewed"] and plr > plb + 40 and prb > prr + 40, r["preview"]
+    assert r["state"] == "done", r["error"]
+    assert r["new"] == ["red + blue 70% · fast"] == [r["layer"]], r
+    (lr, _lg, lb), (rr, _rg, rb) = r["left"], r["right"]
+    assert lr > lb + 40 and rb > rr + 40, r  # red where red was placed, blue where blue was
+    assert "Select" in r["no_selection"] and one_sentence(r["no_selection"]), r["no_selection"]
+    assert r["black_rows"] == 1 and not r["black_job"] and r["black_same"], r
+    assert "region 1 is all black" in r["black_status"] and one_sentence(r["black_status"]), r
+    if os.environ.get("NST_KRITA_DOCS_SHOT"):
+        out = REPO / "docs" / "krita-regions.png"
+        subprocess.run(
+            ["convert", str(shot), "-dither", "None", "-colors", "256", "-strip", f"png8:{out}"],
+            check=True,
+        )
+        assert out.stat().st_size < 500_000
+
+
+def test_a_strength_map_from_a_layer(home, nst_service, tmp_path):
+    """A layer as the strength map, black on the left and white on the right: the left half of
+    the result stays near the photo and the right half takes the painting; with no map both
+    halves change alike."""
+    drive = r"""
+def drive(result):
+    doc, photo, dock = open_docker(result)
+    half_layer(doc, "Map", "right")
+    activate(doc, photo)
+    dock.regions.strength_map.fill()
+    dock.regions.strength_map.setCurrentIndex(dock.regions.strength_map.findText("Map"))
+    mapped = docker_stylize(dock, "red", timeout=180)
+    dock.regions.strength_map.setCurrentIndex(0)  # None
+    plain = docker_stylize(dock, "red", timeout=180)
+    result["states"] = [mapped.state, mapped.error, plain.state, plain.error]
+    result["mapped"] = [side_difference(mapped.layer, photo, doc, s) for s in ("left", "right")]
+    result["plain"] = [side_difference(plain.layer, photo, doc, s) for s in ("left", "right")]
+    result["layers"] = [n.name() for n in doc.topLevelNodes()]
+"""
+    r = run(home, _regions_code(drive, tmp_path), nst_service["service_file"], timeout=300)
+    print("\nSTRENGTH MAP:", json.dumps({k: r[k] for k in ("mapped", "plain")}))
+    assert r["states"][::2] == ["done", "done"], r["states"]
+    assert r["layers"] == ["Photo", "red 70% · fast", "red 70% · fast (2)", "Map"], r["layers"]
+    (map_left, map_right), (plain_left, plain_right) = r["mapped"], r["plain"]
+    assert map_right > 3 * map_left and map_left < plain_left / 3, r  # black: near the photo
+    assert map_right > 0.7 * plain_right, r  # white: the painting as without a map

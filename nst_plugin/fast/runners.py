@@ -5,8 +5,8 @@ SavedModel on TensorFlow. Both answer the same two questions for `transfer.run`:
   whose weighted outputs make the result;
 - `apply(tile, condition)`: one 384x384 tile stylized.
 
-`amount` is how far to go from the photo's own style (0) to the painting's (1); above 1 it
-goes on past the painting, for the strongest looks (`transfer.style_amount`). The ONNX model
+`amount` is how far to go from the photo's own style (0) to the painting's (1)
+(`transfer.style_amount`). The ONNX model
 exposes the style vector, so strength and blended styles interpolate (or extrapolate) vectors
 (Ghiasi et al.) and one pass per tile is enough. The SavedModel keeps the vector inside its
 one call, so there they mix results: the style's with the photo's own, one pass per condition.
@@ -102,8 +102,8 @@ class SavedModelRunner:
         self, styles: Styles, scale: float, content: Image.Image, amount: float
     ) -> list[tuple[float, np.ndarray]]:
         pairs = [(amount * w, style_square(image, scale)) for image, w in styles]
-        pairs.append((1 - amount, style_square(content, 1.0)))  # negative above 1
-        return [(w, square) for w, square in pairs if w != 0]
+        pairs.append((1 - amount, style_square(content, 1.0)))
+        return [(w, square) for w, square in pairs if w > 0]
 
     def apply(self, tile: np.ndarray, condition: np.ndarray) -> np.ndarray:
         return self.call(tile, condition)[0]

@@ -180,10 +180,11 @@ def held(x: np.ndarray, temporal, weight: float) -> np.ndarray:
 def style_amount(strength: float | None) -> float:
     """How far from the photo's own style towards the painting's a strength goes.
 
-    Strength means what it means for vgg19: 0 the photo, 0.5 the standard look (the
-    painting's style vector), 1 the strongest (the vector pushed on as far again past it).
+    Strength means what it means for vgg19 up to the standard look: 0 the photo, 0.5 the
+    painting's style vector. The network cannot go past the painting's own style (pushing the
+    vector on beyond it turns some pictures black), so from 0.5 up it stays at that.
     """
-    return 1.0 if strength is None else 2.0 * float(strength)
+    return 1.0 if strength is None else min(1.0, 2.0 * float(strength))
 
 
 def run(request: StylizeRequest, reporter: Reporter) -> Result:

@@ -1,11 +1,11 @@
 """The "Neural Style" docker: pick a style, stylize, watch, cancel, reuse.
 
 Made for Krita's dock column: the style strip, Stylize, progress and the status line at the
-top; the preview, the options, this session's results and the service in sections that fold
-away. Everything runs on Krita's main thread; the service calls go through
-``worker.run_in_thread`` and a job through ``jobs.StyleJob``, so Krita never waits on the
-network. The status line always says what to do next, or what the last job did while its
-layer is there.
+top; the preview, the options, the painting's brush, colours and blend, the regions and the
+strength map, this session's results and the service in sections that fold away. Everything
+runs on Krita's main thread; the service calls go through ``worker.run_in_thread`` and a job
+through ``jobs.StyleJob``, so Krita never waits on the network. The status line always says
+what to do next, or what the last job did while its layer is there.
 """
 
 from __future__ import annotations
@@ -28,16 +28,17 @@ from PyQt5.QtWidgets import (
 
 from krita import DockWidget, Krita
 
-from . import layers, settings, worker
+from . import layers, regions, settings, worker
 from .hostkit import engines, preview
-from .hostkit.choices import Choices
+from .hostkit.choices import MAX_BRUSH, MIN_BRUSH, Choices
 from .hostkit.discovery import connect
 from .hostkit.progress import duration, progress_fraction, progress_text
 from .jobs import StyleJob
 from .panels import HistoryPanel, ImageView, ServicePanel, bgra_image, reports_errors
 from .quickpreview import QuickPreview
-from .stylepicker import StylePicker
-from .widgets import QuietComboBox, QuietSlider, Section
+from .regionpanel import RegionsPanel
+from .stylepicker import BlendPicker, StylePicker
+from .widgets import QuietComboBox, Section, slider_row
 
 TITLE = "Neural Style"
 PREVIEW_HEIGHT = 140
@@ -91,12 +92,15 @@ class NeuralStyleDocker(DockWidget):
         self.sections = {
             "preview": Section("Preview", self._build_preview(), "preview" in opened),
             "options": Section("Options", self._build_options(), "options" in opened),
+            "painting": Section("Painting", self._build_painting(), "painting" in opened),
+            "regions": Section("Regions", self._build_regions(), "regions" in opened),
             "results": Section("Results", self._build_results(), "results" in opened),
             "service": Section("Service", self._build_service(), "service" in opened),
         }
         for section in self.sections.values():
             section.toggled.connect(lambda _open: self._save_sections())
             box.addWidget(section)
+        self.sections["regions"].toggled.connect(lambda on: on and self.regions.refill())
         box.addStretch(1)
         scroll = QScrollArea()  # the docker stays usable in a short dock
         scroll.setWidgetResizable(True)
@@ -157,14 +161,8 @@ class NeuralStyleDocker(DockWidget):
         self.source = QuietComboBox()
         self.source.addItems(SOURCES)
         form.addRow("Stylize:", self.source)
-        row = QHBoxLayout()
-        self.strength = QuietSlider()
-        self.strength.setRange(0, 100)
-        self.strength_label = QLabel()
-        self.strength_label.setFixedWidth(self.strength_label.fontMetrics().width("100 %") + 4)
-        self.strength.valueChanged.connect(lambda v: self.strength_label.setText("%d %%" % v))
-        row.addWidget(self.strength, 1)
-        row.addWidget(self.strength_label)
+        row, self.strength, self.strength_spin = slider_row(0, 100)
+        self.strength.setToolTip("0: the photo, 50 %: the standard look, 100 %: the strongest")
         form.addRow("Strength:", row)
         self.size = QuietComboBox()
         for text, value in SIZES:
@@ -176,6 +174,34 @@ class NeuralStyleDocker(DockWidget):
         self.preserve = QCheckBox("Preserve colours")
         form.addRow("", self.preserve)
         return body
+
+    def _build_painting(self) -> QWidget:
+        """How the painting is used: its brush strokes' size, its colours, a second one."""
+        body = QWidget()
+        form = QFormLayout(body)
+        form.setContentsMargins(0, 0, 0, 0)
+        form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
+        low, high = round(MIN_BRUSH * 100), round(MAX_BRUSH * 100)
+        row, self.brush, self.brush_spin = slider_row(low, high, step=5)
+        self.brush.setToolTip("The painting's brush strokes at this size: 100 % as painted")
+        form.addRow("Brush size:", row)
+        self.match = QCheckBox("Match colours")
+        self.match.setToolTip("Recolour the painting to the photo's colours first")
+        form.addRow("", self.match)
+        self.second = BlendPicker()
+        self.second.failed.connect(self.show_error)
+        form.addRow("Blend with:", self.second)
+        row, self.blend, self.blend_spin = slider_row(0, 100)
+        self.blend.setToolTip("How much of the second painting: 0 none of it, 100 % only it")
+        self.blend_label = QLabel("Blend:")
+        form.addRow(self.blend_label, row)
+        return body
+
+    def _build_regions(self) -> QWidget:
+        self.regions = RegionsPanel(self.picker.style)
+        self.regions.message.connect(lambda text: self._note(text, None))
+        self.regions.failed.connect(self.show_error)
+        return self.regions
 
     def _build_results(self) -> QWidget:
         self.history = HistoryPanel()
@@ -195,6 +221,11 @@ class NeuralStyleDocker(DockWidget):
             self.preserve.toggled,
             self.source.currentIndexChanged,
             self.picker.changed,
+            self.brush.valueChanged,
+            self.match.toggled,
+            self.second.changed,
+            self.blend.valueChanged,
+            self.regions.changed,
         ):
             signal.connect(lambda *_: self.quick_preview.request())
         for signal in (
@@ -203,9 +234,13 @@ class NeuralStyleDocker(DockWidget):
             self.size.currentIndexChanged,
             self.quality.currentIndexChanged,
             self.picker.changed,
+            self.second.changed,
+            self.regions.changed,
         ):
             signal.connect(lambda *_: self._changed())
         self.engine.currentIndexChanged.connect(lambda _i: self._show_quality())
+        self.second.changed.connect(self._show_blend)
+        self.regions.changed.connect(self._show_blend)
 
     # shortcuts used by scripts and tests
     @property
@@ -225,7 +260,10 @@ class NeuralStyleDocker(DockWidget):
         self.size.setCurrentIndex(max(0, self.size.findData(kept["size"] or None)))
         self.preserve.setChecked(kept["preserve_colors"])
         self.quick.setChecked(kept["quick_preview"])
-        self.strength_label.setText("%d %%" % self.strength.value())
+        self.brush.setValue(kept["brush"])  # the slider keeps it in its range
+        self.match.setChecked(kept["match_colors"])
+        self.blend.setValue(kept["blend"])
+        self._show_blend()
 
     def _save_choices(self) -> None:
         settings.write_choices(
@@ -236,6 +274,10 @@ class NeuralStyleDocker(DockWidget):
                 "preserve_colors": self.preserve.isChecked(),
                 "quick_preview": self.quick.isChecked(),
                 "quality": self.quality.currentData() if self.quality.count() else None,
+                "brush": self.brush.value(),
+                "match_colors": self.match.isChecked(),
+                "blend_style": self.second.key(),
+                "blend": self.blend.value(),
             }
         )
 
@@ -251,14 +293,38 @@ class NeuralStyleDocker(DockWidget):
             quality=self.quality.currentData() if self.quality.isVisible() else None,
             preserve_colors=self.preserve.isChecked(),
             engine=self.engine.currentData(),
+            brush=None if self.brush.value() == 100 else self.brush.value() / 100.0,
+            match_colors=self.match.isChecked() or None,
+            blend=self.blend.value() / 100.0 if self._blending() else None,
             extra=dict(self.extra_options),
         )
+
+    def _blending(self) -> bool:
+        """A second style mixes in: one is chosen, and no regions place the styles."""
+        return self.second.chosen() and not self.regions.regions
+
+    def _show_blend(self) -> None:
+        for widget in (self.blend, self.blend_spin, self.blend_label):
+            widget.setEnabled(self._blending())
+
+    def job_style(self, doc):
+        """The job's style: the regions' styles in order, the picked one and the second to
+        blend with, or the picked one (read now, main thread)."""
+        if self.regions.regions:
+            return [r.style for r in self.regions.regions]
+        style = self.picker.style(doc)
+        return [style, self.second.style()] if self._blending() else style
+
+    def job_guides(self, doc, box: tuple) -> regions.Guides:
+        """The regions' masks and the strength map over the job's ``box``, read and checked."""
+        return regions.read_guides(doc, box, self.regions.regions, self.regions.strength_node(doc))
 
     # -- Krita ---------------------------------------------------------------------------
 
     def canvasChanged(self, canvas):
         if self.picker.use_layer.isChecked():
             self.picker.fill_layers()
+        self.regions.refill()
 
     def showEvent(self, event):
         super().showEvent(event)
@@ -271,6 +337,7 @@ class NeuralStyleDocker(DockWidget):
     def _library(self, found: dict) -> None:
         self.info = found.get("engines") or {}
         self.service.set_connected(found.get("url"))
+        self.second.fill(found)
         self._show_engine_info()
         self._changed()
 
@@ -338,7 +405,8 @@ class NeuralStyleDocker(DockWidget):
                 self.status_text(text)
                 return
             self.sticky = None
-        self.status_text(self.picker.hint() if not self.picker.chosen() else self._plan())
+        ready = self.picker.chosen() or self.regions.regions
+        self.status_text(self._plan() if ready else self.picker.hint())
 
     def _plan(self) -> str:
         """``Stylize paints the active layer as wave · Quick: about 2 s.``"""
@@ -348,9 +416,15 @@ class NeuralStyleDocker(DockWidget):
         name = self.engine.currentData()
         label = engines.label(name) if name else "the service's engine"
         what = "the visible image" if self.source.currentIndex() == 1 else "the active layer"
+        selection = layers.active_selection(doc)
+        if selection is not None:
+            what = "the selected part of " + what
+        count = len(self.regions.regions)
+        if count:
+            what += " in %d region%s" % (count, "s" if count > 1 else "")
         text = "Stylize paints %s with %s." % (what, label.split(":")[0])
         if self.info:
-            width, height = _area(doc, self.source.currentIndex() == 1)
+            width, height = _area(doc, self.source.currentIndex() == 1, selection)
             try:
                 options = self.choices().options(self.info, width, height)
             except Exception:  # a choice the service does not offer: Stylize says why
@@ -387,11 +461,12 @@ class NeuralStyleDocker(DockWidget):
             return
         doc = Krita.instance().activeDocument()
         source = layers.read_source(doc, None, visible=self.source.currentIndex() == 1)
-        style = self.picker.style(doc)
+        style = self.job_style(doc)
+        guides = self.job_guides(doc, source.box)
         choices = self.choices()
         self._save_choices()
         self.quick_preview.set_enabled(False)
-        job = StyleJob(source, style, choices, settings.load(), parent=self)
+        job = StyleJob(source, style, choices, settings.load(), guides=guides, parent=self)
         job.progressed.connect(self._progressed)
         job.finished.connect(lambda layer: self._finished(job))
         job.failed.connect(self.show_error)
@@ -479,10 +554,9 @@ def _still_there(layer) -> bool:
         return False
 
 
-def _area(doc, visible: bool) -> tuple:
+def _area(doc, visible: bool, selection) -> tuple:
     """The size Stylize would send now, from the selection, the layer or the image (cheap:
     no pixels are read)."""
-    selection = layers.active_selection(doc)
     if selection is not None:
         return layers.rect(selection)[2:]
     node = None if visible else doc.activeNode()

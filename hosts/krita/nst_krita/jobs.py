@@ -13,11 +13,13 @@ import contextlib
 from PyQt5.QtCore import QObject, QTimer, pyqtSignal
 
 from . import layers, results, worker
+from .hostkit import regions as kit_regions
 from .hostkit.choices import Choices
 from .hostkit.errors import Cancelled, PluginError, error_sentence
 from .hostkit.jobs import ServiceJob
 from .hostkit.naming import layer_name
 from .hostkit.progress import CANCELLED, DONE, FAILED, RUNNING
+from .regions import Guides
 
 LOG = "Krita's log"
 DOCUMENT_CLOSED = "The document was closed, so its Neural Style job was cancelled."
@@ -28,9 +30,10 @@ class StyleJob(QObject):
     """One job. Signals: ``progressed(event)``, ``finished(layer)``, ``failed(sentence)``,
     ``cancelled(sentence)``, then ``ended()``. ``state`` is running/done/failed/cancelled.
 
-    ``style``: a host kit style dict; ``connect``: the keywords of ``hostkit.discovery.connect``;
-    ``apply``: add the result as a layer; ``forget``: delete the service's job once its
-    result is here (quick previews).
+    ``style``: a host kit style dict, or a list of them (regions, a blend); ``connect``: the
+    keywords of ``hostkit.discovery.connect``; ``guides``: the regions' masks and the strength
+    map over ``source.box`` (``regions.Guides``); ``apply``: add the result as a layer;
+    ``forget``: delete the service's job once its result is here (quick previews).
     """
 
     progressed = pyqtSignal(object)
@@ -42,10 +45,11 @@ class StyleJob(QObject):
     def __init__(
         self,
         source: layers.Source,
-        style: dict,
+        style,
         choices: Choices,
         connect: dict,
         *,
+        guides: Guides | None = None,
         apply: bool = True,
         forget: bool = False,
         parent=None,
@@ -54,8 +58,9 @@ class StyleJob(QObject):
         self.source = source
         self.style = style
         self.choices = choices
+        self.guides = guides or Guides()
         self.apply = apply
-        self.name = layer_name(style.get("label") or "style", choices.strength, choices.engine)
+        self.name = layer_name(style_label(style), choices.strength, choices.engine)
         self.state = RUNNING
         self.error = None
         self.layer = None
@@ -72,15 +77,23 @@ class StyleJob(QObject):
         return self.source.document
 
     def start(self) -> StyleJob:
-        width, height = self.source.size
         _watch(self)
         worker.run_in_thread(
-            lambda emit: worker.to_bgra(self._work.run(emit), width, height),
+            self._run,
             on_done=self._on_result,
             on_error=self._on_error,
             on_event=self._on_event,
         )
         return self
+
+    def _run(self, emit) -> bytes:
+        """In the worker: the guides as PNGs, the job, the result as BGRA."""
+        width, height = self.source.size
+        work, guides = self._work, self.guides
+        work.style_masks = [kit_regions.mask_png(width, height, m) for m in guides.masks] or None
+        if guides.strength_map is not None:
+            work.strength_map = kit_regions.mask_png(width, height, guides.strength_map)
+        return worker.to_bgra(self._work.run(emit), width, height)
 
     # -- from the worker (queued to the main thread) -------------------------------------
 
@@ -95,8 +108,7 @@ class StyleJob(QObject):
         if not document_open(self.document):
             self._end(CANCELLED, DOCUMENT_CLOSED)
             return
-        label = self.style.get("label") or "style"
-        self.name = layer_name(label, self.choices.strength, self._work.engine)
+        self.name = layer_name(style_label(self.style), self.choices.strength, self._work.engine)
         try:
             self.result = results.keep_alpha(pixels, self.source.pixels)
             if self.apply:
@@ -139,6 +151,13 @@ class StyleJob(QObject):
         else:
             self.cancelled.emit(error)
         self.ended.emit()
+
+
+def style_label(style) -> str:
+    """What a result shows: a style's label, or ``starry_night + wave`` for several."""
+    if isinstance(style, (list, tuple)):
+        return kit_regions.label([(s, None) for s in style])
+    return style.get("label") or "style"
 
 
 # ---------------------------------------------------------------------------- watchers

@@ -2,9 +2,10 @@
 
 The final render keeps the engine chosen in the docker; the preview is the fast engine's
 one-pass approximation, in well under a second once the service is warm, at the fast
-engine's strength that looks most like the slider's on the rendering engine. A new request
-supersedes the one in flight (its service job is cancelled) and never shows an older result
-over a newer one. No layer is added and the document is only read.
+engine's strength that looks most like the slider's on the rendering engine, with the
+render's regions and strength map scaled down to it. A new request supersedes the one in
+flight (its service job is cancelled) and never shows an older result over a newer one. No
+layer is added and the document is only read.
 """
 
 from __future__ import annotations
@@ -14,12 +15,34 @@ from PyQt5.QtGui import QImage
 
 from krita import Krita
 
-from . import layers, settings
+from . import layers, regions, settings
 from .hostkit import preview
 from .hostkit.areas import multiply_alpha
 from .hostkit.errors import PluginError
 from .jobs import RUNNING, StyleJob
 from .panels import bgra_image
+
+
+def shrink_grey(grey: bytes, size: tuple, to: tuple) -> bytes:
+    """A grey image (a byte a pixel) of ``size`` scaled to ``to``."""
+    (w, h), (tw, th) = size, to
+    if (w, h) == (tw, th):
+        return grey
+    image = QImage(grey, w, h, w, QImage.Format_Grayscale8)
+    image = image.scaled(tw, th, Qt.IgnoreAspectRatio, Qt.SmoothTransformation)
+    stride = image.bytesPerLine()
+    raw = image.constBits().asstring(stride * th)
+    return b"".join(raw[y * stride : y * stride + tw] for y in range(th))
+
+
+def shrink_guides(guides: regions.Guides, size: tuple, to: tuple) -> regions.Guides:
+    """The regions' masks and the strength map of a ``size`` box scaled to ``to``."""
+    shown = guides.strength_map
+    return regions.Guides(
+        guides.styles,
+        [shrink_grey(m, size, to) for m in guides.masks],
+        None if shown is None else shrink_grey(shown, size, to),
+    )
 
 
 def shrink(source: layers.Source, edge: int = preview.EDGE) -> layers.Source:
@@ -32,13 +55,7 @@ def shrink(source: layers.Source, edge: int = preview.EDGE) -> layers.Source:
     )
     mask = None
     if source.mask is not None:
-        grey = QImage(source.mask, w, h, w, QImage.Format_Grayscale8)
-        grey = grey.scaled(
-            image.width(), image.height(), Qt.IgnoreAspectRatio, Qt.SmoothTransformation
-        )
-        stride = grey.bytesPerLine()
-        raw = grey.constBits().asstring(stride * grey.height())
-        mask = b"".join(raw[y * stride : y * stride + grey.width()] for y in range(grey.height()))
+        mask = shrink_grey(source.mask, (w, h), (image.width(), image.height()))
     return layers.Source(
         document=source.document,
         node=source.node,
@@ -66,7 +83,8 @@ class QuickPreview(QObject):
         self.docker = docker
         self.enabled = False
         self.job = None  # the preview job in flight or last finished
-        self.cached = None  # (document, signature, shrunk Source) of the last preview
+        self.cached = None  # (document, signature, shrunk Source, its box) of the last preview
+        self.cached_guides = None  # (signature, shrunk Guides, the regions) of the last preview
         self.reads = 0  # times the document's pixels were read, for scripts and tests
         self.count = 0  # previews shown, for scripts and tests
         self.timer = QTimer(self)
@@ -94,28 +112,38 @@ class QuickPreview(QObject):
     def _start(self) -> None:
         d = self.docker
         doc = Krita.instance().activeDocument()
-        if not self.enabled or d.job is not None or doc is None or not d.picker.chosen():
+        ready = d.picker.chosen() or d.regions.regions
+        if not self.enabled or d.job is not None or doc is None or not ready:
             return  # a render shows its own previews; nothing to preview yet
         self.stop()
         try:
-            source = self._source(doc, d.source.currentIndex() == 1)
-            style = d.picker.style(doc)
+            source, box = self._source(doc, d.source.currentIndex() == 1)
+            guides = self._guides(doc, box, source.size)
+            style = d.job_style(doc)
             choices = preview.preview_choices(d.info, d.choices())
         except PluginError as exc:
             self.message.emit(str(exc))
             return
         job = StyleJob(
-            source, style, choices, settings.load(), apply=False, forget=True, parent=self
+            source,
+            style,
+            choices,
+            settings.load(),
+            guides=guides,
+            apply=False,
+            forget=True,
+            parent=self,
         )
         job.finished.connect(lambda _layer: self._finished(job))
         job.failed.connect(lambda text: self._failed(job, text))
         self.job = job
         job.start()
 
-    def _source(self, doc, visible: bool) -> layers.Source:
-        """The shrunk source, read again only when the layer, the selection's box or the
-        pixels changed: reading and shrinking a 6000x4000 layer pauses Krita's UI for about
-        0.2 s, its 64 px thumbnail (which Krita keeps) for well under a millisecond."""
+    def _source(self, doc, visible: bool) -> tuple:
+        """``(shrunk source, the box it was read from)``, read again only when the layer, the
+        selection's box or the pixels changed: reading and shrinking a 6000x4000 layer pauses
+        Krita's UI for about 0.2 s, its 64 px thumbnail (which Krita keeps) for well under a
+        millisecond."""
         node = None if visible else layers.source_layer(doc)
         sel = layers.active_selection(doc)
         thumb = (doc.rootNode() if node is None else node).thumbnail(64, 64)
@@ -126,11 +154,32 @@ class QuickPreview(QObject):
             hash(image_bytes(thumb)),
         )
         if self.cached and self.cached[0] == doc and self.cached[1] == signature:
-            return self.cached[2]
-        source = shrink(layers.read_source(doc, node, visible=visible))
+            return self.cached[2], self.cached[3]
+        full = layers.read_source(doc, node, visible=visible)
+        source = shrink(full)
         self.reads += 1
-        self.cached = (doc, signature, source)
-        return source
+        self.cached = (doc, signature, source, full.box)
+        return source, full.box
+
+    def _guides(self, doc, box: tuple, size: tuple) -> regions.Guides:
+        """The docker's regions and strength map over ``box``, shrunk to ``size``; read again
+        only when they, the box or their layers' pixels changed."""
+        found = list(self.docker.regions.regions)
+        shown = self.docker.regions.strength_node(doc)
+        nodes = [layers.find_node(doc, r.node_id) for r in found if r.node_id]
+        nodes += [shown] if shown is not None else []
+        signature = (
+            box,
+            size,
+            tuple(id(r) for r in found),
+            None if shown is None else str(shown.uniqueId()),
+            tuple(hash(image_bytes(n.thumbnail(64, 64))) for n in nodes if n is not None),
+        )
+        if self.cached_guides and self.cached_guides[0] == signature:
+            return self.cached_guides[1]
+        guides = shrink_guides(self.docker.job_guides(doc, box), box[2:], size)
+        self.cached_guides = (signature, guides, found)  # the regions kept: their ids stay
+        return guides
 
     def _finished(self, job: StyleJob) -> None:
         if job is self.job and job.result is not None:

@@ -10,18 +10,17 @@ Call from Krita's main thread (Scripter, a plug-in, an action).
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 
 from PyQt5.QtCore import QEventLoop, QTimer
 
-from . import layers, settings
+from . import layers, regions, settings
 from .hostkit.areas import MARGIN
 from .hostkit.choices import Choices
 from .hostkit.errors import Cancelled, PluginError, ServiceError
 from .hostkit.progress import CANCELLED, FAILED
-from .hostkit.styles import style_from_text
 from .jobs import RUNNING, StyleJob
+from .scriptargs import script_node, script_styles
 
 
 class Job:
@@ -99,23 +98,16 @@ class Job:
         return job.layer
 
 
-def _style(style, document) -> dict:
-    """The host kit style dict of a library name, an image file or a layer."""
-    if style is None:
-        raise PluginError(
-            "Name a style: style='starry_night' (from the library), a path to an image file, "
-            "or a layer."
-        )
-    if hasattr(style, "pixelData") and hasattr(style, "name"):
-        w, h, data = layers.read_style_layer(document, style)
-        return {"pixels": (w, h, data, "BGRA"), "label": style.name()}
-    return style_from_text(os.fspath(style))
-
-
 def stylize(
     style=None,
     strength=None,
     *,
+    styles=None,
+    strength_map=None,
+    brush=None,
+    match_colors=None,
+    blend_with=None,
+    blend=None,
     document=None,
     node=None,
     visible: bool = False,
@@ -129,27 +121,38 @@ def stylize(
     """Stylize a layer (or the visible image) of a document; returns a running ``Job``.
 
     ``style``: a name in the service's style library, a path to an image file, or a layer
-    (``Node``); ``strength``: 0..1; ``document``/``node``: default the active ones;
-    ``visible=True``: the whole visible image instead of a layer; ``size``: a cap on the long
-    edge sent to the service (the result is scaled to the area); ``quality``: draft, good or
-    best; ``preserve_colors``; ``engine``; ``margin``: pixels around a selection's box; any
-    other option of the schema as a keyword (``iterations=50``...). With a selection only its
-    box is sent and the new layer gets a transparency mask of it. Local problems raise
-    ``PluginError`` at once; the service's refusals end the job as failed.
+    (``Node``); ``styles``: regions instead, ``[(style, mask), ...]``, a mask being a layer or
+    mask of the document (white: this style) or a ``Selection``; ``strength``: 0..1;
+    ``strength_map``: a layer or mask whose grey is the strength (black: the photo);
+    ``brush``: the brush strokes this many times the painting's (0.25..4); ``match_colors``;
+    ``blend_with``: a second style mixed in, ``blend`` its share (0..1, default 0.5);
+    ``document``/``node``: default the active ones; ``visible=True``: the whole visible image
+    instead of a layer; ``size``: a cap on the long edge sent to the service (the result is
+    scaled to the area); ``quality``: draft, good or best; ``preserve_colors``; ``engine``;
+    ``margin``: pixels around a selection's box; any other option of the schema as a keyword
+    (``iterations=50``...). With a selection only its box is sent and the selection goes into
+    the new layer's alpha. Local problems raise ``PluginError`` at once; the service's
+    refusals end the job as failed.
     """
     from krita import Krita
 
     document = document or Krita.instance().activeDocument()
     if document is None:
         raise PluginError("No document is open; open one or pass document=.")
+    style, found, share = script_styles(document, style, styles, blend_with, blend)
     choices = Choices(
         strength=strength,
         size=size,
         quality=quality,
         preserve_colors=preserve_colors,
         engine=engine,
+        brush=brush,
+        match_colors=match_colors,
+        blend=share,
         extra=options,
     )
+    shown = script_node(document, strength_map, "strength map")
     source = layers.read_source(document, node, visible=visible, margin=margin)
-    job = StyleJob(source, _style(style, document), choices, settings.load())
+    guides = regions.read_guides(document, source.box, found, shown)
+    job = StyleJob(source, style, choices, settings.load(), guides=guides)
     return Job(job.start())

@@ -33,6 +33,10 @@ REMEMBERED = (
     Remembered("size", int, 0),  # a cap on the long edge; 0: the document's size
     Remembered("quality", str, "good"),
     Remembered("preserve_colors", bool, False),
+    Remembered("brush", int, 100),  # percent of the painting's brush strokes
+    Remembered("match_colors", bool, False),
+    Remembered("blend_style", str, ""),  # the second style: a library name or an image's path
+    Remembered("blend", int, 50),  # percent of the second style
     Remembered("quick_preview", bool, True),
     Remembered("open_sections", str, "preview,options"),  # the docker's unfolded sections
 )

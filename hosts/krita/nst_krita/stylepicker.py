@@ -216,3 +216,80 @@ class StylePicker(QWidget):
             raise PluginError(self.hint())
         item = self.styles.currentItem()
         return {"name": item.text(), "label": item.text()}
+
+
+class BlendPicker(QuietComboBox):
+    """ "Blend with": no second style, one of the library's, or an image file (its last item
+    opens a file dialog in the folder "Add..." used last). ``changed()`` when it changes,
+    ``failed(sentence)`` for the status line."""
+
+    changed = pyqtSignal()
+    failed = pyqtSignal(str)
+    FILE = "\x00file"  # the data of the "Image file..." item
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setIconSize(QSize(16, 16))
+        self.setToolTip("A second painting mixed into the style everywhere")
+        self.fill({}, settings.read_choices()["blend_style"])
+        self.activated.connect(self._activated)
+        self.currentIndexChanged.connect(lambda _i: self.changed.emit())
+
+    def fill(self, found: dict, keep: str | None = None) -> None:
+        """List the library's styles from ``found`` (``styles.library``); keep the choice."""
+        keep = self.key() if keep is None else keep
+        self.blockSignals(True)
+        self.clear()
+        self.addItem("None", "")
+        for style in found.get("styles", []):
+            image = QImage.fromData(style["thumbnail"]) if style.get("thumbnail") else QImage()
+            icon = QIcon(fit(image, THUMB)) if not image.isNull() else QIcon()
+            self.addItem(icon, style["name"], style["name"])
+        if keep and self.findData(keep) < 0:  # a file, or a style the library lost
+            if styles.looks_like_path(keep):
+                self._add_file(keep)
+            else:
+                self.addItem(keep, keep)
+        self.addItem("Image file...", self.FILE)
+        self.setCurrentIndex(max(0, self.findData(keep)))
+        self.blockSignals(False)
+
+    def _add_file(self, path: str) -> None:
+        name = os.path.splitext(os.path.basename(path))[0] or path
+        self.insertItem(self.count(), name + " (file)", path)
+        self.setItemData(self.count() - 1, path, Qt.ToolTipRole)
+
+    @reports_errors
+    def _activated(self, index: int) -> None:
+        if self.itemData(index) != self.FILE:
+            return
+        folder = settings.read_choices()["style_folder"]
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Blend with a style image", folder, styles.FILE_FILTER
+        )
+        if not path:
+            self.setCurrentIndex(0)
+            return
+        settings.write_choices({"style_folder": os.path.dirname(path)})
+        self.blockSignals(True)
+        if self.findData(path) < 0:
+            self.removeItem(self.count() - 1)
+            self._add_file(path)
+            self.addItem("Image file...", self.FILE)
+        self.blockSignals(False)
+        self.setCurrentIndex(self.findData(path))
+
+    def show_error(self, text: str) -> None:
+        self.failed.emit(text)
+
+    def key(self) -> str:
+        """The second style as kept in the settings: a library name, a file's path, or ""."""
+        data = self.currentData()
+        return "" if not data or data == self.FILE else str(data)
+
+    def chosen(self) -> bool:
+        return bool(self.key())
+
+    def style(self) -> dict | None:
+        """The second style as a host kit style dict (a file is checked now), or None."""
+        return styles.style_from_text(self.key()) if self.chosen() else None

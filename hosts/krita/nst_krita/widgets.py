@@ -1,10 +1,20 @@
-"""Small widgets the docker is built from: a collapsible section, and a combo box and a slider
-that take the mouse wheel only once focused (so scrolling the docker never changes them)."""
+"""Small widgets the docker is built from: a collapsible section; a combo box, a slider and a
+spin box that take the mouse wheel only once focused (so scrolling the docker never changes
+them); a slider with its number beside it; a combo box of the document's layers."""
 
 from __future__ import annotations
 
 from PyQt5.QtCore import Qt, pyqtSignal
-from PyQt5.QtWidgets import QComboBox, QSizePolicy, QSlider, QToolButton, QVBoxLayout, QWidget
+from PyQt5.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QSizePolicy,
+    QSlider,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 
 class QuietComboBox(QComboBox):
@@ -37,6 +47,70 @@ class QuietSlider(QSlider):
             super().wheelEvent(event)
         else:
             event.ignore()
+
+
+class QuietSpinBox(QSpinBox):
+    """A spin box that ignores the wheel until clicked or tabbed into."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setFocusPolicy(Qt.StrongFocus)
+
+    def wheelEvent(self, event):
+        if self.hasFocus():
+            super().wheelEvent(event)
+        else:
+            event.ignore()
+
+
+def slider_row(low: int, high: int, suffix: str = " %", step: int = 1) -> tuple:
+    """``(row, slider, spin)``: a slider from ``low`` to ``high`` with a spin box beside it for
+    typing the number; each follows the other."""
+    slider = QuietSlider()
+    slider.setRange(low, high)
+    slider.setSingleStep(step)
+    slider.setPageStep(step * 10)
+    spin = QuietSpinBox()
+    spin.setRange(low, high)
+    spin.setSingleStep(step)
+    spin.setSuffix(suffix)
+    spin.setKeyboardTracking(False)  # typing "150" is one change, not 1, 15, 150
+    slider.valueChanged.connect(lambda v: spin.value() != v and spin.setValue(v))
+    spin.valueChanged.connect(lambda v: slider.value() != v and slider.setValue(v))
+    row = QHBoxLayout()
+    row.addWidget(slider, 1)
+    row.addWidget(spin)
+    return row, slider, spin
+
+
+class NodeComboBox(QuietComboBox):
+    """A choice of the active document's layers and masks, listed afresh each time it opens
+    (so new layers show): ``lister()`` gives ``(label, unique id)`` pairs; ``none``: the text
+    of a first item that chooses nothing (its data is None)."""
+
+    def __init__(self, lister, none: str | None = None, parent=None):
+        super().__init__(parent)
+        self.lister = lister
+        self.none = none
+        self.fill()
+
+    def fill(self) -> None:
+        keep = self.currentData()
+        self.blockSignals(True)
+        self.clear()
+        if self.none is not None:
+            self.addItem(self.none, None)
+        for label, unique_id in self.lister():
+            self.addItem(label, unique_id)
+        found = self.findData(keep) if keep is not None else -1
+        self.setCurrentIndex(max(0, found))
+        self.blockSignals(False)
+        if found < 0 and keep is not None:
+            self.currentIndexChanged.emit(self.currentIndex())  # the chosen one is gone
+
+    def showPopup(self):
+        self.fill()
+        super().showPopup()
 
 
 class Section(QWidget):
