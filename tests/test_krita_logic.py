@@ -609,8 +609,10 @@ def test_connection_settings(fake):
     }
     assert kw({}, {}) == {"nst_command": None, "start": False, "wait": wait}
     st.write(" http://h:1 ", "secret")
-    assert st.read() == {"url": "http://h:1", "token": "secret"}
+    assert st.read() == {"url": "http://h:1", "token": "secret", "fingerprint": ""}
     assert fake.app.settings[("nst_krita", "url")] == "http://h:1"
+    st.write("https://h:1", "secret", " AB:CD ")  # a remote service's pinned certificate
+    assert st.load() == {"url": "https://h:1", "token": "secret", "fingerprint": "AB:CD"}
 
 
 def test_remembered_choices_come_back_and_damage_gives_the_default(fake):

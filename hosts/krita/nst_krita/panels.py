@@ -180,19 +180,26 @@ class ServicePanel(QWidget):
         self.token = QLineEdit()
         self.token.setEchoMode(QLineEdit.Password)
         self.token.setPlaceholderText("that service's access token")
+        self.fingerprint = QLineEdit()
+        self.fingerprint.setPlaceholderText("its certificate fingerprint (https)")
+        self.fingerprint.setToolTip(
+            "The SHA-256 fingerprint `nst serve --status` prints on the service's machine; "
+            "the docker refuses a service whose certificate does not match it."
+        )
         save = QPushButton("Save and reconnect")
         save.clicked.connect(self._save)
         form = QVBoxLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
-        for widget in (self.where, self.url, self.token, save):
+        for widget in (self.where, self.url, self.token, self.fingerprint, save):
             form.addWidget(widget)
         current = settings.read()
         self.url.setText(current["url"])
         self.token.setText(current["token"])
+        self.fingerprint.setText(current["fingerprint"])
 
     def set_connected(self, url: str | None) -> None:
         self.where.setText("Connected to %s." % url if url else "Not connected.")
 
     def _save(self) -> None:
-        settings.write(self.url.text(), self.token.text())
+        settings.write(self.url.text(), self.token.text(), self.fingerprint.text())
         self.changed.emit()

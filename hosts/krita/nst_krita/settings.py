@@ -81,19 +81,22 @@ def write_choices(values: dict, krita=None) -> None:
 
 
 def read(krita=None) -> dict:
-    """The service the user entered: ``{"url": str, "token": str}`` (empty when unset)."""
+    """The service the user entered: ``{"url", "token", "fingerprint"}`` (empty when unset;
+    the fingerprint pins a remote service's HTTPS certificate)."""
     k = _krita(krita)
     return {
-        "url": (k.readSetting(GROUP, "url", "") or "").strip(),
-        "token": (k.readSetting(GROUP, "token", "") or "").strip(),
+        key: (k.readSetting(GROUP, key, "") or "").strip()
+        for key in ("url", "token", "fingerprint")
     }
 
 
-def write(url: str, token: str, krita=None) -> None:
-    """Keep the address and token the user entered (empty: use ``nst-host.json``)."""
+def write(url: str, token: str, fingerprint: str = "", krita=None) -> None:
+    """Keep the address, token and certificate fingerprint the user entered (empty: use
+    ``nst-host.json``)."""
     k = _krita(krita)
     k.writeSetting(GROUP, "url", (url or "").strip())
     k.writeSetting(GROUP, "token", (token or "").strip())
+    k.writeSetting(GROUP, "fingerprint", (fingerprint or "").strip())
 
 
 def load(krita=None) -> dict:
