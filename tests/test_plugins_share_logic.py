@@ -19,7 +19,15 @@ REPO = Path(__file__).resolve().parent.parent
 KRITA = REPO / "hosts" / "krita" / "nst_krita"
 GIMP = REPO / "hosts" / "gimp" / "nst-stylize"
 PLUGIN_FILES = sorted(KRITA.glob("*.py")) + sorted(GIMP.glob("*.py"))
-EDITOR_MODULES = {"gi", "krita", "PyQt5", "hostkit", "nst_gimp_preview"}
+EDITOR_MODULES = {
+    "gi",
+    "krita",
+    "PyQt5",
+    "hostkit",
+    "nst_gimp_preview",
+    "nst_gimp_dialog",
+    "nst_gimp_guides",
+}
 
 
 def _code_lines(path: Path) -> list:

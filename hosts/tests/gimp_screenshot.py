@@ -304,6 +304,13 @@ def region_stats(shot: Path, box: tuple, other: Path | None = None) -> float:
     return float(out.strip())
 
 
+def _config_value(value) -> str:
+    """A value as GIMP's config files write it."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return json.dumps(value) if isinstance(value, str) else str(value)
+
+
 def interactive_run(
     root: Path, gimp_dir: str, env: dict, last: dict, while_running=None, in_dialog=None
 ) -> dict:
@@ -315,10 +322,7 @@ def interactive_run(
     afterwards (``last``: the file's text or None)."""
     path = last_values_file(root, gimp_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [
-        f"({key} {json.dumps(value) if isinstance(value, str) else value})"
-        for key, value in last.items()
-    ]
+    lines = [f"({key} {_config_value(value)})" for key, value in last.items()]
     path.write_text(
         "# settings\n\n" + "\n".join(lines) + "\n\n# end of settings\n", encoding="utf-8"
     )
@@ -349,13 +353,15 @@ def dialog_screenshot(
     image: str | None = None,
     style: str | None = None,
     settle: float = 4.0,
+    regions: str | None = None,
 ) -> dict:
     """Open the plug-in's dialog over an image in GIMP's window and save the screen once
     the quick preview shows (or ``settle`` seconds after the dialog opened when it does not).
 
     ``image``: a file inside the chroot to show (else a made-up one); ``style``: the style
-    (strength 0.7) the dialog opens with."""
-    extra = {"NST_SHOT_IMAGE": image, "NST_SHOT_STYLE": style}
+    (strength 0.7) the dialog opens with; ``regions``: style names, comma-separated, each
+    given a channel over its share of the image, side by side, with the regions on."""
+    extra = {"NST_SHOT_IMAGE": image, "NST_SHOT_STYLE": style, "NST_SHOT_REGIONS": regions}
     with GimpGui(
         root, gimp_dir, {**env, **{k: v for k, v in extra.items() if v}}, DIALOG_SCRIPT
     ) as gui:
@@ -435,6 +441,7 @@ def main(argv: list[str]) -> int:
             out,
             image=f"/tmp/{name}.jpg",
             style="starry_night",
+            regions="starry_night,wave",
         )
         print(f"gimp_screenshot: {out} ({out.stat().st_size} bytes), dialog at {found}")
         return 0 if found["dialog"] else 1

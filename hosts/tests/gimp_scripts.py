@@ -26,6 +26,15 @@ PRELUDE = textwrap.dedent('''\
         buffer.flush()
         return image, layer
 
+    def open_photo(path, width, height):
+        """An image file (a photo-like picture) opened and scaled to width x height."""
+        from gi.repository import Gio
+        image = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(path))
+        image.scale(width, height)
+        layer = image.get_layers()[0]
+        layer.set_name("photo")
+        return image, layer
+
     def read(drawable, fmt="R'G'B'A u8"):
         rect = Gegl.Rectangle.new(0, 0, drawable.get_width(), drawable.get_height())
         return drawable.get_buffer().get(rect, 1.0, fmt, Gegl.AbyssPolicy.CLAMP)
@@ -59,10 +68,64 @@ PRELUDE = textwrap.dedent('''\
         config.set_property("image", image)
         config.set_core_object_array("drawables", [layer])
         for key, value in args.items():
-            config.set_property(key.replace("_", "-"), value)
+            if isinstance(value, list) and value and not isinstance(value[0], str):
+                config.set_core_object_array(key.replace("_", "-"), value)  # drawables
+            else:
+                config.set_property(key.replace("_", "-"), value)
         result = proc.run(config)
         message = result.index(1) if result.length() > 1 else None
         return result.index(0).value_nick, message
+
+    def add_layer(image, name, pixel, visible=False):
+        """A layer over the whole image, ``pixel(x, y)`` -> (r, g, b) each pixel."""
+        w, h = image.get_width(), image.get_height()
+        layer = Gimp.Layer.new(image, name, w, h, Gimp.ImageType.RGBA_IMAGE, 100.0,
+                               Gimp.LayerMode.NORMAL)
+        image.insert_layer(layer, None, len(image.get_layers()))
+        data = bytes(v for y in range(h) for x in range(w) for v in (*pixel(x, y), 255))
+        layer.get_buffer().set(Gegl.Rectangle.new(0, 0, w, h), "R'G'B'A u8", data)
+        layer.get_buffer().flush()
+        layer.set_visible(visible)
+        return layer
+
+    def save_channel(image, box, name):
+        """The rectangle ``box`` selected, saved as a channel called ``name``; no selection."""
+        image.select_rectangle(Gimp.ChannelOps.REPLACE, *box)
+        channel = Gimp.Selection.save(image)
+        channel.set_name(name)
+        Gimp.Selection.none(image)
+        return channel
+
+    def channels_from_env(image):
+        """With NST_SHOT_REGIONS (style names, comma-separated), a channel named after each
+        over its share of the image, side by side; whether there were any."""
+        names = [n for n in os.environ.get("NST_SHOT_REGIONS", "").split(",") if n]
+        for number, name in enumerate(names):
+            step = image.get_width() // len(names)
+            save_channel(image, (number * step, 0, step, image.get_height()), name)
+        return bool(names)
+
+    def mean_rgb(layer, x0, x1):
+        """The mean R, G, B (0..255) of the layer's columns x0..x1-1."""
+        w, h = layer.get_width(), layer.get_height()
+        px = read(layer)
+        sums, n = [0, 0, 0], 0
+        for y in range(h):
+            for x in range(x0, x1):
+                i = (y * w + x) * 4
+                for c in range(3):
+                    sums[c] += px[i + c]
+                n += 1
+        return [round(v / n, 1) for v in sums]
+
+    def mean_diff(a, b, x0, x1):
+        """The mean absolute difference (0..255) of two same-size layers' R, G, B over the
+        columns x0..x1-1."""
+        w, h = a.get_width(), a.get_height()
+        pa, pb = read(a), read(b)
+        total = sum(abs(pa[(y * w + x) * 4 + c] - pb[(y * w + x) * 4 + c])
+                    for y in range(h) for x in range(x0, x1) for c in range(3))
+        return round(total / (h * (x1 - x0) * 3), 1)
 
     def report(**values):
         print("NST-RESULT " + json.dumps(values), flush=True)
@@ -91,7 +154,7 @@ UNDO_SCRIPT = """
     image.undo_disable()  # frees the undo steps of making the image
     image.undo_enable()
     Gimp.Display.new(image)
-    status, message = stylize(image, layer, style="wave", quality="draft",
+    status, message = stylize(image, layer, style="wave", quality="draft", engine="vgg19",
                               options='{"iterations": 3}')
     Gimp.displays_flush()
     flag("ran", {"status": status, "message": message, "sha": describe(image)[-1]["sha"],
@@ -104,6 +167,7 @@ UNDO_SCRIPT = """
 
 INTERACTIVE_SCRIPT = """
     image, layer = make_image(64, 48)
+    channels_from_env(image)
     Gimp.Display.new(image)
     Gimp.displays_flush()
     flag("shown")
@@ -127,5 +191,7 @@ DIALOG_SCRIPT = """
     # The dialog shows the values of an interactive call (blocks until it closes).
     given = {"style": os.environ["NST_SHOT_STYLE"], "strength": 0.7} \
         if os.environ.get("NST_SHOT_STYLE") else {}
+    if channels_from_env(image):
+        given["channel_regions"] = True
     stylize(image, layer, run_mode=Gimp.RunMode.INTERACTIVE, **given)
 """

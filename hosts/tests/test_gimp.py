@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -64,11 +65,21 @@ def test_registered_in_the_pdb(gimp):
         "image",
         "drawables",
         "style",
+        "style-layer",
         "strength",
-        "size",
-        "quality",
+        "brush-size",
+        "match-colors",
         "preserve-colors",
+        "quality",
         "engine",
+        "size",
+        "blend-style",
+        "blend-layer",
+        "blend",
+        "channel-regions",
+        "region-styles",
+        "region-masks",
+        "strength-map",
         "options",
     ]
     assert found["label"] == "Neural Style Transfer..."
@@ -86,7 +97,7 @@ def test_stylize_adds_one_layer_in_one_undo_group(gimp):
         image, layer = make_image()
         before = describe(image)
         status, message = stylize(image, layer, style="starry_night", quality="draft",
-                                  options={FAST!r})
+                                  engine="vgg19", options={FAST!r})
         new = image.get_layers()[0]
         report(status=status, message=message, before=before, after=describe(image),
                differs=differs(new, layer), undo=image.undo_is_enabled())
@@ -108,7 +119,7 @@ def test_style_file_size_and_grey_image(gimp):
     _, _, _, runs = gimp.batch(f'''
         image, layer = make_image(grey=True)
         status, message = stylize(image, layer, style="{style}", strength=0.8, size=32,
-                                  quality="draft", options={FAST!r})
+                                  quality="draft", engine="vgg19", options={FAST!r})
         report(status=status, message=message, after=describe(image))
     ''')
     (run,) = runs
@@ -159,6 +170,171 @@ def test_errors_leave_the_image_as_it_was(gimp, tmp_path):
     assert "no style named 'no_such_style'" in runs[1]["message"]
     assert "JSON object" in runs[2]["message"]
     assert "size" in runs[3]["message"].lower()  # the service's own sentence about the bad option
+    assert "inconsistent state" not in err
+
+
+# ------------------------------------------------------------------ what the artist directs
+
+PAINTINGS = {"red": (205, 40, 35), "blue": (35, 60, 210)}
+
+
+@pytest.fixture(scope="module")
+def paintings(gimp):
+    """Two flat-noise paintings as files inside the chroot, red.png and blue.png, and a
+    photo-like picture."""
+    from PIL import Image
+
+    rng = random.Random(17)
+    inside = f"/tmp/nst-paintings-{uuid.uuid4().hex[:8]}"
+    folder = gimp.root / inside.lstrip("/")
+    folder.mkdir()
+    found = {}
+    for name, colour in PAINTINGS.items():
+        image = Image.new("RGB", (128, 128))
+        noisy = [
+            tuple(min(255, max(0, c + rng.randint(-40, 40))) for c in colour)
+            for _ in range(128 * 128)
+        ]
+        image.putdata(noisy)
+        image.save(folder / f"{name}.png")
+        found[name] = f"{inside}/{name}.png"
+    shutil.copy(REPO / "nst_plugin" / "examples" / "wave.jpg", folder / "photo.jpg")
+    found["photo"] = f"{inside}/photo.jpg"  # a photo-like picture: Hokusai's wave
+    yield found
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _reddish(rgb):
+    return rgb[0] - rgb[2]
+
+
+def test_two_channels_with_two_styles_make_one_layer(gimp, paintings):
+    """Two selections saved as channels named after two style files: one new layer, the left
+    half in the red painting's colours, the right half in the blue one's; given as the
+    procedure's arrays with the masks swapped, the colours swap."""
+    red, blue = paintings["red"], paintings["blue"]
+    _, _, err, runs = gimp.batch(f"""
+        image, layer = open_photo("{paintings["photo"]}", 96, 64)
+        left = save_channel(image, (0, 0, 48, 64), "{red}")
+        right = save_channel(image, (48, 0, 48, 64), "{blue}")
+        before = describe(image)
+        status, message = stylize(image, layer, engine="fast", channel_regions=True)
+        new = image.get_layers()[0]
+        report(status=status, message=message, before=before, after=describe(image),
+               left=mean_rgb(new, 4, 40), right=mean_rgb(new, 56, 92),
+               photo=[mean_rgb(layer, 4, 40), mean_rgb(layer, 56, 92)])
+        image.remove_layer(new)
+        left.set_name("left")
+        right.set_name("right")
+        status, message = stylize(image, layer, engine="fast", region_styles=["{red}", "{blue}"],
+                                  region_masks=["right", "left"])
+        new = image.get_layers()[0]
+        report(status=status, message=message, layers=len(image.get_layers()),
+               left=mean_rgb(new, 4, 40), right=mean_rgb(new, 56, 92))
+        image.remove_layer(new)
+        status, message = stylize(image, layer, engine="vgg19", quality="draft",
+                                  options={FAST!r}, region_styles=["{red}", "{blue}"],
+                                  region_masks=["left", "right"])
+        report(status=status, message=message, names=[l["name"] for l in describe(image)])
+    """)
+    placed, swapped, optimized = runs
+    assert placed["status"] == "success", placed["message"]
+    before, after = placed["before"], placed["after"]
+    assert len(after) == len(before) + 1 and after[1:] == before  # one new layer, on top
+    assert after[0]["name"] == "blue + red 50% · fast"  # the Channels list's order: newest first
+    assert after[0]["size"] == [96, 64] and after[0]["mask"] is None
+    assert _reddish(placed["left"]) > 60 and _reddish(placed["right"]) < -60, placed
+    assert swapped["status"] == "success", swapped["message"]
+    assert swapped["layers"] == 2
+    assert _reddish(swapped["left"]) < -60 and _reddish(swapped["right"]) > 60, swapped
+    assert optimized["status"] == "success", optimized["message"]  # the guided optimization
+    assert optimized["names"] == ["red + blue 50% · vgg19", "photo"]
+    assert "inconsistent state" not in err
+
+
+def test_a_strength_map_from_a_layer(gimp, paintings):
+    """Left black, right white: the left half stays near the photo, the right is stylized."""
+    _, _, _, (run,) = gimp.batch(f"""
+        image, layer = open_photo("{paintings["photo"]}", 96, 64)
+        ramp = add_layer(image, "map", lambda x, y: (0, 0, 0) if x < 48 else (255, 255, 255))
+        status, message = stylize(image, layer, style="{paintings["red"]}", strength=1.0,
+                                  engine="fast", strength_map=ramp)
+        new = image.get_layers()[0]
+        report(status=status, message=message, name=new.get_name(),
+               layers=len(image.get_layers()), kept=mean_diff(new, layer, 4, 40),
+               changed=mean_diff(new, layer, 56, 92))
+    """)
+    assert run["status"] == "success", run["message"]
+    assert run["layers"] == 3 and run["name"] == "red 100% · fast"
+    assert run["changed"] > 40, run  # stylized
+    assert run["kept"] < run["changed"] / 2, run  # near the photo
+
+
+def test_a_layer_as_the_style_and_a_blend(gimp, paintings):
+    """A layer (hidden, in the same image) is the style; blended all the way to the blue
+    painting file, the result turns blue; brush size and colour matching run too."""
+    _, _, _, runs = gimp.batch(f"""
+        image, layer = open_photo("{paintings["photo"]}", 96, 64)
+        import random
+        rng = random.Random(3)
+        painting = add_layer(image, "painting", lambda x, y: (
+            200 + rng.randint(-40, 40), 40 + rng.randint(-30, 30), 35 + rng.randint(-30, 30)))
+        for args in ({{}}, {{"blend_style": "{paintings["blue"]}", "blend": 1.0}},
+                     {{"brush_size": 2.0, "match_colors": True}}):
+            status, message = stylize(image, layer, style="no_such_style", style_layer=painting,
+                                      engine="fast", **args)
+            new = image.get_layers()[0]
+            report(status=status, message=message, name=new.get_name(),
+                   colour=mean_rgb(new, 0, 96))
+            image.remove_layer(new)
+    """)
+    alone, blended, brushed = runs
+    assert alone["status"] == "success", alone["message"]
+    assert alone["name"] == "painting 50% · fast"
+    assert _reddish(alone["colour"]) > 40, alone
+    assert blended["status"] == "success", blended["message"]
+    assert blended["name"] == "painting + blue 50% · fast"
+    assert _reddish(blended["colour"]) < -40, blended
+    assert brushed["status"] == "success", brushed["message"]
+
+
+def test_bad_regions_get_one_sentence_and_no_layer(gimp, paintings):
+    red, blue = paintings["red"], paintings["blue"]
+    _, _, err, runs = gimp.batch(f"""
+        image, layer = open_photo("{paintings["photo"]}", 96, 64)
+        left = save_channel(image, (0, 0, 48, 64), "{red}")
+        black = save_channel(image, (0, 0, 0, 0), "{blue}")
+        dark = add_layer(image, "dark", lambda x, y: (0, 0, 0))
+        unnamed = save_channel(image, (48, 0, 48, 64), "Selection Mask copy")
+        for args in ({{"channel_regions": True}},
+                     {{"region_styles": ["{red}"], "region_masks": ["{red}", "dark"]}},
+                     {{"region_styles": ["{red}", "{blue}"], "region_masks": ["{red}", "dark"]}},
+                     {{"region_styles": ["{red}"], "region_masks": ["no such channel"]}},
+                     {{"channel_regions": True, "blend_style": "{blue}"}}):
+            before = describe(image)
+            status, message = stylize(image, layer, engine="fast", **args)
+            report(status=status, message=message, same=describe(image) == before)
+        black.set_name("not a style")
+        status, message = stylize(image, layer, engine="fast", channel_regions=True,
+                                  style="{red}")
+        report(status=status, message=message, layers=len(image.get_layers()))
+        left.set_name("no style either")
+        before = describe(image)
+        status, message = stylize(image, layer, engine="fast", channel_regions=True)
+        report(status=status, message=message, same=describe(image) == before)
+    """)
+    black, count, dark, unknown, blended, ignored, none = runs
+    for run in (black, count, dark, unknown, blended, none):
+        assert run["status"] == "execution-error" and run["same"], run
+        message = run["message"]
+        assert "\n" not in message and message.endswith(".") and "Traceback" not in message
+    assert f"mask '{blue}' of the first region is black" in black["message"]
+    assert "1 region style given for 2 region masks" in count["message"]
+    assert "mask 'dark' of the second region is black" in dark["message"]
+    assert "no channel or layer named 'no such channel'" in unknown["message"]
+    assert "clear the second style or switch the regions off" in blended["message"]
+    assert ignored["status"] == "success", ignored  # a channel named otherwise is no region
+    assert "No channel is named after a style" in none["message"]
     assert "inconsistent state" not in err
 
 
@@ -244,7 +420,7 @@ def test_killed_plugin_gets_its_job_cancelled(gimp, nst_service):
         box["result"] = gimp.batch("""
             image, layer = make_image()
             status, message = stylize(image, layer, style="wave", quality="best",
-                                      options='{"iterations": 100000}')
+                                      engine="vgg19", options='{"iterations": 100000}')
             report(status=status, message=message, layers=len(image.get_layers()))
         """)
 
@@ -301,6 +477,26 @@ def test_console_snippet_from_the_docs(gimp):
     assert [layer["name"] for layer in run["layers"]] == ["starry_night 70% · vgg19", "photo"]
 
 
+def test_regions_snippet_from_the_docs(gimp):
+    text = GIMP_MD.read_text(encoding="utf-8")
+    first = re.search(r"```python\n(image = Gimp.get_images.*?)```", text, re.S).group(1)
+    first = first.replace("'{\"seed\": 1}'", '\'{"seed": 1, "iterations": 3}\'')
+    regions = re.search(r"```python\n(w, h = image.get_width.*?)```", text, re.S).group(1)
+    script = (
+        "image, layer = make_image(96, 64)\nimage.set_selected_layers([layer])\n"
+        + first
+        + regions
+        + "report(status=result.index(0).value_nick, layers=describe(image),"
+        + " channels=[c.get_name() for c in image.get_channels()])\n"
+    )
+    _, _, _, (run,) = gimp.batch(script)
+    assert run["status"] == "success", run
+    first, regions, photo = [layer["name"] for layer in run["layers"]]  # each above the photo
+    assert first == "starry_night 70% · vgg19" and photo == "photo"
+    assert regions.startswith("starry_night + wave 50% · "), regions
+    assert run["channels"] == ["right", "left"]
+
+
 def test_batch_one_liner_from_the_docs(gimp):
     text = GIMP_MD.read_text(encoding="utf-8")
     line = next(x for x in text.splitlines() if x.startswith("gimp-console -idf"))
@@ -350,7 +546,13 @@ def test_dialog_opens_with_the_last_values_and_ok_runs(gimp):
     reason = gimp_screenshot.gui_missing_reason()
     if reason:
         pytest.skip(reason)
-    last = {"style": "wave", "strength": 0.3, "quality": "draft", "options": FAST}
+    last = {
+        "style": "wave",
+        "strength": 0.3,
+        "quality": "draft",
+        "engine": "vgg19",
+        "options": FAST,
+    }
     outcome = gimp_screenshot.interactive_run(gimp.root, gimp.chroot_dir, gimp.env, last)
     assert outcome["status"] == "success", outcome
     assert outcome["layers"] == ["wave 30% · vgg19", "photo"]  # the remembered values
@@ -379,7 +581,12 @@ def test_cancel_in_the_status_bar_cancels_the_job(gimp, nst_service):
         assert seen, "the plug-in's job never started running"
         press_cancel()
 
-    last = {"style": "wave", "quality": "draft", "options": '{"iterations": 100000}'}
+    last = {
+        "style": "wave",
+        "quality": "draft",
+        "engine": "vgg19",
+        "options": '{"iterations": 100000}',
+    }
     outcome = gimp_screenshot.interactive_run(
         gimp.root, gimp.chroot_dir, gimp.env, last, cancel_when_running
     )
@@ -421,13 +628,19 @@ def test_dialog_preview_follows_style_and_strength(gimp, nst_service, tmp_path):
         seen["weak"] = gui.wait_preview(lambda t: t["sha1"] and t["style"] == "wave")
         time.sleep(1.0)  # GTK paints it
         gui.xvfb.screenshot(tmp_path / "weak.png")
-        gimp_screenshot.type_in_field(gui.display, dialog, "t", "1")  # Alt+T: Strength
+        gimp_screenshot.type_in_field(gui.display, dialog, "t", "100")  # Alt+T: Strength %
         seen["strong"] = gui.wait_preview(lambda t: t["sha1"] and t["strength"] == 1.0)
         time.sleep(1.0)
         gui.xvfb.screenshot(tmp_path / "strong.png")
         seen["trace"] = gui.preview_trace()
 
-    last = {"style": "no_such_style", "strength": 0.0, "quality": "draft", "options": FAST}
+    last = {
+        "style": "no_such_style",
+        "strength": 0.0,
+        "quality": "draft",
+        "engine": "vgg19",
+        "options": FAST,
+    }
     outcome = gimp_screenshot.interactive_run(
         gimp.root, gimp.chroot_dir, gimp.env, last, in_dialog=in_dialog
     )
@@ -452,3 +665,28 @@ def test_dialog_preview_follows_style_and_strength(gimp, nst_service, tmp_path):
         "vgg19"
     ], jobs
     assert not [j for j in jobs if j["state"] in ("queued", "running")], jobs
+
+
+def test_dialog_regions_from_channels(gimp, nst_service):
+    """Two channels named after library styles and the regions on: the preview shows both
+    styles, OK adds one layer named after them; Regions from channels is remembered."""
+    reason = gimp_screenshot.gui_missing_reason()
+    if reason:
+        pytest.skip(reason)
+    seen = {}
+
+    def in_dialog(gui, dialog):
+        seen["preview"] = gui.wait_preview(lambda t: t["sha1"] and " + " in (t["style"] or ""))
+
+    last = {"channel-regions": True, "engine": "fast", "strength": 0.5, "style": ""}
+    outcome = gimp_screenshot.interactive_run(
+        gimp.root,
+        gimp.chroot_dir,
+        {**gimp.env, "NST_SHOT_REGIONS": "starry_night,wave"},
+        last,
+        in_dialog=in_dialog,
+    )
+    assert seen["preview"]["style"] == "wave + starry_night"  # the Channels list's order
+    assert outcome["status"] == "success", outcome
+    assert outcome["layers"] == ["wave + starry_night 50% · fast", "photo"]
+    assert "(channel-regions yes)" in outcome["last"]

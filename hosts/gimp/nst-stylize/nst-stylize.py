@@ -3,11 +3,13 @@
 
 Sends the active layer (or the bounds of the selection plus a margin) to the local nst
 service, shows its progress, and adds the result as a new layer above the source in one undo
-step; a selection becomes the new layer's mask. The dialog shows a quick preview made with
-the fast engine (``nst_gimp_preview.py``). Installed by ``nst install-host gimp`` as
-``plug-ins/nst-stylize/`` with ``nst_gimp_preview.py``, ``hostkit/`` (a copy of
-nst_plugin/hostkit, the logic it shares with the Krita plug-in) and ``nst-host.json`` beside
-it. Standard library, GObject introspection and those files only.
+step; a selection becomes the new layer's mask. The style is a library name, a file or a
+layer, or two of them blended; regions (a style per channel or layer) and a strength map
+direct it (``nst_gimp_guides.py`` reads them from GIMP). The dialog (``nst_gimp_dialog.py``)
+shows a quick preview made with the fast engine (``nst_gimp_preview.py``). Installed by
+``nst install-host gimp`` as ``plug-ins/nst-stylize/`` with those modules, ``hostkit/`` (a
+copy of nst_plugin/hostkit, the logic it shares with the Krita plug-in) and ``nst-host.json``
+beside it. Standard library, GObject introspection and those files only.
 
 Cancelling the progress makes GIMP kill this process; the progress stream drops and the
 service cancels the job (it was submitted with cancel_on_disconnect).
@@ -25,13 +27,19 @@ sys.path.insert(0, HERE)
 import gi  # noqa: E402
 
 gi.require_version("Gimp", "3.0")
-gi.require_version("GimpUi", "3.0")
 gi.require_version("Gegl", "0.4")
-from gi.repository import Gegl, Gimp, GimpUi, GLib, GObject  # noqa: E402
+from gi.repository import Gegl, Gimp, GLib, GObject  # noqa: E402
 
-from hostkit import discovery, engines, styles  # noqa: E402
+import nst_gimp_guides as guides  # noqa: E402
+from hostkit import discovery, engines, regions, styles  # noqa: E402
 from hostkit.areas import area_to_process  # noqa: E402
-from hostkit.choices import Choices, parse_extra_options  # noqa: E402
+from hostkit.choices import (  # noqa: E402
+    MAX_BRUSH,
+    MIN_BRUSH,
+    Choices,
+    output_size,
+    parse_extra_options,
+)
 from hostkit.errors import PluginError, ServiceError, error_sentence  # noqa: E402
 from hostkit.jobs import ServiceJob  # noqa: E402
 from hostkit.naming import layer_name  # noqa: E402
@@ -42,7 +50,7 @@ PROCEDURE = "plug-in-nst-stylize"
 PIXELS = "R'G'B'A u8"  # babl converts from and to grey, 16-bit and float layers
 RW = GObject.ParamFlags.READWRITE
 LOG = "GIMP's error console"
-HEARTBEAT_S = 30  # while the dialog is open, well inside the service's idle limit
+SUGGESTED = "suggested"  # the engine choice that lets the service suggest one
 
 
 def connect_service():
@@ -84,7 +92,7 @@ class Library(threading.Thread):
         return connect_service()
 
     def beat(self):
-        """Tell the service the dialog still uses it (a GLib timeout, every HEARTBEAT_S)."""
+        """Tell the service the dialog still uses it (the dialog's GLib timeout)."""
         if self.client is None:
             return True
         client = self.client
@@ -95,104 +103,6 @@ class Library(threading.Thread):
 def _quietly(call):
     with contextlib.suppress(Exception):
         call()
-
-
-# ------------------------------------------------------------------------------- the dialog
-
-
-def lay_out(dialog, library_row, preview_widget):
-    """The fields at the left (the library row above the style's), the preview at the right."""
-    from gi.repository import Gtk
-
-    box = dialog.fill_box("style-box", ["style", "style-file"])
-    box.pack_start(library_row, False, False, 0)
-    box.reorder_child(library_row, 0)
-    fields = dialog.fill_box(
-        "nst-fields",
-        ["style-box", "strength", "quality", "size", "preserve-colors", "engine", "options"],
-    )
-    columns = dialog.fill_box("nst-columns", ["nst-fields"])
-    columns.set_orientation(Gtk.Orientation.HORIZONTAL)
-    columns.set_spacing(12)
-    columns.set_child_packing(fields, True, True, 0, Gtk.PackType.START)
-    columns.pack_start(preview_widget, False, False, 0)
-    dialog.fill(["nst-columns"])
-    dialog.set_default_size(760, -1)  # the fields get what the preview leaves
-
-
-def show_dialog(procedure, config, image, drawables):
-    """The procedure dialog; returns (ok, Library). The library combo fills in when the
-    service answers; picking a name or a file writes the ``style`` argument. The quick
-    preview sits at the right of the fields."""
-    GimpUi.init("nst-stylize")
-    gi.require_version("Gtk", "3.0")
-    import nst_gimp_preview
-    from gi.repository import Gtk
-
-    dialog = GimpUi.ProcedureDialog.new(procedure, config, "Neural Style Transfer")
-    row = Gtk.Box(orientation=Gtk.Orientation.HORIZONTAL, spacing=6)
-    label = Gtk.Label.new_with_mnemonic("Style li_brary")
-    combo = Gtk.ComboBoxText()
-    combo.append("", "(looking for the nst service...)")
-    combo.set_active_id("")
-    combo.set_sensitive(False)
-    label.set_mnemonic_widget(combo)
-    row.pack_start(label, False, False, 0)
-    row.pack_start(combo, True, True, 0)
-    row.show_all()
-    state = {"open": True, "filling": False}
-    source = nst_gimp_preview.read_source(drawables, lambda d: source_area(image, d)[0])
-    mask = None
-    if not isinstance(source, Exception):  # then the area is known to be fine
-        area = source_area(image, drawables[0])[0]
-        mask = nst_gimp_preview.selection_mask(image, drawables[0], area, source)
-    preview = nst_gimp_preview.Preview(config, source, mask)
-
-    def library_done():
-        if not state["open"]:
-            return False
-        preview.service_ready(library.client, library.engines, library.error)
-        state["filling"] = True
-        combo.remove_all()
-        names = styles.style_names(library.styles)
-        if library.error is not None:
-            combo.append("", "(service not reachable: type a name or choose a file)")
-            combo.set_tooltip_text(error_sentence(library.error, LOG))
-        elif not names:
-            combo.append("", "(the library is empty: choose a file)")
-        else:
-            combo.append("", "(pick a style)")
-            for name in names:
-                combo.append(name, name)
-        current = config.get_property("style")
-        combo.set_active_id(current if current in names else "")
-        combo.set_sensitive(bool(names))
-        state["filling"] = False
-        return False
-
-    def picked(widget):
-        name = widget.get_active_id()
-        if name and not state["filling"]:
-            config.set_property("style", name)
-
-    def file_chosen(cfg, _pspec):
-        chosen = cfg.get_property("style-file")
-        if chosen is not None and chosen.get_path():
-            cfg.set_property("style", chosen.get_path())
-
-    combo.connect("changed", picked)
-    config.connect("notify::style-file", file_chosen)
-    dialog.get_scale_entry("strength", 1.0)  # a slider rather than a bare spin button
-    lay_out(dialog, row, preview.widget)
-    library = Library(library_done)
-    library.start()
-    heartbeat = GLib.timeout_add_seconds(HEARTBEAT_S, library.beat)
-    ok = dialog.run()
-    GLib.source_remove(heartbeat)
-    state["open"] = False
-    preview.close()
-    dialog.destroy()
-    return ok, library
 
 
 # ------------------------------------------------------------------------------- the work
@@ -261,16 +171,79 @@ def source_area(image, drawable):
     return area, masked
 
 
+def engine_name(config, info, extra):
+    """The engine to render with: one named in the options, else the dialog's choice (the
+    service's suggestion for this machine by default)."""
+    named = extra.pop("engine", None)
+    if named:
+        return str(named)
+    chosen = config.get_property("engine")
+    return engines.suggested(info) if chosen == SUGGESTED else chosen
+
+
 def choices(config, info):
     """The dialog's (or the caller's) settings as the host kit's Choices."""
+    extra = parse_extra_options(config.get_property("options"))
     return Choices(
         strength=config.get_property("strength"),
         size=config.get_property("size") or None,
         quality=config.get_property("quality") if engines.quality_choices(info) else None,
         preserve_colors=config.get_property("preserve-colors"),
-        engine=(config.get_property("engine") or "").strip() or None,
-        extra=parse_extra_options(config.get_property("options")),
+        engine=engine_name(config, info, extra),
+        brush=config.get_property("brush-size"),
+        match_colors=config.get_property("match-colors"),
+        extra=extra,
     )
+
+
+def region_pairs(config, image, known):
+    """``[(style text, mask drawable)]``: the regions given as arguments, else (with
+    *channel-regions*) the image's channels named after a style; [] for none."""
+    texts = config.get_property("region-styles") or []
+    masks = config.get_property("region-masks") or []
+    if texts or masks:
+        return guides.pair_up(image, texts, masks)
+    if not config.get_property("channel-regions"):
+        return []
+    pairs = guides.channel_regions(image, known())
+    if not pairs:
+        raise PluginError(guides.no_channel_regions(known()))
+    return pairs
+
+
+def what_to_send(config, image, box, known, edge):
+    """``(style, style masks, blend share, label)`` of the job: regions, a blend of two
+    styles, or one style (a layer, a file or a library name)."""
+    pairs = region_pairs(config, image, known)
+    second = guides.blend_style(config, image, edge)
+    if pairs:
+        if second is not None:
+            raise PluginError(
+                "Regions place each style and a blend mixes two everywhere; clear the second "
+                "style or switch the regions off."
+            )
+        found = guides.regions_from(pairs, image, box, edge)
+        style, masks = regions.styles_and_masks(found, box[2], box[3])
+        return style, masks, None, regions.label(found)
+    layer = config.get_property("style-layer")
+    if layer is not None:
+        style = guides.layer_style(layer, edge)
+    else:
+        style = guides.style_for(config.get_property("style"), image, edge)
+    if second is None:
+        return style, None, None, style["label"]
+    label = regions.label([(style, None), (second, None)])
+    return [style, second], None, config.get_property("blend"), label
+
+
+def strength_map(config, box):
+    """The strength map's grey over ``box`` as a PNG, or None."""
+    drawable = config.get_property("strength-map")
+    if drawable is None:
+        return None
+    if not drawable.is_valid():
+        raise PluginError("The strength map's layer or channel is gone; choose it again.")
+    return regions.mask_png(box[2], box[3], guides.grey_over(drawable, box))
 
 
 def stylize(image, drawables, config, library=None):
@@ -279,20 +252,36 @@ def stylize(image, drawables, config, library=None):
     if len(drawables) != 1:
         raise PluginError("Select exactly one layer to stylize.")
     drawable = drawables[0]
-    style = styles.style_from_text(config.get_property("style"))
     parse_extra_options(config.get_property("options"))  # a typo fails before any work
     area, masked = source_area(image, drawable)
+    box = guides.image_box(drawable, area)
 
     Gimp.progress_init("Reading the layer")
-    pixels = drawable.get_buffer().get(
-        Gegl.Rectangle.new(*area), 1.0, PIXELS, Gegl.AbyssPolicy.CLAMP
-    )
     service = library.service() if library is not None else connect_service()
     info = (library.engines if library is not None else None) or service.engines()
     chosen = choices(config, info)
-    job = ServiceJob(service, (area[2], area[3], pixels, "RGBA"), style, chosen)
+    edge = guides.style_edge(output_size(area[2], area[3], chosen.size), chosen.brush)
+
+    def known():
+        found = library.styles if library is not None and library.styles else service.styles()
+        return styles.style_names(found)
+
+    style, masks, blend, label = what_to_send(config, image, box, known, edge)
+    if blend is not None:
+        chosen = chosen.with_(blend=blend)
+    pixels = drawable.get_buffer().get(
+        Gegl.Rectangle.new(*area), 1.0, PIXELS, Gegl.AbyssPolicy.CLAMP
+    )
+    job = ServiceJob(
+        service,
+        (area[2], area[3], pixels, "RGBA"),
+        style,
+        chosen,
+        style_masks=masks,
+        strength_map=strength_map(config, box),
+    )
     png = job.run(progress)
-    name = layer_name(style["label"], chosen.strength, job.engine)
+    name = layer_name(label, chosen.strength, job.engine)
 
     Gimp.progress_set_text("Adding the layer")
     width, height, mode, pixels = decode_png(png)
@@ -313,7 +302,14 @@ def failure(procedure, message):
 def run(procedure, run_mode, image, drawables, config, data):
     library = None
     if run_mode == Gimp.RunMode.INTERACTIVE:
-        ok, library = show_dialog(procedure, config, image, drawables)
+        import nst_gimp_dialog
+
+        def area_of(drawable):
+            return source_area(image, drawable)[0]
+
+        ok, library = nst_gimp_dialog.show_dialog(
+            procedure, config, image, drawables, area_of, Library
+        )
         if not ok:
             return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
     try:
@@ -355,7 +351,11 @@ class NstStylize(Gimp.PlugIn):
         )
         procedure.set_attribution("nst-plugin", "nst-plugin authors", "2025")
         procedure.add_string_argument(
-            "style", "St_yle", "A style library name, or the path of a style image file", "", RW
+            "style",
+            "St_yle",
+            "A style library name, the path of a style image file, or a layer's name",
+            "",
+            RW,
         )
         procedure.add_file_aux_argument(
             "style-file",
@@ -366,34 +366,36 @@ class NstStylize(Gimp.PlugIn):
             None,
             RW,
         )
+        procedure.add_layer_argument(
+            "style-layer",
+            "Style _layer",
+            "A layer (of any open image) as the style; it wins over 'style'",
+            True,
+            RW,
+        )
         procedure.add_double_argument(
             "strength",
             "S_trength",
-            "0 gives the layer back, 0.5 the weights as set, 1 the strongest style",
+            "0 gives the layer back, 0.5 (50 %) the standard look, 1 the strongest style",
             0.0,
             1.0,
             0.5,
             RW,
         )
-        procedure.add_int_argument(
-            "size",
-            "Si_ze",
-            "Long edge in pixels to stylize at; 0 = the processed area's "
-            "(the result is scaled to fit)",
-            0,
-            16384,
-            0,
+        procedure.add_double_argument(
+            "brush-size",
+            "Br_ush size",
+            "The painting's brush strokes at this size: 1 (100 %) as painted, 0.25 to 4",
+            MIN_BRUSH,
+            MAX_BRUSH,
+            1.0,
             RW,
         )
-        quality = Gimp.Choice.new()
-        for number, (nick, text) in enumerate(engines.QUALITIES):
-            quality.add(nick, number, text, "")
-        procedure.add_choice_argument(
-            "quality",
-            "_Quality",
-            "A preset of iterations: draft, good or best",
-            quality,
-            "good",
+        procedure.add_boolean_argument(
+            "match-colors",
+            "_Match colors",
+            "Recolour the painting to the layer's colours first",
+            False,
             RW,
         )
         procedure.add_boolean_argument(
@@ -403,13 +405,112 @@ class NstStylize(Gimp.PlugIn):
             False,
             RW,
         )
+        quality = Gimp.Choice.new()
+        for number, (nick, text) in enumerate(engines.QUALITIES):
+            quality.add(nick, number, text, "")
+        procedure.add_choice_argument(
+            "quality",
+            "_Quality",
+            "A preset of iterations for the detailed engine: draft, good or best",
+            quality,
+            "good",
+            RW,
+        )
+        engine = Gimp.Choice.new()
+        engine.add(SUGGESTED, 0, "Suggested for this computer", "Detailed with a GPU, else Quick")
+        for number, name in enumerate((engines.QUICK, "vgg19"), 1):
+            engine.add(name, number, engines.label(name), "The %s engine" % name)
+        procedure.add_choice_argument(
+            "engine",
+            "_Engine",
+            "suggested (the service's choice for this computer), fast (seconds) or vgg19 "
+            "(minutes); 'options' may name another engine",
+            engine,
+            SUGGESTED,
+            RW,
+        )
+        procedure.add_int_argument(
+            "size",
+            "Size",
+            "A cap on the long edge stylized, in pixels (the result is scaled to fit the "
+            "area); 0 = the area's own size",
+            0,
+            16384,
+            0,
+            RW,
+        )
+        procedure.add_boolean_aux_argument(
+            "limit-size",
+            "Limit the si_ze (off: the layer's own size)",
+            "Stylize at a smaller size (faster; the result is scaled up to fit)",
+            False,
+            RW,
+        )
+        procedure.add_int_aux_argument(
+            "size-cap",
+            "Long e_dge at most (px)",
+            "The long edge to stylize at",
+            16,
+            16384,
+            1024,
+            RW,
+        )
         procedure.add_string_argument(
-            "engine", "_Engine", "Engine name; empty = the service's default", "", RW
+            "blend-style",
+            "Seco_nd style",
+            "A second style to blend with the first: a library name, a file path or a layer's name",
+            "",
+            RW,
+        )
+        procedure.add_layer_argument(
+            "blend-layer",
+            "Second style layer",
+            "A layer as the second style; it wins over 'blend-style'",
+            True,
+            RW,
+        )
+        procedure.add_double_argument(
+            "blend",
+            "Blend _amount",
+            "The second style's share of the blend: 0 to 1 (0.3 is 30 %)",
+            0.0,
+            1.0,
+            0.5,
+            RW,
+        )
+        procedure.add_boolean_argument(
+            "channel-regions",
+            "Regions _from channels named after styles",
+            "Each channel of the image named after a style (a library name, a layer's name "
+            "or a file path) is that style's region; the photo shows where none covers it",
+            False,
+            RW,
+        )
+        procedure.add_string_array_argument(
+            "region-styles",
+            "Region styles",
+            "For scripts: one style per region mask, in order (a library name, a file path or "
+            "a layer's name)",
+            RW,
+        )
+        procedure.add_string_array_argument(
+            "region-masks",
+            "Region masks",
+            "For scripts: the name of a channel (or else a layer) of the image per region "
+            "style, in order (white: that style)",
+            RW,
+        )
+        procedure.add_drawable_argument(
+            "strength-map",
+            "Stren_gth map",
+            "A layer or channel: black keeps the photo, white is full strength",
+            True,
+            RW,
         )
         procedure.add_string_argument(
             "options",
-            "More optio_ns (JSON)",
-            'A JSON object of any further option, e.g. {"style_weight": 20, "seed": 1}',
+            "More options (JSON)",
+            'For scripts: a JSON object of any further option, e.g. {"style_weight": 20}',
             "{}",
             RW,
         )

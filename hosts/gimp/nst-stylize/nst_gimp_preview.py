@@ -1,6 +1,6 @@
 """The quick preview in the nst-stylize dialog: the layer (or the selection's area) stylized
-with the service's fast engine at a small size, refreshed as the style, the strength or
-*Preserve colors* change.
+with the service's fast engine at a small size, refreshed as the dialog's values change (the
+style or its layer, strength, brush size, colours, the blend, the regions, the strength map).
 
 The source pixels are read once, downscaled, when the dialog opens (main thread). Each change
 waits ``PREVIEW_DELAY_MS`` for the next one, then a thread submits a fast job and reads its
@@ -26,15 +26,26 @@ from gi.repository import GdkPixbuf, Gimp, Gio, GLib, Gtk  # noqa: E402
 
 from hostkit import preview  # noqa: E402
 from hostkit.areas import multiply_alpha  # noqa: E402
-from hostkit.choices import Choices  # noqa: E402
 from hostkit.errors import PluginError, error_sentence  # noqa: E402
 from hostkit.jobs import ServiceJob  # noqa: E402
 from hostkit.png import decode_png, to_rgba  # noqa: E402
-from hostkit.styles import style_from_text  # noqa: E402
 
 TRACE = "NST_GIMP_PREVIEW_TRACE"
 LOG = "GIMP's error console"
 PIXEL_MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}  # GIMP's thumbnails, by bytes per pixel
+FOLLOWED = (
+    "style",
+    "style-layer",
+    "strength",
+    "brush-size",
+    "match-colors",
+    "preserve-colors",
+    "blend-style",
+    "blend-layer",
+    "blend",
+    "channel-regions",
+    "strength-map",
+)
 
 
 def read_source(drawables, area_of):
@@ -90,11 +101,15 @@ def shown_pixbuf(png, mask=None):
 class Preview:
     """The "Quick preview" check button, the preview image and the sentence under it.
 
-    ``source`` is ``read_source``'s answer. The preview starts when ``service_ready`` gives
-    it the connected client."""
+    ``source`` is ``read_source``'s answer; ``compose()`` (main thread) returns ``(key,
+    request)`` for the dialog's values: the key tells requests apart (its first item is the
+    style's label, its second the render's Choices), the request holds the job's ``style``,
+    ``render`` Choices, style ``masks`` and strength ``map`` (PNGs at the source's size), or it
+    raises PluginError. The preview starts when ``service_ready`` gives it the connected
+    client."""
 
-    def __init__(self, config, source, mask=None):
-        self.config, self.source, self.mask = config, source, mask
+    def __init__(self, config, source, mask, compose):
+        self.config, self.source, self.mask, self.compose = config, source, mask, compose
         self.requests = preview.PreviewRequests()
         self.service = self.timer = None
         self.engines = {}  # the service's GET /v1/engines answer
@@ -117,7 +132,7 @@ class Preview:
             self.widget.pack_start(child, False, False, 0)
         self.widget.show_all()
         self.check.connect("toggled", self.toggled)
-        for name in ("style", "strength", "preserve-colors", "engine"):
+        for name in FOLLOWED:
             config.connect("notify::" + name, self.changed)
 
     # ---------------------------------------------------------------- main thread
@@ -162,17 +177,18 @@ class Preview:
         if isinstance(self.source, Exception):
             self.say(error_sentence(self.source, LOG))
             return False
-        render = Choices(
-            strength=self.config.get_property("strength"),
-            preserve_colors=self.config.get_property("preserve-colors"),
-            engine=(self.config.get_property("engine") or "").strip() or None,
-        )
-        key = ((self.config.get_property("style") or "").strip(), render)
+        try:
+            key, request = self.compose()
+        except Exception as exc:  # a style file or a region that cannot be: its sentence
+            self.stop()
+            self.image.clear()
+            self.say(error_sentence(exc, LOG))
+            return False
         number = self.requests.start(key)
         if number is not None:
             self.message.set_text("Updating the preview...")
             threading.Thread(
-                target=self.work, args=(number, key), name="nst-preview", daemon=True
+                target=self.work, args=(number, key, request), name="nst-preview", daemon=True
             ).start()
         return False
 
@@ -227,18 +243,18 @@ class Preview:
         for job in self.requests.stale_jobs():
             job.cancel()
 
-    def work(self, number, key):
+    def work(self, number, key, request):
         """Make the preview of request ``number`` (a thread of its own)."""
         pixbuf, text = None, preview.TIP
         try:
             self.cancel_stale()  # the device runs one job at a time: free it first
-            style, render = key
-            choices = preview.preview_choices(self.engines, render)
             job = ServiceJob(
                 self.service,
                 self.source,
-                style_from_text(style),
-                choices,
+                request["style"],
+                preview.preview_choices(self.engines, request["render"]),
+                style_masks=request["masks"],
+                strength_map=request["map"],
                 forget=True,
                 check_style=False,
             )
