@@ -1,6 +1,8 @@
-"""The service's jobs: one JobRunner (one job at a time, the engine kept warm), each job's
-latest progress and preview bridged from the worker thread into asyncio, and finished
-results kept for reconnecting clients (at most `keep_results`, for `keep_seconds`).
+"""The service's jobs: two JobRunners, each one job at a time with its engine kept warm (one
+for the quick engines, whose jobs take seconds, so a quick preview never waits behind a
+render of minutes; one for the rest), each job's latest progress and preview bridged from
+the worker threads into asyncio, and finished results kept for reconnecting clients (at
+most `keep_results`, for `keep_seconds`).
 
 The worker thread never touches asyncio objects: it encodes previews and results as PNG
 itself and hands plain data to the event loop with `loop.call_soon_threadsafe`. There each
@@ -26,6 +28,7 @@ from ..progress import ProgressEvent
 from .config import ServiceConfig
 
 FINAL = (DONE, FAILED, CANCELLED)
+QUICK_ENGINES = ("fast",)  # one pass in seconds: their own lane, beside the renders
 log = logging.getLogger("nst_plugin.service")
 
 
@@ -107,6 +110,7 @@ class JobTable:
     def __init__(self, config: ServiceConfig, runner: JobRunner | None = None) -> None:
         self.config = config
         self.runner = runner or JobRunner(name="nst-service")
+        self.quick = JobRunner(name="nst-service-quick")  # previews and quick results
         self.jobs: dict[str, ServiceJob] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         self.closing: asyncio.Event | None = None
@@ -148,7 +152,8 @@ class JobTable:
             )
             self._call_in_loop(self._started, job.id)
 
-        job = self.runner.submit(
+        lane = self.quick if sub.engine in QUICK_ENGINES else self.runner
+        job = lane.submit(
             None,
             [None] * len(uploads.styles),
             None,
@@ -293,4 +298,5 @@ class JobTable:
         self.runner.warm_up(settings=settings)
 
     def close(self, timeout: float = 10.0) -> None:
-        self.runner.close(cancel=True, timeout=timeout)
+        for lane in (self.quick, self.runner):
+            lane.close(cancel=True, timeout=timeout)
