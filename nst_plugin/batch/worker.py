@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..errors import Cancelled, OutputExistsError, UserError, user_message
+from ..errors import Cancelled, OutputExistsError, user_message
 from .items import Item
 
 
@@ -48,8 +48,6 @@ class Worker:
             return {**outcome, "state": "skipped", "seconds": 0.0}
         except Cancelled:
             raise
-        except UserError as err:
-            return {**outcome, "state": "failed", "error": user_message(err), "seconds": 0.0}
-        except Exception as err:  # an engine failure: this image fails, the batch goes on
+        except Exception as err:  # bad input or an engine failure: this image fails, not the batch
             return {**outcome, "state": "failed", "error": user_message(err), "seconds": 0.0}
         return {**outcome, "state": "done", "seconds": result.seconds}

@@ -44,9 +44,13 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
             )
 
 
-def settings_from(args: argparse.Namespace) -> Settings:
-    """Settings from the flags given; the schema's defaults for the others."""
-    given = {
+def given_options(args: argparse.Namespace) -> dict:
+    """The options whose flags were given, by name."""
+    return {
         o.name: getattr(args, o.name) for o in OPTIONS if getattr(args, o.name, None) is not None
     }
-    return Settings.from_dict(given)
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """Settings from the flags given; the schema's defaults for the others."""
+    return Settings.from_dict(given_options(args))

@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from ..hookspecs import hookimpl
-from .engine_flags import add_engine_options, settings_from
+from .engine_flags import add_engine_options, given_options
 
 
 @hookimpl
@@ -34,19 +34,16 @@ def nst_register_commands(subparsers: Any) -> None:
 
 def cmd_video(args: argparse.Namespace) -> int:
     from ..video import stylize_video
-    from ..video.frames import open_frames
 
     show = None if args.quiet else FrameLine()
-    try:
-        if args.size is None:  # the frames keep their size unless --size says otherwise
-            args.size = max(open_frames(args.input).size)
+    try:  # without --size the frames keep their size (stylize_video sees no size given)
         result = stylize_video(
             args.input,
             args.styles,
             args.output,
             engine=args.engine,
-            settings=settings_from(args),
             on_progress=show,
+            **given_options(args),
         )
     finally:
         if show is not None:

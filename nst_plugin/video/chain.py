@@ -85,7 +85,7 @@ def stylize_video(
         raise OutputExistsError(f"{output} already exists; choose another name or remove it.")
     folder = output_folder(output)
     folder.mkdir(parents=True, exist_ok=True)
-    names = _output_names(seq, folder, output)
+    names = _output_names(seq, output)
     started, timed, done, skipped = time.monotonic(), [], 0, 0
     previous: tuple[np.ndarray, np.ndarray] | None = None  # (frame, its result)
     cancel = reporter or Reporter()
@@ -94,7 +94,7 @@ def stylize_video(
         target = folder / name
         current = np.asarray(frame)
         if target.exists():
-            result = _read_back(target, frame.size)
+            result = _read_back(target)
             skipped += 1
             _emit(on_progress, FrameEvent(index, len(seq), name, None, None, skipped=True))
         else:
@@ -138,14 +138,14 @@ def link_to_previous(before: np.ndarray, result: np.ndarray, current: np.ndarray
     return Temporal(Image.fromarray(warped), Image.fromarray((mask * 255).astype(np.uint8)))
 
 
-def _output_names(seq: frames.Frames, folder: Path, output: Path) -> list[str]:
+def _output_names(seq: frames.Frames, output: Path) -> list[str]:
     """The frames' output names: a folder's own names, or numbered PNGs for a video."""
     if seq.files and not frames.is_video(output):
         return seq.names
     return [f"frame-{i:06d}.png" for i in range(1, len(seq) + 1)]
 
 
-def _read_back(target: Path, size: tuple[int, int]) -> np.ndarray:
+def _read_back(target: Path) -> np.ndarray:
     """A finished frame's result, as the link for the next frame."""
     try:
         with Image.open(target) as im:

@@ -14,7 +14,6 @@ from PyQt5.QtCore import Qt, QTimer
 from PyQt5.QtGui import QImage
 from PyQt5.QtWidgets import (
     QCheckBox,
-    QFormLayout,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -38,7 +37,7 @@ from .panels import HistoryPanel, ImageView, ServicePanel, bgra_image, reports_e
 from .quickpreview import QuickPreview
 from .regionpanel import RegionsPanel
 from .stylepicker import BlendPicker, StylePicker
-from .widgets import QuietComboBox, Section, slider_row
+from .widgets import QuietComboBox, Section, form_body, slider_row
 
 TITLE = "Neural Style"
 PREVIEW_HEIGHT = 140
@@ -151,10 +150,7 @@ class NeuralStyleDocker(DockWidget):
         return body
 
     def _build_options(self) -> QWidget:
-        body = QWidget()
-        form = QFormLayout(body)
-        form.setContentsMargins(0, 0, 0, 0)
-        form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
+        body, form = form_body()
         self.engine = QuietComboBox()
         self.engine_label = QLabel("Engine:")
         form.addRow(self.engine_label, self.engine)
@@ -177,10 +173,7 @@ class NeuralStyleDocker(DockWidget):
 
     def _build_painting(self) -> QWidget:
         """How the painting is used: its brush strokes' size, its colours, a second one."""
-        body = QWidget()
-        form = QFormLayout(body)
-        form.setContentsMargins(0, 0, 0, 0)
-        form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
+        body, form = form_body()
         low, high = round(MIN_BRUSH * 100), round(MAX_BRUSH * 100)
         row, self.brush, self.brush_spin = slider_row(low, high, step=5)
         self.brush.setToolTip("The painting's brush strokes at this size: 100 % as painted")

@@ -7,6 +7,7 @@ from __future__ import annotations
 from PyQt5.QtCore import Qt, pyqtSignal
 from PyQt5.QtWidgets import (
     QComboBox,
+    QFormLayout,
     QHBoxLayout,
     QSizePolicy,
     QSlider,
@@ -17,16 +18,8 @@ from PyQt5.QtWidgets import (
 )
 
 
-class QuietComboBox(QComboBox):
-    """A combo box that ignores the wheel until clicked or tabbed into; it shrinks with the
-    dock (its longest item is elided instead of widening the docker)."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.setFocusPolicy(Qt.StrongFocus)
-        self.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
-        self.setMinimumContentsLength(4)
-        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
+class WheelWhenFocused:
+    """Mixed into a control: it takes the mouse wheel only once clicked or tabbed into."""
 
     def wheelEvent(self, event):
         if self.hasFocus():
@@ -35,32 +28,41 @@ class QuietComboBox(QComboBox):
             event.ignore()  # the scroll area behind it scrolls instead
 
 
-class QuietSlider(QSlider):
-    """A horizontal slider that ignores the wheel until clicked or tabbed into."""
+class QuietComboBox(WheelWhenFocused, QComboBox):
+    """A combo box that ignores the wheel until focused; it shrinks with the dock (its
+    longest item is elided instead of widening the docker)."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setFocusPolicy(Qt.StrongFocus)
+        self.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.setMinimumContentsLength(4)
+        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
+
+
+class QuietSlider(WheelWhenFocused, QSlider):
+    """A horizontal slider that ignores the wheel until focused."""
 
     def __init__(self, parent=None):
         super().__init__(Qt.Horizontal, parent)
         self.setFocusPolicy(Qt.StrongFocus)
 
-    def wheelEvent(self, event):
-        if self.hasFocus():
-            super().wheelEvent(event)
-        else:
-            event.ignore()
 
-
-class QuietSpinBox(QSpinBox):
-    """A spin box that ignores the wheel until clicked or tabbed into."""
+class QuietSpinBox(WheelWhenFocused, QSpinBox):
+    """A spin box that ignores the wheel until focused."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setFocusPolicy(Qt.StrongFocus)
 
-    def wheelEvent(self, event):
-        if self.hasFocus():
-            super().wheelEvent(event)
-        else:
-            event.ignore()
+
+def form_body() -> tuple:
+    """``(body, form)``: a widget holding a borderless form whose fields take the width."""
+    body = QWidget()
+    form = QFormLayout(body)
+    form.setContentsMargins(0, 0, 0, 0)
+    form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
+    return body, form
 
 
 def slider_row(low: int, high: int, suffix: str = " %", step: int = 1) -> tuple:
