@@ -168,6 +168,7 @@ class Client:
         self.stream_timeout = max(self.timeout, 60.0)
         self.max_json, self.max_result, self.max_line = MAX_JSON, MAX_RESULT, MAX_LINE
         self._streams = set()  # open EventStreams (add, discard and list() are atomic)
+        self.version = None  # the service's version, once health() was asked
 
     # -- errors --------------------------------------------------------------------------
 
@@ -333,8 +334,11 @@ class Client:
     # -- the API -------------------------------------------------------------------------
 
     def health(self, timeout: float | None = None) -> dict:
-        """``GET /v1/health`` (no token): ``{"ok": true, "version": ...}``."""
-        return self.call("GET", "/health", auth=False, timeout=timeout)
+        """``GET /v1/health`` (no token): ``{"ok": true, "version": ...}``; keeps the version."""
+        answer = self.call("GET", "/health", auth=False, timeout=timeout)
+        if isinstance(answer, dict) and answer.get("version"):
+            self.version = str(answer["version"])
+        return answer
 
     def engines(self) -> dict:
         """``GET /v1/engines``: the default engine, the engines, the quality presets."""

@@ -53,6 +53,8 @@ class ServiceJob:
         self.client = None
         self.job_id = None
         self.engine = choices.engine  # the engine that runs it, once the service said
+        self.options = None  # the options sent, once sent (a result's recipe keeps them)
+        self.style_digests = {}  # library style name -> its file's SHA-256, when checked
 
     def styles(self) -> list:
         """The job's styles as a list of style dicts."""
@@ -75,13 +77,14 @@ class ServiceJob:
         emit({"event": "progress", "stage": "connecting"})
         service = self.client = self._service()
         self._stop_if_cancelled()
-        options = self.choices.options(service.engines(), width, height)
+        options = self.options = self.choices.options(service.engines(), width, height)
         self.engine = options.get("engine") or self.engine
         named = [s["name"] for s in self.styles() if s.get("name")]
         if self.check_style and named:
             known = service.styles()
             for name in named:
                 styles.check_style_name(name, known)
+            self.style_digests = styles.digests(known)
         emit({"event": "progress", "stage": "uploading"})
         content = encode_png(width, height, pixels, mode)
         style = styles.submit_kwargs(self.style)

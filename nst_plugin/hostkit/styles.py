@@ -100,6 +100,15 @@ def style_names(styles: list) -> list:
     return sorted({s["name"] for s in styles if isinstance(s, dict) and s.get("name")})
 
 
+def digests(styles: list) -> dict:
+    """Library name -> the SHA-256 of its file, from ``GET /v1/styles``."""
+    return {
+        s["name"]: s["sha256"]
+        for s in styles
+        if isinstance(s, dict) and isinstance(s.get("name"), str) and s.get("sha256")
+    }
+
+
 def check_style_name(name: str, styles: list) -> None:
     """Raise :class:`PluginError` when the library has no style ``name``."""
     names = style_names(styles)
@@ -126,7 +135,12 @@ def library(service) -> dict:
         except ValueError:
             thumbnail = None
         styles.append(
-            {"name": entry["name"], "source": entry.get("source"), "thumbnail": thumbnail}
+            {
+                "name": entry["name"],
+                "source": entry.get("source"),
+                "thumbnail": thumbnail,
+                "sha256": entry.get("sha256"),
+            }
         )
     return {"engines": service.engines(), "styles": styles, "url": service.url}
 

@@ -9,6 +9,7 @@ reused: adding a style under a taken name is refused, so no style is ever overwr
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import logging
 import re
@@ -103,15 +104,18 @@ def decoded_size(data: bytes, what: str, max_pixels: int = MAX_PIXELS) -> int:
     return 4 * width * height
 
 
-def thumbnail(path: Path) -> str:
-    """A base64 PNG of the image at `path`, at most THUMBNAIL_EDGE pixels on its long edge."""
+def thumbnail_and_digest(path: Path) -> tuple[str, str]:
+    """(a base64 PNG of the image at `path`, at most THUMBNAIL_EDGE pixels on its long edge,
+    the SHA-256 of the file): what the listing shows of one style."""
     from .. import images
 
     rgb = images.load_image(path).rgb
     rgb.thumbnail((THUMBNAIL_EDGE, THUMBNAIL_EDGE))
     out = io.BytesIO()
     rgb.save(out, format="PNG")
-    return base64.b64encode(out.getvalue()).decode("ascii")
+    return base64.b64encode(out.getvalue()).decode("ascii"), hashlib.sha256(
+        path.read_bytes()
+    ).hexdigest()
 
 
 class StyleLibrary:
@@ -123,7 +127,7 @@ class StyleLibrary:
         self.user_dir = Path(user_dir)
         self.bundled_dir = Path(bundled_dir)
         self.max_pixels = max_pixels
-        self._thumbnails: dict[tuple[str, int, int], str] = {}
+        self._thumbnails: dict[tuple[str, int, int], tuple[str, str]] = {}
         self._lock = threading.Lock()
 
     def entries(self) -> dict[str, tuple[Path, str]]:
@@ -146,7 +150,8 @@ class StyleLibrary:
         return found
 
     def listing(self) -> list[dict[str, Any]]:
-        """Every readable style: {"name", "source", "thumbnail"}; unreadable files are logged."""
+        """Every readable style: {"name", "source", "thumbnail", "sha256"} (the file's hash, which
+        a result's recipe keeps); unreadable files are logged."""
         out = []
         for name, (path, source) in self.entries().items():
             try:
@@ -155,13 +160,13 @@ class StyleLibrary:
                 with self._lock:
                     thumb = self._thumbnails.get(key)
                 if thumb is None:
-                    thumb = thumbnail(path)
+                    thumb = thumbnail_and_digest(path)
                     with self._lock:
                         self._thumbnails[key] = thumb
             except (OSError, UserError) as err:
                 log.warning("style %s skipped: %s", path, err)
                 continue
-            out.append({"name": name, "source": source, "thumbnail": thumb})
+            out.append({"name": name, "source": source, "thumbnail": thumb[0], "sha256": thumb[1]})
         return out
 
     def path(self, name: str) -> Path:

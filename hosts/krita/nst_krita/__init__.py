@@ -16,7 +16,7 @@ import traceback
 
 from .hostkit.errors import Cancelled, PluginError, ServiceError
 
-__all__ = ["Cancelled", "PluginError", "ServiceError", "stylize"]
+__all__ = ["Cancelled", "PluginError", "ServiceError", "history", "recipe", "restylize", "stylize"]
 
 try:
     from krita import Extension as _Extension  # noqa: F401 - only in Krita
@@ -30,6 +30,27 @@ def stylize(*args, **kwargs):
     from .scripting import stylize as _stylize
 
     return _stylize(*args, **kwargs)
+
+
+def restylize(*args, **kwargs):
+    """See ``nst_krita.scripting.restylize``."""
+    from .scripting import restylize as _restylize
+
+    return _restylize(*args, **kwargs)
+
+
+def recipe(*args, **kwargs):
+    """See ``nst_krita.scripting.recipe``."""
+    from .scripting import recipe as _recipe
+
+    return _recipe(*args, **kwargs)
+
+
+def history(*args, **kwargs):
+    """See ``nst_krita.scripting.history``."""
+    from .scripting import history as _history
+
+    return _history(*args, **kwargs)
 
 
 if _Krita is not None:

@@ -542,7 +542,7 @@ def _still_there(layer) -> bool:
     """Whether a layer the docker made is still in an open document (not undone, deleted)."""
     try:
         doc = Krita.instance().activeDocument()
-        return doc is not None and layers.find_node(doc, str(layer.uniqueId())) is not None
+        return doc is not None and layers.find_node(doc, layers.node_id(layer)) is not None
     except RuntimeError:  # its C++ object is gone
         return False
 

@@ -12,7 +12,8 @@ import contextlib
 
 from PyQt5.QtCore import QObject, QTimer, pyqtSignal
 
-from . import layers, results, worker
+from . import layers, recipes, results, worker
+from .hostkit import recipes as kit_recipes
 from .hostkit import regions as kit_regions
 from .hostkit.choices import Choices
 from .hostkit.errors import Cancelled, PluginError, error_sentence
@@ -65,6 +66,7 @@ class StyleJob(QObject):
         self.error = None
         self.layer = None
         self.result = None  # BGRA of source.box once done
+        self.recipe = None  # how it was made (hostkit/recipes.py), once done
         self.last_event = {}
         width, height = source.size
         content = (width, height, source.pixels, "BGRA")
@@ -111,6 +113,7 @@ class StyleJob(QObject):
         self.name = layer_name(style_label(self.style), self.choices.strength, self._work.engine)
         try:
             self.result = results.keep_alpha(pixels, self.source.pixels)
+            self.recipe = self.make_recipe()
             if self.apply:
                 self.layer = self.add_layer()
         except Exception as exc:  # shown as a sentence, never as Krita's dialog
@@ -125,13 +128,31 @@ class StyleJob(QObject):
 
     # -- from the user -------------------------------------------------------------------
 
+    def make_recipe(self) -> dict:
+        """How this job's result was made, as its layer keeps it."""
+        work = self._work
+        return kit_recipes.make(
+            styles=recipes.style_refs(self.style, work.style_digests),
+            engine=work.engine,
+            choices=self.choices,
+            options=work.options or {},
+            source=recipes.source_ref(self.source),
+            masks=self.guides.mask_refs or None,
+            strength_map=self.guides.strength_ref,
+            version=getattr(work.client, "version", None),
+        )
+
     def add_layer(self):
-        """Add the result as a new layer of the job's document (again, for the history)."""
+        """Add the result as a new layer of the job's document (again, for the history), with
+        its recipe."""
         if self.result is None:
             raise PluginError("This job has no result yet.")
         if not document_open(self.document):
             raise PluginError("The document of this result is closed.")
-        return results.insert_result(self.document, self.source, self.result, self.name)
+        layer = results.insert_result(self.document, self.source, self.result, self.name)
+        if self.recipe is not None:
+            recipes.store(self.document, layer, self.recipe)
+        return layer
 
     def cancel(self, reason: str = "The job was cancelled.") -> None:
         """Stop the job: the state is cancelled at once, the service stops within a second."""

@@ -67,10 +67,16 @@ def layers(doc) -> list:
     return [n for n in walk(doc.rootNode()) if n.type() not in MASK_TYPES]
 
 
+def node_id(node) -> str:
+    """A node's unique id as Krita saves it in a .kra file, e.g. ``{f57a07fa-...}``."""
+    uid = node.uniqueId()
+    return uid.toString() if hasattr(uid, "toString") else str(uid)
+
+
 def find_node(doc, unique_id: str):
-    """The node whose ``uniqueId()`` prints as ``unique_id``, or None."""
+    """The node whose :func:`node_id` is ``unique_id``, or None."""
     for node in walk(doc.rootNode()):
-        if str(node.uniqueId()) == unique_id:
+        if node_id(node) == unique_id:
             return node
     return None
 

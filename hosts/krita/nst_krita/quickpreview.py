@@ -148,7 +148,7 @@ class QuickPreview(QObject):
         sel = layers.active_selection(doc)
         thumb = (doc.rootNode() if node is None else node).thumbnail(64, 64)
         signature = (
-            None if node is None else str(node.uniqueId()),
+            None if node is None else layers.node_id(node),
             visible,
             None if sel is None else layers.rect(sel),
             hash(image_bytes(thumb)),
@@ -172,7 +172,7 @@ class QuickPreview(QObject):
             box,
             size,
             tuple(id(r) for r in found),
-            None if shown is None else str(shown.uniqueId()),
+            None if shown is None else layers.node_id(shown),
             tuple(hash(image_bytes(n.thumbnail(64, 64))) for n in nodes if n is not None),
         )
         if self.cached_guides and self.cached_guides[0] == signature:

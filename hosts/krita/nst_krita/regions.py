@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from .hostkit import regions as kit
 from .hostkit.errors import PluginError
-from .layers import MASK_TYPES, find_node, read_pixels, rect
+from .layers import MASK_TYPES, find_node, node_id, read_pixels, rect
 
 ANOTHER_DOCUMENT = (
     "The regions were added in another document; switch back to it, or Clear the regions."
@@ -47,6 +47,8 @@ class Guides:
     styles: list = field(default_factory=list)
     masks: list = field(default_factory=list)
     strength_map: bytes | None = None
+    mask_refs: list = field(default_factory=list)  # where each mask came from, for the recipe
+    strength_ref: dict | None = None
 
 
 # ------------------------------------------------------------------------------ nodes
@@ -76,7 +78,7 @@ def guide_nodes(doc) -> list:
             label = node.name()
             if node.type() in MASK_TYPES:
                 label = "%s / %s" % (parent.name(), label)
-            found.append((label, str(node.uniqueId())))
+            found.append((label, node_id(node)))
             add(node)
 
     add(doc.rootNode())
@@ -90,7 +92,7 @@ def document_node(doc, node, what: str):
             "The %s must be a layer or mask of the document (a Node), not %s."
             % (what, type(node).__name__)
         )
-    if find_node(doc, str(node.uniqueId())) is None:
+    if find_node(doc, node_id(node)) is None:
         raise PluginError(
             "The %s %r is not part of this document; use a layer or mask of the document "
             "being stylized." % (what, node.name())
@@ -144,7 +146,7 @@ def from_selection(doc, style: dict, selection=None) -> Region:
 def from_node(doc, node, style: dict) -> Region:
     """A region of ``style`` where the layer or mask ``node`` is white, read at Stylize."""
     document_node(doc, node, "region's mask")
-    return Region(style, doc, node_id=str(node.uniqueId()), where=describe(node))
+    return Region(style, doc, node_id=node_id(node), where=describe(node))
 
 
 def region_mask(doc, region: Region, number: int, box: tuple) -> bytes:
@@ -177,10 +179,19 @@ def read_guides(doc, box: tuple, regions=(), strength=None) -> Guides:
     styles = [r.style for r in regions]
     if regions:
         kit.check(list(zip(styles, masks)))
-    shown = None
+    shown = shown_ref = None
     if strength is not None:
-        shown = node_grey(doc, document_node(doc, strength, "strength map"), box)
-    return Guides(styles, masks, shown)
+        node = document_node(doc, strength, "strength map")
+        shown = node_grey(doc, node, box)
+        shown_ref = {"layer": node_id(node), "label": node.name()}
+    return Guides(styles, masks, shown, [mask_ref(r) for r in regions], shown_ref)
+
+
+def mask_ref(region: Region) -> dict:
+    """Where a region's mask came from, as its result's recipe keeps it."""
+    if region.node_id:
+        return {"layer": region.node_id, "label": region.where}
+    return {"selection": True, "label": region.where}
 
 
 def script_regions(doc, pairs, to_style) -> list:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from .hostkit.areas import multiply_alpha
 from .hostkit.errors import PluginError
 from .hostkit.naming import unique_name
-from .layers import MASK_TYPES, SRGB, Source, is_rgba8
+from .layers import MASK_TYPES, SRGB, Source, is_rgba8, node_id
 
 _MADE = {}  # the result layers made this session: unique id -> the source layer's unique id
 
@@ -35,10 +35,6 @@ def keep_alpha(result: bytes, source: bytes) -> bytes:
 # ------------------------------------------------------------------------------ writing
 
 
-def _uid(node) -> str:
-    return str(node.uniqueId())
-
-
 def _placement(doc, source_node):
     """(parent, node to go above): above the source layer and the results made from it that
     sit directly above it, or on top of the image for the visible image."""
@@ -48,10 +44,10 @@ def _placement(doc, source_node):
         return root, (tops[-1] if tops else None)
     parent = source_node.parentNode()
     siblings = [n for n in parent.childNodes() if n.type() not in MASK_TYPES]
-    source_id = _uid(source_node)
+    source_id = node_id(source_node)
     above = source_node
     for node in siblings[siblings.index(source_node) + 1 :]:
-        if _MADE.get(_uid(node)) != source_id:
+        if _MADE.get(node_id(node)) != source_id:
             break
         above = node
     return parent, above
@@ -82,7 +78,7 @@ def insert_result(doc, source: Source, pixels: bytes, name: str):
     if not parent.addChildNode(layer, above):
         raise PluginError("Krita did not accept a new layer in this document; is it locked?")
     if source.node is not None:
-        _MADE[_uid(layer)] = _uid(source.node)
+        _MADE[node_id(layer)] = node_id(source.node)
     if active is not None and doc.activeNode() != active:
         doc.setActiveNode(active)  # the next Stylize starts from the same layer
     doc.refreshProjection()

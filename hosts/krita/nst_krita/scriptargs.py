@@ -21,7 +21,11 @@ def script_style(style, document) -> dict:
         raise PluginError(NAME_A_STYLE)
     if regions.is_node(style):
         w, h, data = layers.read_style_layer(document, style)
-        return {"pixels": (w, h, data, "BGRA"), "label": style.name()}
+        return {
+            "pixels": (w, h, data, "BGRA"),
+            "label": style.name(),
+            "layer": layers.node_id(style),
+        }
     if not isinstance(style, (str, os.PathLike)):
         raise PluginError(
             "A style is a library name, the path of an image file or a layer, not %s."

@@ -3,6 +3,9 @@
     import nst_krita
     job = nst_krita.stylize(style="starry_night", strength=0.7)
     layer = job.wait()          # Krita stays responsive while it waits
+    nst_krita.recipe(layer)     # how it was made, saved with the document
+    again = nst_krita.restylize(layer, strength=0.3).wait()
+    nst_krita.history()         # the document's results, oldest first
 
 Call from Krita's main thread (Scripter, a plug-in, an action).
 """
@@ -14,7 +17,8 @@ import time
 
 from PyQt5.QtCore import QEventLoop, QTimer
 
-from . import layers, regions, settings
+from . import layers, recipes, regions, settings
+from .hostkit import recipes as kit_recipes
 from .hostkit.areas import MARGIN
 from .hostkit.choices import Choices
 from .hostkit.errors import Cancelled, PluginError, ServiceError
@@ -154,5 +158,72 @@ def stylize(
     shown = script_node(document, strength_map, "strength map")
     source = layers.read_source(document, node, visible=visible, margin=margin)
     guides = regions.read_guides(document, source.box, found, shown)
+    job = StyleJob(source, style, choices, settings.load(), guides=guides)
+    return Job(job.start())
+
+
+def _document(document):
+    from krita import Krita
+
+    document = document or Krita.instance().activeDocument()
+    if document is None:
+        raise PluginError("No document is open; open one or pass document=.")
+    return document
+
+
+def recipe(node=None, document=None):
+    """How the result layer ``node`` (default: the active layer) was made: a dict with
+    ``style``, ``styles``, ``engine``, ``choices``, ``options`` (as sent), ``source`` and
+    ``created``; None for a layer that is not a Neural Style result. Saved with the document."""
+    document = _document(document)
+    node = node if node is not None else document.activeNode()
+    return None if node is None else recipes.recipe_of(document, node)
+
+
+def history(document=None) -> list:
+    """The document's results still in it, oldest first, from their saved recipes:
+    ``[{"layer": Node, "name": str, "recipe": dict}]``."""
+    document = _document(document)
+    return [
+        {"layer": node, "name": node.name(), "recipe": found}
+        for node, found in recipes.results(document)
+    ]
+
+
+def restylize(node=None, document=None, **changes) -> Job:
+    """Make the result layer ``node`` (default: the active one) again from its recipe, with
+    ``changes`` (any keyword of ``stylize``: ``strength=0.3``, ``style=``, ``engine=``...), from
+    the same source layer and area; the new result is a new layer with its own recipe. A
+    recipe whose style, layers or settings are gone or damaged is one sentence, and nothing in
+    the document changes."""
+    document = _document(document)
+    node = node if node is not None else document.activeNode()
+    found = None if node is None else recipes.recipe_of(document, node)
+    if found is None:
+        raise PluginError(
+            "The layer %r is not a Neural Style result, so it has no recipe to make again; "
+            "select a result layer, or use stylize()." % (node.name() if node else "(none)")
+        )
+    if any(key in changes for key in ("style", "styles", "blend_with")):
+        style, chosen, share = script_styles(
+            document,
+            changes.pop("style", None),
+            changes.pop("styles", None),
+            changes.pop("blend_with", None),
+            changes.pop("blend", None),
+        )
+        if share is not None:
+            changes["blend"] = share
+    else:
+        styles = [recipes.recipe_style(document, ref) for ref in found["styles"]]
+        chosen = recipes.recipe_regions(document, found, styles) if found.get("masks") else []
+        style = styles if len(styles) > 1 else styles[0]
+    shown = changes.pop("strength_map", None)
+    if shown is None and found.get("strength_map"):
+        shown = recipes.find_ref(document, found["strength_map"], "strength map")
+    shown = script_node(document, shown, "strength map")
+    choices = kit_recipes.choices(found, changes)
+    source = recipes.recipe_source(document, found, node)
+    guides = regions.read_guides(document, source.box, chosen, shown)
     job = StyleJob(source, style, choices, settings.load(), guides=guides)
     return Job(job.start())

@@ -186,7 +186,7 @@ class StylePicker(QWidget):
         keep = self.style_layer.currentData()
         self.style_layer.clear()
         for node in layers.layers(doc) if doc is not None else []:
-            self.style_layer.addItem(node.name(), str(node.uniqueId()))
+            self.style_layer.addItem(node.name(), layers.node_id(node))
         self.style_layer.setCurrentIndex(max(0, self.style_layer.findData(keep)))
 
     def chosen(self) -> bool:
@@ -211,7 +211,11 @@ class StylePicker(QWidget):
                     "Choose the layer to use as the style (it may have been deleted)."
                 )
             w, h, data = layers.read_style_layer(doc, node)
-            return {"pixels": (w, h, data, "BGRA"), "label": node.name()}
+            return {
+                "pixels": (w, h, data, "BGRA"),
+                "label": node.name(),
+                "layer": layers.node_id(node),
+            }
         if not self.chosen():
             raise PluginError(self.hint())
         item = self.styles.currentItem()
