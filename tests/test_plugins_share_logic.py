@@ -27,6 +27,7 @@ EDITOR_MODULES = {
     "nst_gimp_preview",
     "nst_gimp_dialog",
     "nst_gimp_guides",
+    "nst_gimp_recipes",
 }
 
 

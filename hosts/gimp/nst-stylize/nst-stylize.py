@@ -31,6 +31,7 @@ gi.require_version("Gegl", "0.4")
 from gi.repository import Gegl, Gimp, GLib, GObject  # noqa: E402
 
 import nst_gimp_guides as guides  # noqa: E402
+import nst_gimp_recipes as recipes  # noqa: E402
 from hostkit import discovery, engines, regions, styles  # noqa: E402
 from hostkit.areas import area_to_process  # noqa: E402
 from hostkit.choices import (  # noqa: E402
@@ -126,8 +127,9 @@ def layer_anchor(drawable):
     return None
 
 
-def add_result_layer(image, drawable, area, result, name, masked):
-    """The result as a new layer above ``drawable`` over ``area``, all in one undo group."""
+def add_result_layer(image, drawable, area, result, name, masked, recipe=None):
+    """The result as a new layer above ``drawable`` over ``area``, with its ``recipe``, all
+    in one undo group."""
     width, height, rgba = result
     x, y, w, h = area
     _, ox, oy = drawable.get_offsets()
@@ -149,6 +151,8 @@ def add_result_layer(image, drawable, area, result, name, masked):
         layer.set_offsets(ox + x, oy + y)
         if masked:
             layer.add_mask(layer.create_mask(Gimp.AddMaskType.SELECTION))
+        if recipe is not None:
+            recipes.attach(layer, recipe)
         layer.update(0, 0, w, h)
     except Exception:
         if layer is not None and layer.is_valid():
@@ -212,8 +216,8 @@ def region_pairs(config, image, known):
 
 
 def what_to_send(config, image, box, known, edge):
-    """``(style, style masks, blend share, label)`` of the job: regions, a blend of two
-    styles, or one style (a layer, a file or a library name)."""
+    """``(style, style masks, blend share, label, mask drawables)`` of the job: regions, a
+    blend of two styles, or one style (a layer, a file or a library name)."""
     pairs = region_pairs(config, image, known)
     second = guides.blend_style(config, image, edge)
     if pairs:
@@ -224,16 +228,16 @@ def what_to_send(config, image, box, known, edge):
             )
         found = guides.regions_from(pairs, image, box, edge)
         style, masks = regions.styles_and_masks(found, box[2], box[3])
-        return style, masks, None, regions.label(found)
+        return style, masks, None, regions.label(found), [mask for _, mask in pairs]
     layer = config.get_property("style-layer")
     if layer is not None:
         style = guides.layer_style(layer, edge)
     else:
         style = guides.style_for(config.get_property("style"), image, edge)
     if second is None:
-        return style, None, None, style["label"]
+        return style, None, None, style["label"], []
     label = regions.label([(style, None), (second, None)])
-    return [style, second], None, config.get_property("blend"), label
+    return [style, second], None, config.get_property("blend"), label, []
 
 
 def strength_map(config, box):
@@ -266,7 +270,7 @@ def stylize(image, drawables, config, library=None):
         found = library.styles if library is not None and library.styles else service.styles()
         return styles.style_names(found)
 
-    style, masks, blend, label = what_to_send(config, image, box, known, edge)
+    style, masks, blend, label, mask_items = what_to_send(config, image, box, known, edge)
     if blend is not None:
         chosen = chosen.with_(blend=blend)
     pixels = drawable.get_buffer().get(
@@ -282,12 +286,13 @@ def stylize(image, drawables, config, library=None):
     )
     png = job.run(progress)
     name = layer_name(label, chosen.strength, job.engine)
+    shown = config.get_property("strength-map")
+    recipe = recipes.make(job, chosen, drawable, area, masked, mask_items, shown)
 
     Gimp.progress_set_text("Adding the layer")
     width, height, mode, pixels = decode_png(png)
-    layer = add_result_layer(
-        image, drawable, area, (width, height, to_rgba(mode, pixels)), name, masked
-    )
+    result = (width, height, to_rgba(mode, pixels))
+    layer = add_result_layer(image, drawable, area, result, name, masked, recipe)
     Gimp.progress_update(1.0)
     Gimp.progress_end()
     Gimp.displays_flush()
@@ -301,6 +306,11 @@ def failure(procedure, message):
 
 def run(procedure, run_mode, image, drawables, config, data):
     library = None
+    if config.get_property("from-recipe"):
+        try:
+            drawables = [recipes.settings_from(config, image, drawables)]
+        except (PluginError, ServiceError) as exc:
+            return failure(procedure, error_sentence(exc, LOG))
     if run_mode == Gimp.RunMode.INTERACTIVE:
         import nst_gimp_dialog
 
@@ -505,6 +515,14 @@ class NstStylize(Gimp.PlugIn):
             "Stren_gth map",
             "A layer or channel: black keeps the photo, white is full strength",
             True,
+            RW,
+        )
+        procedure.add_boolean_argument(
+            "from-recipe",
+            "From the result's _recipe",
+            "On a result layer: its recipe's settings and source layer, changed by 'options' "
+            '(e.g. {"strength": 0.3}); the new result is a new layer',
+            False,
             RW,
         )
         procedure.add_string_argument(

@@ -60,7 +60,11 @@ def layer_style(layer, edge=None):
     if layer is None or not layer.is_valid():
         raise PluginError("The style layer is gone; choose another layer as the style.")
     width, height, pixels = layer_pixels(layer, edge)
-    return {"pixels": (width, height, pixels, "RGBA"), "label": layer.get_name() or "layer"}
+    return {
+        "pixels": (width, height, pixels, "RGBA"),
+        "label": layer.get_name() or "layer",
+        "layer": str(layer.get_tattoo()),
+    }
 
 
 def style_edge(output_edge, brush):
