@@ -80,6 +80,7 @@ def test_registered_in_the_pdb(gimp):
         "region-styles",
         "region-masks",
         "strength-map",
+        "from-recipe",
         "options",
     ]
     assert found["label"] == "Neural Style Transfer..."
