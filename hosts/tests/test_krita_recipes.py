@@ -7,7 +7,12 @@ Run with `.venv/bin/pytest hosts/tests/test_krita_recipes.py` (the editors: .ci/
 
 from __future__ import annotations
 
-from krita_session import home, nst_service, one_sentence, run  # noqa: F401  (fixtures)
+import os
+import shutil
+from pathlib import Path
+
+from krita_drivers import DOCKER_PRELUDE
+from krita_session import REPO, home, nst_service, one_sentence, run  # noqa: F401  (fixtures)
 
 
 def test_recipe_survives_save_and_reopen_and_restylize_adds_a_result(home, nst_service, tmp_path):
@@ -120,3 +125,104 @@ def drive(result):
         assert one_sentence(message.split(": ", 1)[1]), message
         assert unchanged, key
     assert "damaged" in r["damaged"] and one_sentence(r["damaged"])
+
+
+def test_docker_history_after_reopen_restylize_and_before_after(home, nst_service, tmp_path):
+    """The docker lists a reopened document's results with thumbnails; Restylize loads the
+    chosen result's settings and makes it again from its source; Before/after hides the result
+    while pressed. Screenshot: NST_EDITOR_SHOTS keeps it, NST_KRITA_DOCS_SHOT=1 writes
+    docs/krita-history.png."""
+    path = tmp_path / "history.kra"
+    shots = Path(os.environ.get("NST_EDITOR_SHOTS") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    shot = shots / "krita-history.png"
+    code = (
+        DOCKER_PRELUDE
+        + r"""
+def drive(result):
+    import nst_krita
+    doc, layer = make_doc(160, 110)
+    nst_krita.stylize(document=doc, node=layer, style="starry_night", strength=0.6,
+                      engine="fast").wait(timeout=120)
+    nst_krita.stylize(document=doc, node=layer, style="wave", strength=0.9,
+                      engine="fast").wait(timeout=120)
+    doc.setFileName(PATH)
+    doc.save(); doc.waitForDone(); doc.close()
+    process_events(0.5)
+    doc = Krita.instance().openDocument(PATH)
+    main_window().addView(doc)
+    process_events(0.5)
+    Krita.instance().action("nst_krita_open").trigger()
+    dock = find_docker()
+    dock.sections["results"].set_open(True)
+    dock.picker.refresh(start=True)
+    result["library"] = wait_until(lambda: dock.picker.count > 0, 60)
+    dock.canvasChanged(None)
+    history = dock.history
+    result["listed"] = [history.list.item(i).text() for i in range(history.list.count())]
+    result["icons"] = [not history.list.item(i).icon().isNull()
+                       for i in range(history.list.count())]
+    history.list.setCurrentRow(1)  # the older one: starry_night at 60 %
+    chosen = history.current()[0]
+    history.compare_button.click()
+    process_events(0.2)
+    result["hidden_while_pressed"] = not chosen.visible()
+    history.compare_button.click()
+    process_events(0.2)
+    result["shown_after"] = chosen.visible()
+    history.restyle_button.click()
+    result["button"] = dock.stylize_button.text()
+    result["enabled"] = history.restyle_button.isEnabled()
+    result["strength_loaded"] = dock.strength.value()
+    item = dock.styles.currentItem()
+    result["style_loaded"] = item.text() if item is not None else dock.status.text()
+    dock.strength.setValue(30)
+    doc.setActiveNode(doc.rootNode().childNodes()[0])  # restylize ignores the active layer
+    dock.stylize_button.click()
+    job = dock.job
+    wait_until(lambda: job.state != "running", 120)
+    result["state"], result["error"] = job.state, job.error
+    made = nst_krita.recipe(job.layer, document=doc)
+    result["new_recipe"] = {"strength": made["options"]["strength"], "style": made["style"],
+                            "source": made["source"]["label"]}
+    result["after"] = [history.list.item(i).text() for i in range(history.list.count())]
+    result["button_after"] = dock.stylize_button.text()
+    # For the picture: the Layers docker beside ours, only the results open, the image fit.
+    from PyQt5.QtCore import Qt
+    from PyQt5.QtWidgets import QDockWidget
+    activate(doc, job.layer)
+    qwin = main_window().qwindow()
+    layerbox = None
+    for other in qwin.findChildren(QDockWidget):
+        if other.objectName() == "KisLayerBox":
+            layerbox = other
+        elif other is not dock:
+            other.hide()
+    for name, section in dock.sections.items():
+        section.set_open(name == "results")
+    process_events(0.3)
+    if layerbox is not None:
+        qwin.resizeDocks([layerbox, dock], [200, 750], Qt.Vertical)
+    qwin.resizeDocks([dock], [380], Qt.Horizontal)
+    history.list.setCurrentRow(0)
+    main_window().activeView().canvas().setZoomLevel(4.0)
+    process_events(1.0)
+    screenshot(SHOT)
+""".replace("PATH", repr(str(path))).replace("SHOT", repr(str(shot)))
+    )
+    r = run(home, code, nst_service["service_file"], timeout=300)
+    assert r["library"]
+    assert r["listed"] == ["wave 90% · fast", "starry_night 60% · fast"], r
+    assert r["icons"] == [True, True]
+    assert r["hidden_while_pressed"] and r["shown_after"]
+    assert r["button"] == "Restylize"
+    assert r["strength_loaded"] == 60 and r["style_loaded"] == "starry_night"
+    assert r["state"] == "done", r["error"]
+    assert r["new_recipe"]["strength"] == 0.3
+    assert r["new_recipe"]["style"]["name"] == "starry_night"
+    assert r["new_recipe"]["source"] == "Photo"
+    assert len(r["after"]) == 3 and r["after"][0].startswith("starry_night 30%"), r["after"]
+    assert r["button_after"] == "Stylize"
+    assert shot.stat().st_size > 10_000
+    if os.environ.get("NST_KRITA_DOCS_SHOT"):
+        shutil.copy(shot, REPO / "docs" / "krita-history.png")

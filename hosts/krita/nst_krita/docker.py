@@ -27,7 +27,7 @@ from PyQt5.QtWidgets import (
 
 from krita import DockWidget, Krita
 
-from . import layers, regions, settings, worker
+from . import layers, recipes, regions, settings, worker
 from .hostkit import engines, preview
 from .hostkit.choices import MAX_BRUSH, MIN_BRUSH, Choices
 from .hostkit.discovery import connect
@@ -52,6 +52,7 @@ class NeuralStyleDocker(DockWidget):
         super().__init__()
         self.setWindowTitle(TITLE)
         self.job = None
+        self.restyle = None  # (result layer, recipe) whose settings are loaded
         self.info = {}  # the service's GET /v1/engines answer
         self.extra_options = {}  # more schema options for every job (for scripts and tests)
         self.pending = None  # the latest progress event, shown by a 2 Hz timer
@@ -200,6 +201,7 @@ class NeuralStyleDocker(DockWidget):
         self.history = HistoryPanel()
         self.history.chosen.connect(self.show_result)
         self.history.applied.connect(self.apply_again)
+        self.history.restyled.connect(self.load_recipe)
         return self.history
 
     def _build_service(self) -> QWidget:
@@ -318,6 +320,9 @@ class NeuralStyleDocker(DockWidget):
         if self.picker.use_layer.isChecked():
             self.picker.fill_layers()
         self.regions.refill()
+        self.restyle = None
+        self.stylize_button.setText("Stylize")
+        self.history.refresh(Krita.instance().activeDocument())
 
     def showEvent(self, event):
         super().showEvent(event)
@@ -453,7 +458,7 @@ class NeuralStyleDocker(DockWidget):
         if self.job is not None:
             return
         doc = Krita.instance().activeDocument()
-        source = layers.read_source(doc, None, visible=self.source.currentIndex() == 1)
+        source = self._job_source(doc)
         style = self.job_style(doc)
         guides = self.job_guides(doc, source.box)
         choices = self.choices()
@@ -474,6 +479,43 @@ class NeuralStyleDocker(DockWidget):
         self.status_text("Stylizing %s as %s..." % (source.label, job.name))
         self.ui_timer.start()
         job.start()
+
+    def _job_source(self, doc) -> layers.Source:
+        """What Stylize sends: the recipe's source when restylizing, else the active layer or
+        the visible image."""
+        restyle, self.restyle = self.restyle, None
+        self.stylize_button.setText("Stylize")
+        if restyle is not None and _still_there(restyle[0]):
+            return recipes.recipe_source(doc, restyle[1], restyle[0])
+        return layers.read_source(doc, None, visible=self.source.currentIndex() == 1)
+
+    @reports_errors
+    def load_recipe(self, layer, recipe: dict) -> None:
+        """Set the controls to a result's recipe; the next Stylize makes it again, from the
+        same layer and area, as a new layer."""
+        chosen = recipe["choices"]
+        strength = recipe["options"].get("strength", chosen.get("strength"))
+        if isinstance(strength, (int, float)):
+            self.strength.setValue(round(strength * 100))
+        self.size.setCurrentIndex(max(0, self.size.findData(chosen.get("size"))))
+        self.preserve.setChecked(bool(chosen.get("preserve_colors")))
+        self.brush.setValue(round(float(chosen.get("brush") or 1.0) * 100))
+        self.match.setChecked(bool(chosen.get("match_colors")))
+        for box, value in ((self.engine, recipe["engine"]), (self.quality, chosen.get("quality"))):
+            if value is not None and box.findData(value) >= 0:
+                box.setCurrentIndex(box.findData(value))
+        found = self.picker.select(recipe["style"])
+        self.restyle = (layer, recipe)
+        self.stylize_button.setText("Restylize")
+        self._note(
+            "Loaded the settings of %r%s; Restylize makes it again from %r as a new layer."
+            % (
+                layer.name(),
+                "" if found else " (its style is not here: choose one)",
+                recipe["source"].get("label") or "its layer",
+            ),
+            layer,
+        )
 
     @reports_errors
     def cancel(self) -> None:
@@ -532,6 +574,7 @@ class NeuralStyleDocker(DockWidget):
     def apply_again(self, job) -> None:
         layer = job.add_layer()
         self._note("Added the layer %r again." % layer.name(), layer)
+        self.history.refresh(job.document)
 
 
 def _ignore(_value) -> None:

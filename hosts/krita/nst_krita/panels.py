@@ -1,8 +1,9 @@
-"""Parts of the docker: this session's results (history), the service address settings,
+"""Parts of the docker: the document's results (history), the service address settings,
 and ``reports_errors`` for its slots."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import traceback
 
@@ -20,7 +21,8 @@ from PyQt5.QtWidgets import (
     QWidget,
 )
 
-from . import settings
+from . import layers, recipes, settings
+from .hostkit import recipes as kit_recipes
 from .hostkit.errors import error_sentence
 from .jobs import LOG
 
@@ -91,76 +93,166 @@ class ImageView(QWidget):
 
 
 class HistoryPanel(QWidget):
-    """The results of this session. Click one to preview it; add it again or discard it."""
+    """The document's results, newest first: the result layers with a saved recipe (after a
+    reopen too) and this session's results whose layer is gone. Click one to preview it;
+    Restylize loads its settings, Before/after hides it while pressed, Apply adds a result
+    of this session again, Discard forgets one whose layer is gone."""
 
-    chosen = pyqtSignal(object)  # the StyleJob clicked
+    chosen = pyqtSignal(object)  # the StyleJob clicked (its pixels are here)
     applied = pyqtSignal(object)  # the StyleJob to add as a layer again
+    restyled = pyqtSignal(object, object)  # (result layer, recipe) whose settings to load
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.list = QListWidget()
         self.list.setIconSize(QPixmap(48, 48).size())
-        self.list.setMaximumHeight(110)
+        self.list.setMaximumHeight(130)
         self.list.currentItemChanged.connect(self._current_changed)
         self.apply_button = QPushButton("Apply as layer")
-        self.apply_button.setToolTip("Add the chosen result as a new layer again")
+        self.apply_button.setToolTip("Add the chosen result of this session as a layer again")
         self.discard_button = QPushButton("Discard")
-        self.discard_button.setToolTip("Forget the chosen result (its layers stay)")
+        self.discard_button.setToolTip("Forget the chosen result of this session")
+        self.restyle_button = QPushButton("Restylize")
+        self.restyle_button.setToolTip(
+            "Load the chosen result's settings; Stylize then makes it again from the same "
+            "layer as a new layer"
+        )
+        self.compare_button = QPushButton("Before/after")
+        self.compare_button.setCheckable(True)
+        self.compare_button.setToolTip("Hide the chosen result while pressed: see its source")
         self.apply_button.clicked.connect(self._apply)
         self.discard_button.clicked.connect(self._discard)
+        self.restyle_button.clicked.connect(self._restyle)
+        self.compare_button.toggled.connect(self._compare)
         buttons = QHBoxLayout()
-        buttons.addWidget(self.apply_button)
-        buttons.addWidget(self.discard_button)
+        for button in (self.restyle_button, self.compare_button):
+            buttons.addWidget(button)
+        more = QHBoxLayout()
+        for button in (self.apply_button, self.discard_button):
+            more.addWidget(button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.list)
         layout.addLayout(buttons)
-        self._jobs = {}
+        layout.addLayout(more)
+        self._jobs = []  # this session's StyleJobs, newest last
+        self._entries = {}  # id(item) -> (layer or None, recipe or None, job or None)
+        self._hidden = None  # the layer Before/after hides
+        self.document = None
         self._update_buttons()
 
     def add(self, job) -> None:
-        w, h = job.source.size
-        item = QListWidgetItem(QIcon(fit(bgra_image(w, h, job.result), 48)), job.name)
-        item.setToolTip(
-            "%s, %dx%d px at (%d, %d)" % (job.name, w, h, job.source.box[0], job.source.box[1])
-        )
-        self._jobs[id(item)] = (item, job)
-        self.list.insertItem(0, item)
-        while self.list.count() > HISTORY_LIMIT:
-            self._forget(self.list.item(self.list.count() - 1))
-        self.list.setCurrentItem(item)
+        """A finished job of this session."""
+        self._jobs.append(job)
+        while len(self._jobs) > HISTORY_LIMIT:
+            self._jobs.pop(0).result = None  # the pixels can go
+        self.refresh(job.document, select=job)
+
+    def refresh(self, doc, select=None) -> None:
+        """List ``doc``'s results (None: no document)."""
+        self._compare(False)
+        current = self.current()
+        self.document = doc
+        entries = []
+        if doc is not None:
+            by_layer = {
+                layers.node_id(j.layer): j
+                for j in self._jobs
+                if j.layer is not None and j.document == doc
+            }
+            listed = set()
+            for node, recipe in recipes.results(doc):
+                job = by_layer.get(layers.node_id(node))
+                listed.add(id(job))
+                entries.append((recipe.get("created", ""), len(entries), node, recipe, job))
+            for job in self._jobs:  # this session's results whose layer is gone
+                if job.document == doc and id(job) not in listed and job.result is not None:
+                    created = (job.recipe or {}).get("created", "")
+                    entries.append((created, len(entries), None, job.recipe, job))
+        entries.sort(key=lambda entry: entry[:2], reverse=True)  # newest first
+        self.list.blockSignals(True)
+        self.list.clear()
+        self._entries = {}
+        chosen = None
+        for _created, _order, node, recipe, job in entries:
+            item = self._item(node, recipe, job)
+            self._entries[id(item)] = (node, recipe, job)
+            self.list.addItem(item)
+            wanted = select if select is not None else (current[2] or current[0])
+            if wanted is not None and wanted in (job, node):
+                chosen = item
+        self.list.blockSignals(False)
+        if chosen is not None:
+            self.list.setCurrentItem(chosen)
+        self._update_buttons()
+
+    def _item(self, node, recipe, job):
+        if job is not None and job.result is not None:
+            w, h = job.source.size
+            icon = QIcon(fit(bgra_image(w, h, job.result), 48))
+        else:
+            icon = QIcon(QPixmap.fromImage(node.thumbnail(48, 48)))
+        name = node.name() if node is not None else job.name + " (layer gone)"
+        item = QListWidgetItem(icon, name)
+        item.setToolTip(kit_recipes.label(recipe) if recipe else name)
+        return item
+
+    def current(self) -> tuple:
+        """(layer, recipe, job) of the chosen entry; Nones when none is chosen."""
+        item = self.list.currentItem()
+        return self._entries.get(id(item), (None, None, None)) if item else (None, None, None)
 
     def current_job(self):
-        item = self.list.currentItem()
-        return self._jobs.get(id(item), (None, None))[1] if item is not None else None
+        return self.current()[2]
 
     def _current_changed(self, current, _previous) -> None:
+        self._compare(False)
         self._update_buttons()
         job = self.current_job()
         if job is not None:
             self.chosen.emit(job)
 
     def _apply(self) -> None:
-        job = self.current_job()
-        if job is not None:
+        job = self.current()[2]
+        if job is not None and job.result is not None:
             self.applied.emit(job)
 
     def _discard(self) -> None:
-        item = self.list.currentItem()
-        if item is not None:
-            self._forget(item)
+        node, _recipe, job = self.current()
+        if job is not None and node is None:
+            self._jobs.remove(job)
+            job.result = None
+            self.refresh(self.document)
 
-    def _forget(self, item) -> None:
-        entry = self._jobs.pop(id(item), None)
-        if entry is not None:
-            entry[1].result = None  # the pixels can go
-        self.list.takeItem(self.list.row(item))
-        self._update_buttons()
+    def _restyle(self) -> None:
+        node, recipe, _job = self.current()
+        if node is not None and recipe is not None:
+            self.restyled.emit(node, recipe)
+
+    def _compare(self, on: bool) -> None:
+        """Before/after: hide the chosen result layer while the button is down."""
+        if self._hidden is not None:
+            with contextlib.suppress(RuntimeError):
+                self._hidden.setVisible(True)
+                self.document.refreshProjection()
+            self._hidden = None
+        node = self.current()[0] if on else None
+        if node is not None and self.document is not None:
+            node.setVisible(False)
+            self.document.refreshProjection()
+            self._hidden = node
+        if not on and self.compare_button.isChecked():
+            self.compare_button.blockSignals(True)
+            self.compare_button.setChecked(False)
+            self.compare_button.blockSignals(False)
 
     def _update_buttons(self) -> None:
-        has = self.list.currentItem() is not None
-        self.apply_button.setEnabled(has)
-        self.discard_button.setEnabled(has)
+        node, recipe, job = self.current()
+        gone = job is not None and node is None
+        self.apply_button.setEnabled(job is not None and job.result is not None)
+        self.discard_button.setEnabled(gone)
+        self.restyle_button.setEnabled(node is not None and recipe is not None)
+        self.compare_button.setEnabled(node is not None)
 
 
 class ServicePanel(QWidget):

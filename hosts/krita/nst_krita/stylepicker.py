@@ -189,6 +189,21 @@ class StylePicker(QWidget):
             self.style_layer.addItem(node.name(), layers.node_id(node))
         self.style_layer.setCurrentIndex(max(0, self.style_layer.findData(keep)))
 
+    def select(self, ref: dict) -> bool:
+        """Choose a recipe's style (a library name or a layer id); False when it is not here."""
+        if ref.get("layer"):
+            self.use_layer.setChecked(True)
+            self.fill_layers()
+            index = self.style_layer.findData(ref["layer"])
+            self.style_layer.setCurrentIndex(max(0, index))
+            return index >= 0
+        self.use_layer.setChecked(False)
+        for item in self.styles.findItems(str(ref.get("name") or ""), Qt.MatchExactly):
+            self.styles.setCurrentItem(item)
+            self.styles.scrollToItem(item)
+            return True
+        return False
+
     def chosen(self) -> bool:
         """Whether a style is chosen (a library style, or a layer as the style)."""
         item = self.styles.currentItem()
