@@ -140,12 +140,7 @@ job = service.submit(open(sys.argv[2], "rb").read(), style_name="starry_night",
 service.wait(job)
 """
 
-STALL_DRIVE = (
-    DOCKER_PRELUDE
-    + r"""
-import os, subprocess
-
-
+TICKS_PRELUDE = r"""
 class Ticks:
     # A 10 ms QTimer that notes how late each tick comes: the UI's stalls.
     def __init__(self, stage=lambda: ""):
@@ -169,6 +164,13 @@ class Ticks:
         return {"worst_stall_ms": round(self.worst * 1000, 1), "late_ticks_over_50ms": self.late,
                 "ticks": self.n, "seconds": round(seconds, 1),
                 "worst_ticks_ms_at_s_stage": sorted(self.top, reverse=True)[:6]}
+"""
+
+STALL_DRIVE = (
+    DOCKER_PRELUDE
+    + TICKS_PRELUDE
+    + r"""
+import os, subprocess
 
 
 def drive(result):

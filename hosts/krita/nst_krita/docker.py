@@ -31,6 +31,7 @@ from . import layers, recipes, regions, settings, worker
 from .hostkit import engines, preview
 from .hostkit.choices import MAX_BRUSH, MIN_BRUSH, Choices
 from .hostkit.discovery import connect
+from .hostkit.errors import PluginError
 from .hostkit.progress import duration, progress_fraction, progress_text
 from .jobs import StyleJob
 from .panels import HistoryPanel, ImageView, ServicePanel, bgra_image, reports_errors
@@ -141,13 +142,26 @@ class NeuralStyleDocker(DockWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         self.quick = QCheckBox("Quick preview as I change things")
         self.quick.setToolTip(preview.TIP)
+        self.live = QCheckBox("Live: follow the canvas as I paint")
+        self.live.setToolTip(
+            "The quick preview also follows your brush, at most twice a second; Apply in the "
+            "large preview makes it a layer"
+        )
+        self.large_button = QPushButton("Large preview")
+        self.large_button.setToolTip("Open the preview as its own docker, at any size")
+        self.large_button.clicked.connect(self.open_large_preview)
+        row = QHBoxLayout()
+        row.addWidget(self.live)
+        row.addWidget(self.large_button)
         self.preview = ImageView(PREVIEW_HEIGHT)
         layout.addWidget(self.quick)
+        layout.addLayout(row)
         layout.addWidget(self.preview)
         self.quick_preview = QuickPreview(self)
         self.quick_preview.shown.connect(self._quick_shown)
         self.quick_preview.message.connect(lambda text: self._note(text, None))
         self.quick.toggled.connect(self._quick_toggled)
+        self.live.toggled.connect(self._live_toggled)
         return body
 
     def _build_options(self) -> QWidget:
@@ -447,6 +461,34 @@ class NeuralStyleDocker(DockWidget):
         self.quick_preview.set_enabled(on and self.quick.isEnabled() and self.job is None, refresh)
 
     @reports_errors
+    def _live_toggled(self, on: bool) -> None:
+        if on and not self.quick.isChecked():
+            self.quick.setChecked(True)
+        self.quick_preview.set_live(on)
+
+    @reports_errors
+    def open_large_preview(self) -> None:
+        from .extension import find_live_docker
+
+        large = find_live_docker()
+        if large is None:
+            raise PluginError("Krita has no Neural Style Live docker in this window.")
+        large.attach(self)
+        if not large.isVisible():
+            large.setFloating(True)  # its own window, at any size
+            large.resize(480, 420)
+        large.show()
+        large.raise_()
+
+    @reports_errors
+    def apply_live(self) -> None:
+        """Make the quick preview a layer: the quick engine at the full size, with its recipe."""
+        if self.job is not None:
+            raise PluginError("A render is running; wait for it or cancel it first.")
+        choices = preview.preview_choices(self.info, self.choices()).with_(size=None)
+        self.stylize(choices)
+
+    @reports_errors
     def _quick_shown(self, image) -> None:
         if self.job is None:
             self.preview.set_image(image)
@@ -454,14 +496,15 @@ class NeuralStyleDocker(DockWidget):
     # -- a job ---------------------------------------------------------------------------
 
     @reports_errors
-    def stylize(self) -> None:
+    def stylize(self, choices=None) -> None:
+        """Start a render with the controls' choices (or ``choices``)."""
         if self.job is not None:
             return
         doc = Krita.instance().activeDocument()
         source = self._job_source(doc)
         style = self.job_style(doc)
         guides = self.job_guides(doc, source.box)
-        choices = self.choices()
+        choices = choices if isinstance(choices, Choices) else self.choices()
         self._save_choices()
         self.quick_preview.set_enabled(False)
         job = StyleJob(source, style, choices, settings.load(), guides=guides, parent=self)

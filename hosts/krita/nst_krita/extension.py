@@ -21,7 +21,9 @@ ACTION_ID = "nst_krita_open"
 
 class NeuralStyleExtension(Extension):
     def setup(self):
-        pass
+        notifier = Krita.instance().notifier()
+        notifier.setActive(True)
+        notifier.windowCreated.connect(hide_live_docker)
 
     def createActions(self, window):
         action = window.createAction(ACTION_ID, "Neural Style Transfer...", "tools/scripts")
@@ -58,11 +60,39 @@ def open_docker():
         traceback.print_exc(file=sys.stderr)
 
 
+def find_live_docker(window=None):
+    """The large live preview's docker of ``window`` (default: the active one), or None."""
+    window = window or Krita.instance().activeWindow()
+    if window is None:
+        return None
+    from .livepreview import LIVE_DOCKER_ID, LivePreviewDocker
+
+    for dock in window.qwindow().findChildren(QDockWidget):
+        if isinstance(dock, LivePreviewDocker) or dock.objectName() == LIVE_DOCKER_ID:
+            return dock
+    return None
+
+
+def hide_live_docker():
+    """The large live preview opens from the docker's Large preview button, not at start."""
+    try:
+        for window in Krita.instance().windows():
+            dock = find_live_docker(window)
+            if dock is not None:
+                dock.hide()
+    except Exception:
+        traceback.print_exc(file=sys.stderr)
+
+
 def register():
     from .docker import NeuralStyleDocker
+    from .livepreview import LIVE_DOCKER_ID, LivePreviewDocker
 
     app = Krita.instance()
     app.addExtension(NeuralStyleExtension(app))
     app.addDockWidgetFactory(
         DockWidgetFactory(DOCKER_ID, DockWidgetFactoryBase.DockRight, NeuralStyleDocker)
+    )
+    app.addDockWidgetFactory(
+        DockWidgetFactory(LIVE_DOCKER_ID, DockWidgetFactoryBase.DockRight, LivePreviewDocker)
     )

@@ -65,17 +65,22 @@ def fit(image: QImage, width: int, height=None) -> QPixmap:
 
 
 class ImageView(QWidget):
-    """A fixed-height picture. Unlike a QLabel, a new image only repaints this widget: no
-    re-layout of Krita's window (which repaints the canvas and stalls the UI)."""
+    """A picture of a fixed height (None: as tall as its dock allows). Unlike a QLabel, a new
+    image only repaints this widget: no re-layout of Krita's window (which repaints the canvas
+    and stalls the UI)."""
 
-    def __init__(self, height: int, parent=None):
+    def __init__(self, height, parent=None):
         super().__init__(parent)
-        self.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
-        self.setFixedHeight(height)
+        if height is None:
+            self.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Expanding)
+            self.setMinimumHeight(160)
+        else:
+            self.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
+            self.setFixedHeight(height)
         self.image = QImage()
 
     def set_image(self, image: QImage) -> None:
-        edge = 4 * self.height()  # keep a small copy: paintEvent scales it to the widget
+        edge = max(1024, 4 * self.height())  # a small copy: paintEvent scales it to the widget
         if image.width() > edge or image.height() > edge:
             image = image.scaled(edge, edge, Qt.KeepAspectRatio, Qt.SmoothTransformation)
         self.image = image

@@ -6,6 +6,11 @@ engine's strength that looks most like the slider's on the rendering engine, wit
 render's regions and strength map scaled down to it. A new request supersedes the one in
 flight (its service job is cancelled) and never shows an older result over a newer one. No
 layer is added and the document is only read.
+
+Live: the preview also follows the canvas as the user paints. A 2 Hz check compares the
+source's 64 px thumbnail (which Krita keeps: well under a millisecond) and starts a preview
+when it changed and none is in flight, so at most about two a second; the picture sent is
+Krita's own scaled thumbnail of the layer, never a full read, so the brush never waits for it.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from .hostkit.areas import multiply_alpha
 from .hostkit.errors import PluginError
 from .jobs import RUNNING, StyleJob
 from .panels import bgra_image
+
+LIVE_MS = 500  # how often Live looks at the canvas: at most two previews a second
 
 
 def shrink_grey(grey: bytes, size: tuple, to: tuple) -> bytes:
@@ -91,6 +98,11 @@ class QuickPreview(QObject):
         self.timer.setSingleShot(True)
         self.timer.setInterval(preview.DELAY_MS)
         self.timer.timeout.connect(self._start)
+        self.live = False
+        self.live_seen = None  # the source's thumbnail signature the last live preview saw
+        self.live_timer = QTimer(self)
+        self.live_timer.setInterval(LIVE_MS)
+        self.live_timer.timeout.connect(self._live_tick)
 
     def set_enabled(self, on: bool, refresh: bool = True) -> None:
         self.enabled = bool(on)
@@ -98,6 +110,35 @@ class QuickPreview(QObject):
             self.request()
         else:
             self.stop()
+
+    def set_live(self, on: bool) -> None:
+        """Follow the canvas as the user paints (with the quick preview on)."""
+        self.live = bool(on)
+        self.live_seen = None
+        if self.live:
+            self.live_timer.start()
+        else:
+            self.live_timer.stop()
+
+    def _live_tick(self) -> None:
+        d = self.docker
+        doc = Krita.instance().activeDocument()
+        if not self.enabled or d.job is not None or doc is None:
+            return
+        if self.job is not None and self.job.state == RUNNING:
+            return  # one at a time: the next tick looks again
+        try:
+            node = None if d.source.currentIndex() == 1 else layers.source_layer(doc)
+        except PluginError:
+            return
+        seen = (
+            doc,
+            hash(image_bytes((doc.rootNode() if node is None else node).thumbnail(64, 64))),
+        )
+        if seen != self.live_seen:
+            self.live_seen = seen
+            self.timer.stop()
+            self._start()
 
     def request(self) -> None:
         """Something the preview shows changed: start one once the user pauses."""
@@ -146,6 +187,8 @@ class QuickPreview(QObject):
         millisecond."""
         node = None if visible else layers.source_layer(doc)
         sel = layers.active_selection(doc)
+        if self.live and sel is None:
+            return self._scaled_source(doc, node)
         thumb = (doc.rootNode() if node is None else node).thumbnail(64, 64)
         signature = (
             None if node is None else layers.node_id(node),
@@ -160,6 +203,16 @@ class QuickPreview(QObject):
         self.reads += 1
         self.cached = (doc, signature, source, full.box)
         return source, full.box
+
+    def _scaled_source(self, doc, node) -> tuple:
+        """Live: the whole image's area of the layer as Krita's own scaled thumbnail."""
+        owner = doc.rootNode() if node is None else node
+        w, h = preview.fit(doc.width(), doc.height(), preview.EDGE)
+        image = owner.thumbnail(w, h).convertToFormat(QImage.Format_ARGB32)
+        label = "Visible image" if node is None else node.name()
+        w, h = image.width(), image.height()
+        source = layers.Source(doc, node, (0, 0, w, h), image_bytes(image), None, label)
+        return source, (0, 0, doc.width(), doc.height())
 
     def _guides(self, doc, box: tuple, size: tuple) -> regions.Guides:
         """The docker's regions and strength map over ``box``, shrunk to ``size``; read again
