@@ -40,8 +40,18 @@ class LivePreviewDocker(DockWidget):
             return
         self.main = main
         main.quick_preview.shown.connect(self.view.set_image)
+        main.live.toggled.connect(self._say_live)
+        self._say_live(main.live.isChecked())
         if not main.preview.image.isNull():
             self.view.set_image(main.preview.image)
+
+    def _say_live(self, on: bool) -> None:
+        self.status_text(
+            "Live: the preview follows your painting; Apply makes it a layer."
+            if on
+            else "The quick preview; switch Live on in the Neural Style docker to follow "
+            "your painting."
+        )
 
     def status_text(self, text: str) -> None:
         self.status.setText(text)
