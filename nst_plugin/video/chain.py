@@ -4,14 +4,15 @@ flow, every finished frame written at once, so a run that stops resumes where it
 Frame t starts from (vgg19), or is blended with (fast), frame t-1's result moved onto it by
 the flow from t to t-1, where that flow is reliable (`flow.reliable`); `temporal_weight` 0
 stylizes frames independently. A frame whose output exists is not redone: it is read back
-as the link for the next one.
+as the link for the next one. `run_chain` is that loop; each chunk of `nst video --ray` runs
+it too (`chunk_worker`).
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,40 +73,81 @@ def stylize_video(
     already in the output are kept and not redone. `reporter` carries cancel (its
     `cancel()` from another thread).
     """
-    from ..images import save_image
+    seq, settings, output, folder = open_run(source, output, settings, options)
+    targets = [folder / name for name in output_names(seq, output)]
+    started = time.monotonic()
+    done, skipped = run_chain(
+        seq,
+        targets,
+        styles,
+        engine=engine,
+        settings=settings,
+        on_progress=on_progress,
+        reporter=reporter,
+    )
+    if frames.is_video(output):
+        audio = seq.path if frames.is_video(seq.path) else None
+        frames.encode(folder, [t.name for t in targets], output, seq.fps, audio)
+        frames.remove_work_folder(folder)
+    return VideoResult(str(output), len(seq), done, skipped, time.monotonic() - started)
+
+
+def open_run(
+    source: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    settings: Settings | None,
+    options: dict[str, Any],
+) -> tuple[frames.Frames, Settings, Path, Path]:
+    """A run's frames, settings (without a size given, the frames' own), output and frames
+    folder (created); one sentence when the output is a video that exists."""
     from ..options import settings_with
-    from ..pipeline import stylize
 
     seq = frames.open_frames(source)
     if settings is None and "size" not in options:  # the frames' own size, not the default
-        options["size"] = max(seq.size)
+        options = {**options, "size": max(seq.size)}
     settings = settings_with(settings, options)
     output = Path(output)
     if frames.is_video(output) and output.exists():
         raise OutputExistsError(f"{output} already exists; choose another name or remove it.")
     folder = output_folder(output)
     folder.mkdir(parents=True, exist_ok=True)
-    names = _output_names(seq, output)
-    started, timed, done, skipped = time.monotonic(), [], 0, 0
+    return seq, settings, output, folder
+
+
+def run_chain(
+    source: Iterable[Image.Image],
+    targets: Sequence[Path],
+    styles: Sequence[Any],
+    *,
+    engine: str,
+    settings: Settings,
+    on_progress: Callable[[FrameEvent], Any] | None = None,
+    reporter: Reporter | None = None,
+) -> tuple[int, int]:
+    """Stylize the frames of `source` into `targets`, in order, each linked to the previous
+    result; a target that exists is read back as the link, not redone. (done, skipped)."""
+    from ..images import save_image
+    from ..pipeline import stylize
+
+    timed, done, skipped, total = [], 0, 0, len(targets)
     previous: tuple[np.ndarray, np.ndarray] | None = None  # (frame, its result)
     cancel = reporter or Reporter()
-    for index, (frame, name) in enumerate(zip(seq, names), 1):
+    for index, (frame, target) in enumerate(zip(source, targets), 1):
         cancel.check_cancel()
-        target = folder / name
         current = np.asarray(frame)
         if target.exists():
             result = _read_back(target)
             skipped += 1
-            _emit(on_progress, FrameEvent(index, len(seq), name, None, None, skipped=True))
+            _emit(on_progress, FrameEvent(index, total, target.name, None, None, skipped=True))
         else:
             link = None
             if previous is not None and settings.temporal_weight > 0:
                 link = link_to_previous(previous[0], previous[1], current)
             t0 = time.monotonic()
 
-            def relay(event: ProgressEvent, index=index, name=name) -> None:
-                eta = _eta(timed, len(seq) - index, event)
-                _emit(on_progress, FrameEvent(index, len(seq), name, event, eta))
+            def relay(event: ProgressEvent, index=index, name=target.name) -> None:
+                eta = _eta(timed, total - index, event)
+                _emit(on_progress, FrameEvent(index, total, name, event, eta))
 
             job = Reporter(f"frame-{index}", listeners=[relay], cancel_event=cancel.cancel_event)
             out = stylize(
@@ -116,11 +158,7 @@ def stylize_video(
             timed.append(time.monotonic() - t0)
             done += 1
         previous = (current, result)
-    if frames.is_video(output):
-        audio = seq.path if frames.is_video(seq.path) else None
-        frames.encode(folder, names, output, seq.fps, audio)
-        frames.remove_work_folder(folder)
-    return VideoResult(str(output), len(seq), done, skipped, time.monotonic() - started)
+    return done, skipped
 
 
 def link_to_previous(before: np.ndarray, result: np.ndarray, current: np.ndarray) -> Temporal:
@@ -138,7 +176,7 @@ def link_to_previous(before: np.ndarray, result: np.ndarray, current: np.ndarray
     return Temporal(Image.fromarray(warped), Image.fromarray((mask * 255).astype(np.uint8)))
 
 
-def _output_names(seq: frames.Frames, output: Path) -> list[str]:
+def output_names(seq: frames.Frames, output: Path) -> list[str]:
     """The frames' output names: a folder's own names, or numbered PNGs for a video."""
     if seq.files and not frames.is_video(output):
         return seq.names

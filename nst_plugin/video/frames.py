@@ -160,6 +160,29 @@ def encode(frames_dir: Path, names: list[str], output: Path, fps: float, audio_f
                     source.close()
 
 
+def extract(seq: Frames, folder: Path) -> list[Path]:
+    """The frames of a video written once as PNG files into `folder` (so workers on other
+    machines can read any frame by path); a complete `folder` from an earlier run is kept.
+    The frames go to a temporary folder first, renamed into place when all are written."""
+    paths = [folder / name for name in seq.names]
+    if folder.is_dir():
+        return paths
+    partial = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        partial.mkdir(parents=True)
+        for image, name in zip(seq, seq.names):
+            image.save(partial / name)
+        os.replace(partial, folder)
+    except OSError as err:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise RequestError(
+            f"the frames of {seq.path} could not be written to {folder} "
+            f"({err.strerror or err}); check the free disk space and the folder permissions."
+        ) from None
+    return paths
+
+
 def remove_work_folder(folder: Path) -> None:
     """The encoded video's frames, no longer needed."""
     shutil.rmtree(folder, ignore_errors=True)
