@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from typing import Any
@@ -51,18 +52,20 @@ def cmd_batch(args: argparse.Namespace) -> int:
         raise UserError("--workers must be at least 1.")
     options = settings_from(args).to_dict()
     bar = None if args.quiet else BatchBar()
-    try:
-        summary = run_batch(
-            args.paths[:-1],
-            [args.paths[-1]],
-            args.output,
-            engine=args.engine,
-            options={k: v for k, v in options.items() if v is not None},
-            fmt=args.format,
-            ray=args.ray,
-            workers=args.workers,
-            on_outcome=bar,
-        )
+    ray_prints = contextlib.redirect_stdout(sys.stderr) if args.ray else contextlib.nullcontext()
+    try:  # Ray prints its notices on stdout, which is --json's
+        with ray_prints:
+            summary = run_batch(
+                args.paths[:-1],
+                [args.paths[-1]],
+                args.output,
+                engine=args.engine,
+                options={k: v for k, v in options.items() if v is not None},
+                fmt=args.format,
+                ray=args.ray,
+                workers=args.workers,
+                on_outcome=bar,
+            )
     finally:
         if bar is not None:
             bar.close()
