@@ -10,7 +10,8 @@ Hosts that run many jobs (the hot folder, the local service for the editors) sha
 One runner is one device: its jobs never overlap, and the engine (its network and the
 compiled loss) stays loaded in the process between them. Every job's progress goes to the
 `nst_progress` hook (unless the runner is made with `broadcast=False`) and to the job's
-listeners; `Job.cancel()` stops a queued or running job.
+listeners; `Job.cancel()` stops a queued or running job, and `Job.keep()` ends a running one
+with its current image as the result (`job.kept`, `job.iterations_run`).
 """
 
 from __future__ import annotations
@@ -84,9 +85,25 @@ class Job:
             return user_message(Cancelled())
         return user_message(self.error) if self.error is not None else ""
 
+    @property
+    def kept(self) -> bool:
+        """True when the job ended early, done, with the image it had when `keep` was asked."""
+        return self.state == DONE and self.reporter.kept
+
+    @property
+    def iterations_run(self) -> int | None:
+        """The iterations (or passes) behind the result; None until the job is done."""
+        return None if self.result is None else self.result.iterations
+
     def cancel(self) -> None:
         """Stop the job: a queued job never starts, a running one stops within one iteration."""
         self.reporter.cancel()
+
+    def keep(self) -> None:
+        """End the job now with its current image as the result, from any thread: a vgg19 job
+        stops at its next iteration boundary (one still queued or loading: after its first
+        iteration) and ends done; a fast job, one pass, just finishes."""
+        self.reporter.keep()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the job has finished; False if `timeout` ran out first."""
@@ -191,7 +208,9 @@ class JobRunner:
         """Load the engine now with a tiny job (no progress events); raise what it raised.
 
         A host calls this at start so that a missing engine or missing weights is reported
-        before any real job is taken, and the first job does not pay for loading.
+        before any real job is taken, and the first job does not pay for loading. The job
+        queues like any other: jobs submitted meanwhile wait behind it. Raises `Cancelled`
+        when the runner was closed with cancel first.
         """
         from PIL import Image
 
@@ -201,6 +220,8 @@ class JobRunner:
         job.wait()
         if job.error is not None:
             raise job.error
+        if job.state == CANCELLED:  # the runner closed under it
+            raise Cancelled()
 
     def close(self, *, cancel: bool = False, timeout: float | None = None) -> None:
         """Take no more jobs; finish the queued ones (or cancel them all) and stop the worker."""

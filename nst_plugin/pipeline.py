@@ -60,7 +60,8 @@ def stylize(
     Images are paths or PIL images. `options` are schema options (size, iterations,
     strength, style_blend, preserve_colors, ...; see `nst_plugin.options`). Progress goes to
     `on_progress` and to the reporter's listeners; without a `reporter`, to every
-    `nst_progress` plugin too. Pass a `Reporter` to cancel from another thread. Raises
+    `nst_progress` plugin too. Pass a `Reporter` to cancel from another thread, or to keep
+    (`Reporter.keep`: the job ends now with its current image as the result). Raises
     `UserError` (RequestError, ImageError, WeightsError) for bad input before any work
     starts, `Cancelled` when cancelled; an existing `output` is never replaced unless
     `overwrite`. With `checkpoint_every` and an `output`, a checkpoint is kept beside the

@@ -140,6 +140,18 @@ def test_engine_and_loss_tests_pass_on_jax(tmp_path):
     assert proc.returncode == 0, _tail(proc)
 
 
+def test_solver_tests_pass_on_jax(tmp_path):
+    """tests/test_solvers.py on JAX, all of it: none may skip there."""
+    pytest.importorskip("jax", reason="JAX is not installed (pip install jax)")
+    proc = _run(
+        ["-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "tests/test_solvers.py"],
+        "jax",
+        tmp_path,
+    )
+    assert proc.returncode == 0, _tail(proc)
+    assert "skipped" not in proc.stdout, _tail(proc)
+
+
 def test_stylize_on_jax_without_tensorflow(jax_run):
     assert jax_run["backend"] == "jax"
     assert jax_run["device"]

@@ -814,7 +814,7 @@ FAKE_NST = textwrap.dedent(
     """A fake `nst` for tests: `serve` writes the discovery file and answers /v1/health."""
     import http.server, json, os, sys, threading, time
 
-    assert sys.argv[1:] == ["serve", "--idle-exit", "90"], sys.argv
+    assert sys.argv[1:] == ["serve", "--idle-exit", "30"], sys.argv
     if os.environ.get("FAKE_NST_EXIT"):
         sys.exit(int(os.environ["FAKE_NST_EXIT"]))
     threading.Timer(60, os._exit, (0,)).start()  # never outlive the test run

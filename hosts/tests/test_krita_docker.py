@@ -47,8 +47,9 @@ def test_docker_starts_the_service_and_stylizes(home, tmp_path):
     newer on top, the source stays active; Cancel works within a second."""
     root = tmp_path / "auto"
     service_file = root / "service.json"
-    env = nst_env(root, service_file)
+    env = dict(nst_env(root, service_file), NST_IDLE_EXIT="90s")  # not half an hour
     keep = ("NST_WEIGHTS", "KERAS_HOME", "XDG_STATE_HOME", "NST_PLUGINS", "TF_CPP_MIN_LOG_LEVEL")
+    keep += ("NST_IDLE_EXIT",)
     code = (
         DOCKER_PRELUDE
         + r"""

@@ -136,6 +136,7 @@ def test_docker_history_after_reopen_restylize_and_before_after(home, nst_servic
     shots = Path(os.environ.get("NST_EDITOR_SHOTS") or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
     shot = shots / "krita-history.png"
+    before_after = shots / "krita-before-after.png"
     code = (
         DOCKER_PRELUDE
         + r"""
@@ -208,8 +209,12 @@ def drive(result):
     main_window().activeView().canvas().setZoomLevel(4.0)
     process_events(1.0)
     screenshot(SHOT)
+    history.compare_button.click()  # Before/after held down: the canvas shows the source
+    process_events(1.0)
+    screenshot(BEFORE_AFTER)
+    history.compare_button.click()
 """.replace("PATH", repr(str(path))).replace("SHOT", repr(str(shot)))
-    )
+    ).replace("BEFORE_AFTER", repr(str(before_after)))
     r = run(home, code, nst_service["service_file"], timeout=300)
     assert r["library"]
     assert r["listed"] == ["wave 90% · fast", "starry_night 60% · fast"], r
@@ -224,5 +229,58 @@ def drive(result):
     assert len(r["after"]) == 3 and r["after"][0].startswith("starry_night 30%"), r["after"]
     assert r["button_after"] == "Stylize"
     assert shot.stat().st_size > 10_000
+    assert before_after.stat().st_size > 10_000
     if os.environ.get("NST_KRITA_DOCS_SHOT"):
         shutil.copy(shot, REPO / "docs" / "krita-history.png")
+        shutil.copy(before_after, REPO / "docs" / "krita-before-after.png")
+
+
+def test_keep_current_ends_a_render_with_its_picture_and_the_recipe_says_so(home, nst_service):
+    """Scripter: job.keep() during a long vgg19 render; the docker: its Keep current button is
+    offered while the render iterates, and its status line says how long a job takes here."""
+    code = (
+        DOCKER_PRELUDE
+        + r"""
+def drive(result):
+    import nst_krita
+    doc, layer = make_doc(96, 64)
+    job = nst_krita.stylize(document=doc, node=layer, style="starry_night", engine="vgg19",
+                            iterations=3000, size=64)
+    wait_until(lambda: job.progress.get("stage") == "optimizing", 120)
+    job.keep()
+    new = job.wait(timeout=120)
+    made = nst_krita.recipe(new, document=doc)
+    result["state"] = job.state
+    result["kept"], result["iterations_run"] = made.get("kept"), made.get("iterations_run")
+    result["layers"] = [n.name() for n in doc.rootNode().childNodes()]
+    # The docker: Keep current while the render iterates.
+    Krita.instance().action("nst_krita_open").trigger()
+    dock = find_docker()
+    dock.picker.refresh(start=True)
+    wait_until(lambda: dock.picker.count > 0, 60)
+    dock.engine.setCurrentIndex(dock.engine.findData("vgg19"))
+    dock.extra_options = {"iterations": 3000}
+    from PyQt5.QtCore import Qt
+    dock.styles.setCurrentItem(dock.styles.findItems("starry_night", Qt.MatchExactly)[0])
+    process_events(1.5)  # the status line asks the service how long a job takes here
+    result["plan"] = dock.status.text()
+    dock.stylize_button.click()
+    running = dock.job
+    result["keep_before"] = dock.keep_button.isEnabled()
+    wait_until(lambda: dock.keep_button.isEnabled() or running.state != "running", 120)
+    result["keep_offered"] = dock.keep_button.isEnabled()
+    dock.keep_button.click()
+    wait_until(lambda: running.state != "running", 120)
+    result["docker_state"], result["docker_error"] = running.state, running.error
+    result["docker_kept"] = running.recipe and running.recipe.get("kept")
+    result["keep_after"] = dock.keep_button.isEnabled()
+"""
+    )
+    r = run(home, code, nst_service["service_file"], timeout=400)
+    assert r["state"] == "done"
+    assert r["kept"] is True and 1 <= r["iterations_run"] < 3000, r
+    assert len(r["layers"]) == 3
+    assert "about" in r["plan"], r["plan"]
+    assert r["keep_before"] is False and r["keep_offered"] is True
+    assert r["docker_state"] == "done", r["docker_error"]
+    assert r["docker_kept"] is True and r["keep_after"] is False

@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .. import __version__
+from .. import __version__, compile_cache
 from ..errors import EXIT_INTERRUPTED, Cancelled, UserError, user_message
 from ..plugins import get_plugin_manager
 
@@ -35,6 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    compile_cache.enable()  # JAX: compiled programs kept on disk between runs
     try:
         return args.run(args)
     except (KeyboardInterrupt, Cancelled):

@@ -1,7 +1,7 @@
 """`nst serve`: the engine as a local HTTP service for the editor plug-ins (docs/SERVICE.md).
 
 nst serve [--port N] [--weights W] [--preload]   run it (until Ctrl+C or --stop)
-nst serve --idle-exit SECONDS                    ... or until SECONDS without requests or jobs
+nst serve --idle-exit MINUTES                    ... or until MINUTES without requests or jobs
 nst serve --status [--json]                      the running service's address and state
 nst serve --stop                                 stop the running service
 """
@@ -108,15 +108,22 @@ def add_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--preload",
         action="store_true",
-        help="load the engine before listening, so the first job starts at once",
+        help="load the engine before listening, so that a missing engine or weights stops the "
+        "start (default: it loads in the background once listening)",
+    )
+    p.add_argument(
+        "--no-warm-up",
+        dest="warm_up",
+        action="store_false",
+        help="do not load the engine until the first job needs it (less memory while idle)",
     )
     p.add_argument(
         "--idle-exit",
-        type=float,
         default=None,
-        metavar="SECONDS",
-        help="stop by itself once SECONDS pass with no request and no job queued or "
-        "running (the editor plug-ins start it with 90); default: run until stopped",
+        metavar="MINUTES",
+        help="stop by itself after MINUTES (e.g. 30, 0.5, or seconds: 90s) with no request, "
+        "no open event stream and no job queued or running; the editor plug-ins start it with "
+        f"{IDLE_EXIT_PLUGIN}; default, and 0: run until stopped",
     )
 
 
@@ -135,7 +142,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"listening on {args.host} lets other machines reach the service; add "
             "--allow-remote to do that on purpose."
         )
-    check_limits(args)
+    idle_exit = check_limits(args)
     config = ServiceConfig(
         host=args.host,
         port=args.port,
@@ -146,7 +153,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_queue_bytes=args.max_queue_mb * MB,
         header_timeout=args.header_timeout,
         preload=args.preload,
-        idle_exit=args.idle_exit,
+        warm_up=args.warm_up,
+        idle_exit=idle_exit,
         tls_cert=args.tls_cert.expanduser().resolve() if args.tls_cert else None,
         tls_key=args.tls_key.expanduser().resolve() if args.tls_key else None,
     )
@@ -164,25 +172,33 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 MB = 1024 * 1024
+IDLE_EXIT_PLUGIN = 30  # minutes; the host kit's discovery.IDLE_EXIT (it ships apart)
 
 
-def check_limits(args: argparse.Namespace) -> None:
-    """One sentence for a flag out of its range."""
+def check_limits(args: argparse.Namespace) -> float | None:
+    """One sentence for a flag out of its range; `--idle-exit` in seconds (None: never)."""
     from ..errors import UserError
+    from ..service.config import idle_exit_seconds
 
     sizes = (args.max_body_mb, args.max_job_mb, args.max_queue_mb)
     if min(sizes) < 1 or (args.max_pixels is not None and args.max_pixels < 1):
         raise UserError(
             "--max-body-mb, --max-job-mb, --max-queue-mb and --max-pixels must be positive."
         )
-    if args.idle_exit is not None and not 0 < args.idle_exit < float("inf"):
-        raise UserError("--idle-exit must be a positive number of seconds.")
+    try:
+        idle_exit = None if args.idle_exit is None else idle_exit_seconds(args.idle_exit)
+    except ValueError:
+        raise UserError(
+            "--idle-exit takes the minutes without requests or jobs after which the service "
+            "stops (e.g. 30, 0.5, or seconds: 90s); 0 keeps it running until stopped."
+        ) from None
     if not 0 < args.header_timeout < float("inf"):
         raise UserError("--header-timeout must be a positive number of seconds.")
     if (args.tls_cert or args.tls_key) and not args.allow_remote:
         raise UserError("--tls-cert and --tls-key serve HTTPS for --allow-remote; add it.")
     if args.tls_key and not args.tls_cert:
         raise UserError("--tls-key needs its certificate: add --tls-cert.")
+    return idle_exit
 
 
 def show_status(as_json: bool) -> int:
@@ -195,11 +211,7 @@ def show_status(as_json: bool) -> int:
     if as_json:
         print(json.dumps(state))
         return 0
-    line = discovery.status_line(state)
-    idle = state.get("idle_exit")
-    if isinstance(idle, (int, float)) and idle > 0:
-        line += f"; it stops after {idle:g} s without requests or jobs (--idle-exit)"
-    print(line)
+    print(discovery.status_line(state))
     return 0
 
 

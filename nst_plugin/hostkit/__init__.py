@@ -16,6 +16,7 @@ A plug-in keeps only what its editor's API makes different. The modules, by role
     areas.py      the area a job processes: a selection's box plus a margin
     naming.py     result layer names
     progress.py   job states and the progress line
-    jobs.py       one job in the service, run in a worker thread, cancellable
+    jobs.py       one job in the service, run in a worker thread, cancellable, keepable
+    estimates.py  how long a job will take here (the service's measure, or a first guess)
     preview.py    the quick preview: its engine, sizes, delay, and which request is current
 """

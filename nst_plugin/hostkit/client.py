@@ -21,7 +21,7 @@ import ssl
 import threading
 import time
 from contextlib import suppress
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from .errors import Cancelled, ServiceError, sentence
 from .progress import FINAL_STATES
@@ -404,8 +404,26 @@ class Client:
         return job_id
 
     def status(self, job_id: str) -> dict:
-        """``GET /v1/jobs/{id}``: id, state, stage, step, total, loss, eta, error."""
+        """``GET /v1/jobs/{id}``: id, state, stage, step, total, loss, eta, error; once done,
+        iterations_run and kept."""
         return self.call("GET", _job_path(job_id))
+
+    def keep(self, job_id: str) -> dict:
+        """End a running job now with its current image as the result (``POST
+        /v1/jobs/{id}/keep``); returns its status. The job then ends done (``kept`` true in
+        its final status). A :class:`ServiceError` with status 409 when it has finished or
+        still waits in the queue."""
+        return self.call("POST", _job_path(job_id, "/keep"))
+
+    def estimate(self, width: int, height: int, options: dict | None = None) -> dict:
+        """About how long a job with ``options`` (as :meth:`submit` sends them) on a ``width`` x
+        ``height`` picture takes on the service's machine (``GET /v1/estimate``), from its own
+        recent jobs: ``{"seconds": float or None (no jobs of that engine yet), "based_on": the
+        jobs it rests on, ...}``."""
+        query = urlencode(
+            {"width": int(width), "height": int(height), "options": json.dumps(options or {})}
+        )
+        return self.call("GET", "/estimate?" + query)
 
     def result(self, job_id: str) -> bytes:
         """The finished job's PNG bytes (``GET /v1/jobs/{id}/result``)."""

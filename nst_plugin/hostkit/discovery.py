@@ -19,10 +19,12 @@ from .errors import ServiceError
 HOST_CONFIG = "nst-host.json"
 START_WAIT = 90.0  # seconds to wait for a service a plug-in starts (TensorFlow loads slowly)
 # A service a plug-in starts is started with `nst serve --idle-exit IDLE_EXIT`: it goes away
-# (with the memory its engine holds) a minute or two after the last editor stops using it,
-# instead of outliving the editor. Open editors send a heartbeat, and a running job keeps it
-# too, so it never stops under them; one started by hand (`nst serve`) stays until stopped.
-IDLE_EXIT = 90  # seconds
+# (with the memory its engine holds) half an hour after the last editor stopped using it,
+# instead of outliving the editor; an editor opened again within that time finds it warm.
+# Open editors send a heartbeat, and a running job keeps it too, so it never stops under
+# them; one started by hand (`nst serve`) stays until stopped. NST_IDLE_EXIT in the editor's
+# environment sets another time (`90s`, `2h`; `0`: never).
+IDLE_EXIT = 30  # minutes
 NOT_RUNNING = (
     "The nst service is not running; start it with `nst serve` in a terminal, or run "
     "`nst install-host <editor>` again so the plug-in can start it itself."
@@ -194,7 +196,8 @@ def _start_service(nst_command, service_file: str | None) -> subprocess.Popen:
         env["NST_SERVICE_FILE"] = service_file
     try:
         child = subprocess.Popen(
-            [os.fspath(arg) for arg in argv] + ["serve", "--idle-exit", str(IDLE_EXIT)],
+            [os.fspath(arg) for arg in argv]
+            + ["serve", "--idle-exit", os.environ.get("NST_IDLE_EXIT") or str(IDLE_EXIT)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -1,5 +1,6 @@
 """One job in the service, as a plug-in runs it in a worker thread: connect, send, follow,
-fetch the result; :meth:`ServiceJob.cancel` stops it from any thread within a moment."""
+fetch the result; :meth:`ServiceJob.cancel` stops it from any thread within a moment, and
+:meth:`ServiceJob.keep` ends it with its current image as the result ("Keep current")."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from contextlib import suppress
 from . import styles
 from .choices import Choices
 from .discovery import connect
-from .errors import Cancelled, ServiceError
+from .errors import Cancelled, ServiceError, sentence
 from .png import encode_png
 
 
@@ -25,6 +26,9 @@ class ServiceJob:
     service once its result is
     here (quick previews, so that they do not crowd other clients' results out);
     ``check_style``: check a library name first, for a sentence that lists the names.
+
+    After :meth:`run` returns, ``status`` holds the finished job's status from the service
+    (``iterations_run``, ``kept``, ``engine``, ...; None when the service could not say).
     """
 
     def __init__(
@@ -53,6 +57,7 @@ class ServiceJob:
         self.client = None
         self.job_id = None
         self.engine = choices.engine  # the engine that runs it, once the service said
+        self.status = None  # the service's status of the finished job, after run()
         self.options = None  # the options sent, once sent (a result's recipe keeps them)
         self.style_digests = {}  # library style name -> its file's SHA-256, when checked
 
@@ -103,6 +108,8 @@ class ServiceJob:
             self._stop_if_cancelled()
         emit({"event": "progress", "stage": "queued", "job": self.job_id})
         png = service.wait(self.job_id, on_event=lambda event: emit(with_preview(event)))
+        with suppress(ServiceError):  # the result is here; its status is a nicety
+            self.status = service.status(self.job_id)
         if self.forget:
             self.cancel_in_service()  # of a finished job: the service forgets it
         self._stop_if_cancelled()
@@ -115,11 +122,57 @@ class ServiceJob:
             self.client.close_streams()
         threading.Thread(target=self.cancel_in_service, name="nst-cancel", daemon=True).start()
 
+    @property
+    def kept(self) -> bool:
+        """Whether the finished job ended early with the image it had when keep was asked."""
+        return bool(self.status and self.status.get("kept"))
+
+    @property
+    def iterations_run(self):
+        """The iterations behind the result (1 for a one-pass engine), or None."""
+        found = (self.status or {}).get("iterations_run")
+        return found if isinstance(found, int) and not isinstance(found, bool) else None
+
+    def keep(self, on_refused=None) -> None:
+        """End the job now with its current image as the result, from any thread ("Keep
+        current"): the service stops the engine at its next iteration boundary and the job
+        ends done, so :meth:`run` returns that image and ``kept`` is then true. A job whose
+        engine makes one pass (fast) just finishes. ``on_refused(sentence)`` is called, in
+        another thread, when the service could not (the job still waits in the queue, or has
+        ended)."""
+        threading.Thread(
+            target=self.keep_in_service, args=(on_refused,), name="nst-keep", daemon=True
+        ).start()
+
+    def keep_in_service(self, on_refused=None) -> bool:
+        """Ask the service to keep the job's current image (blocking); True when it took it,
+        else ``on_refused`` gets the sentence why."""
+        if self.client is None or self.job_id is None:
+            refused = (
+                "The job has not reached the nst service yet, so it has no image to keep; "
+                "cancel it instead."
+            )
+        else:
+            try:
+                self.client.keep(self.job_id)
+                return True
+            except ServiceError as exc:
+                refused = sentence(exc)
+        if on_refused is not None:
+            on_refused(refused)
+        return False
+
     def cancel_in_service(self) -> None:
         """Cancel the job in the service, or forget it once finished; quiet when it is gone."""
         if self.client is not None and self.job_id is not None:
             with suppress(ServiceError):
                 self.client.cancel(self.job_id)
+
+
+def keepable(event: dict) -> bool:
+    """Whether a progress event shows the job iterating on an image it could keep now (the
+    moment to offer "Keep current")."""
+    return event.get("event", "progress") == "progress" and event.get("stage") == "optimizing"
 
 
 def with_preview(event: dict) -> dict:

@@ -10,7 +10,8 @@ One module per role, none importing FastAPI at package import time:
     events.py     a job's progress as a server-sent event stream
     app.py        the FastAPI app and its /v1 routes (`create_app(config)`)
     discovery.py  the discovery file the clients read, status and stop
-    server.py     uvicorn on a loopback socket, signals, the log file
+    server.py     uvicorn on a loopback socket, signals, the log file, --idle-exit
+    warmup.py     the engine loaded and compiled in the background once the service listens
 
 The wire protocol is the one the host kit's client (`nst_plugin/hostkit/client.py`) speaks;
 docs/SERVICE.md describes it.

@@ -24,14 +24,15 @@ from starlette.exceptions import HTTPException
 
 from .. import __version__, engines
 from ..errors import UserError, quote
-from ..jobs import DONE
+from ..jobs import DONE, QUEUED
 from ..options import PRESETS
 from .config import ServiceConfig
+from .estimates import query_options
 from .events import EventStream
 from .jobtable import JobTable, ServiceJob, TableFull
 from .security import ApiError, Receive, RequestChecks, Scope, Send, sentence
 from .styles import StyleExists, StyleLibrary
-from .uploads import job_from_form, read_form, text_field
+from .uploads import job_from_form, parse_options, read_form, text_field
 
 log = logging.getLogger("nst_plugin.service")
 
@@ -145,7 +146,8 @@ def create_app(config: ServiceConfig, table: JobTable | None = None) -> FastAPI:
 
 
 def _add_service_routes(app: FastAPI, config: ServiceConfig, table: JobTable) -> None:
-    """/v1/health, /v1/status and /v1/engines: what the service is and what it runs."""
+    """/v1/health, /v1/status, /v1/engines and /v1/estimate: what the service is, what it runs
+    and how long that takes here."""
 
     @app.get("/v1/health")
     async def health():
@@ -174,6 +176,21 @@ def _add_service_routes(app: FastAPI, config: ServiceConfig, table: JobTable) ->
         )
         described = await run_in_threadpool(lambda: [e.info() for e in found.values()])
         return {"default": default, "engines": described, "presets": PRESETS}
+
+    @app.get("/v1/estimate")
+    async def estimate(request: Request):
+        text, width, height = query_options(request.query_params, config.max_pixels)
+        settings, engine = parse_options(text, config.weights)
+        seconds, based_on = await run_in_threadpool(table.estimate, engine, settings, width, height)
+        return {
+            "seconds": None if seconds is None else round(seconds, 2),
+            "based_on": based_on,
+            "engine": engine,
+            "width": width,
+            "height": height,
+            "size": settings.size,
+            "iterations": settings.iterations,
+        }
 
 
 def _add_style_routes(app: FastAPI, library: StyleLibrary) -> None:
@@ -235,8 +252,25 @@ def _add_job_routes(
         )
 
 
+def _check_keepable(entry: ServiceJob) -> None:
+    """409 for a job that has no current image to keep: finished, or still queued."""
+    if entry.finished:
+        raise ApiError(
+            409,
+            f"job {entry.id} has already finished ({entry.state}), so there is nothing to keep; "
+            "fetch its result or submit it again",
+        )
+    if entry.job.state == QUEUED:
+        raise ApiError(
+            409,
+            f"job {entry.id} is still waiting in the queue, so it has no image to keep yet; "
+            "cancel it instead, or keep it once it runs",
+        )
+
+
 def _add_one_job_routes(app: FastAPI, config: ServiceConfig, table: JobTable) -> None:
-    """/v1/jobs/{id}: follow a job, fetch its result, cancel or forget it."""
+    """/v1/jobs/{id}: follow a job, fetch its result, keep its current image, cancel or forget
+    it."""
 
     def find(job_id: str) -> ServiceJob:
         entry = table.get(job_id)
@@ -268,6 +302,14 @@ def _add_one_job_routes(app: FastAPI, config: ServiceConfig, table: JobTable) ->
             why = f": {entry.error}" if entry.error else ""
             raise ApiError(409, f"job {entry.id} has no result, it is {entry.state}{why}")
         return Response(entry.result, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+    @app.post("/v1/jobs/{job_id}/keep", status_code=202)
+    async def keep_job(job_id: str):
+        entry = find(job_id)
+        _check_keepable(entry)
+        log.info("job %s asked to keep its current image", entry.id)
+        table.keep(entry)
+        return JSONResponse(entry.status(), status_code=202)
 
     @app.delete("/v1/jobs/{job_id}")
     async def cancel_job(job_id: str):

@@ -41,6 +41,30 @@ def is_wildcard(host: str) -> bool:
         return host == ""
 
 
+IDLE_EXIT_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def idle_exit_seconds(text: str) -> float | None:
+    """`--idle-exit`'s value in seconds: minutes (`30`, `0.5`) or a number with a unit (`90s`,
+    `30m`, `2h`); None for 0 (never). Raises ValueError for anything else."""
+    value = text.strip().lower()
+    unit = IDLE_EXIT_UNITS.get(value[-1:])
+    number = float(value[:-1] if unit else value)  # ValueError for text that is no number
+    seconds = number * (unit or 60.0)
+    if not 0 <= seconds < float("inf"):
+        raise ValueError(text)
+    return seconds or None
+
+
+def describe_seconds(seconds: float) -> str:
+    """A time span as a person reads it: "90 s", "30 minutes", "2 hours"."""
+    if seconds < 120:
+        return f"{seconds:g} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:g} minutes"
+    return f"{seconds / 3600:g} hours"
+
+
 @dataclass
 class ServiceConfig:
     """What one service run uses; `port` is the bound port once the socket is open."""
@@ -66,7 +90,8 @@ class ServiceConfig:
     keep_results: int = 32  # finished jobs kept for reconnecting clients
     keep_seconds: float = 3600.0
     keepalive: float = 15.0  # seconds between keep-alive comments of an event stream
-    preload: bool = False
+    preload: bool = False  # load the engine before listening (blocking)
+    warm_up: bool = True  # load and compile the engine in the background once listening
     idle_exit: float | None = None  # stop after this many seconds without requests or jobs
 
     def _url_host(self) -> str:

@@ -105,7 +105,17 @@ def status_line(state: dict[str, Any]) -> str:
     return (
         f"nst: the service at {state['url']} (pid {state.get('pid')}, version "
         f"{state.get('version')}) is {doing}{waiting}; log: {state.get('log')}{tls}"
+        f"{_idle_exit(state.get('idle_exit'))}"
     )
+
+
+def _idle_exit(seconds: Any) -> str:
+    """The status line's note on `--idle-exit` (seconds in `/v1/status`; null: never)."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
+        return ""
+    from .config import describe_seconds
+
+    return f"; it stops by itself after {describe_seconds(seconds)} without requests or jobs"
 
 
 def stop(timeout: float = 30.0) -> dict[str, Any] | None:

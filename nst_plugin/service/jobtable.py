@@ -2,7 +2,9 @@
 for the quick engines, whose jobs take seconds, so a quick preview never waits behind a
 render of minutes; one for the rest), each job's latest progress and preview bridged from
 the worker threads into asyncio, and finished results kept for reconnecting clients (at
-most `keep_results`, for `keep_seconds`).
+most `keep_results`, for `keep_seconds`). Each finished job's time goes into the machine's
+history (`estimates.History`), which answers how long a job will take and gives each job
+its expected time as it starts, so that its first ETA agrees with that answer.
 
 The worker thread never touches asyncio objects: it encodes previews and results as PNG
 itself and hands plain data to the event loop with `loop.call_soon_threadsafe`. There each
@@ -22,10 +24,14 @@ import math
 import time
 from typing import Any
 
+from .. import engines
+from ..engines import DEFAULT_ENGINE
 from ..errors import user_message
 from ..jobs import CANCELLED, DONE, FAILED, QUEUED, RUNNING, Job, JobRunner
+from ..options import Settings
 from ..progress import ProgressEvent
 from .config import ServiceConfig
+from .estimates import History, Sample, megapixels, work_of
 
 FINAL = (DONE, FAILED, CANCELLED)
 QUICK_ENGINES = ("fast",)  # one pass in seconds: their own lane, beside the renders
@@ -76,6 +82,8 @@ class ServiceJob:
         self.changed = asyncio.Event()
         self.error: str | None = None
         self.result: bytes | None = None
+        self.iterations_run: int | None = None  # once done: the iterations behind the result
+        self.kept = False  # done early, with the image it had when keep was asked
         self.finished_at: float | None = None  # monotonic, for retention
         self.finished_wall: float | None = None
         self.streams = 0  # open event streams
@@ -91,6 +99,8 @@ class ServiceJob:
             "state": self.state,
             **self.progress,
             "error": self.error,
+            "iterations_run": self.iterations_run,
+            "kept": self.kept,
             "engine": job.engine,
             "submitted": job.submitted,
             "started": job.started,
@@ -107,10 +117,18 @@ class ServiceJob:
 class JobTable:
     """Queued, running and kept jobs by id. Call `attach(loop)` before the first submit."""
 
-    def __init__(self, config: ServiceConfig, runner: JobRunner | None = None) -> None:
+    def __init__(
+        self,
+        config: ServiceConfig,
+        runner: JobRunner | None = None,
+        history: History | None = None,
+    ) -> None:
         self.config = config
         self.runner = runner or JobRunner(name="nst-service")
         self.quick = JobRunner(name="nst-service-quick")  # previews and quick results
+        self.history = history or History()
+        self.loaded: set[str] = set()  # engines that have run a job in this process
+        self._cold: dict[str, bool] = {}  # running jobs: whether each loads its engine
         self.jobs: dict[str, ServiceJob] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         self.closing: asyncio.Event | None = None
@@ -151,6 +169,10 @@ class JobTable:
                 uploads, config, settings
             )
             self._call_in_loop(self._started, job.id)
+            loaded = job.engine in self.loaded
+            self._cold[job.id] = not loaded
+            self.loaded.add(job.engine)
+            job.reporter.expect(self._expected(job, loaded))
 
         lane = self.quick if sub.engine in QUICK_ENGINES else self.runner
         job = lane.submit(
@@ -173,6 +195,11 @@ class JobTable:
 
     def active(self) -> list[ServiceJob]:
         return [j for j in self.jobs.values() if not j.finished]
+
+    def keep(self, entry: ServiceJob) -> None:
+        """End a running job at the engine's next iteration boundary with its current image as
+        the result (done, `kept`); the caller checks that it runs."""
+        entry.job.keep()
 
     def cancel(self, entry: ServiceJob) -> None:
         """Stop a job in any state. A queued one is cancelled now (the runner skips it); a
@@ -239,11 +266,20 @@ class JobTable:
             entry.preview_version += 1
         entry.touch()
 
-    def _finish(self, job_id: str, state: str, error: str | None, result: bytes | None) -> None:
+    def _finish(
+        self,
+        job_id: str,
+        state: str,
+        error: str | None,
+        result: bytes | None,
+        iterations_run: int | None = None,
+        kept: bool = False,
+    ) -> None:
         entry = self.jobs.get(job_id)
         if entry is None or entry.finished:
             return
         entry.state, entry.error, entry.result = state, error, result
+        entry.iterations_run, entry.kept = iterations_run, kept
         entry.held = 0
         entry.progress = {**entry.progress, "stage": state, "eta": None}
         entry.finished_at, entry.finished_wall = time.monotonic(), time.time()
@@ -277,6 +313,7 @@ class JobTable:
 
     def _done_in_worker(self, job: Job) -> None:
         state, result, error = job.state, None, job.error
+        iterations_run, kept, cold = job.iterations_run, job.kept, self._cold.pop(job.id, False)
         if state == DONE:
             try:
                 result = png_bytes(job.result.image)
@@ -286,16 +323,57 @@ class JobTable:
         if state == FAILED:
             text = user_message(error)
             error = text[0].upper() + text[1:]
-        # A kept job keeps its PNG only: its inputs and the result image go now.
+        elif state == DONE:
+            self._record(job, cold)
+        # A finished job keeps its PNG only: its inputs and the result image go now.
         job.content, job.styles, job.style_masks, job.strength_map = None, [], None, None
         job.prepare, job.result = None, None
-        self._call_in_loop(self._finish, job.id, state, error, result)
+        self._call_in_loop(self._finish, job.id, state, error, result, iterations_run, kept)
+
+    def _expected(self, job: Job, loaded: bool) -> float | None:
+        """The seconds a starting job should take, from the history (None: no idea)."""
+        try:
+            return self.estimate(job.engine, job.settings, *job.content.size, loaded=loaded)[0]
+        except Exception:  # an estimate is a nicety: never the job's end
+            log.exception("no time estimate for job %s", job.id)
+            return None
+
+    def _record(self, job: Job, cold: bool) -> None:
+        """A job that ran to its end (not kept early, no time budget) into the history."""
+        if job.kept or job.settings is None or job.result is None:
+            return
+        try:
+            iterations, budget = work_of(engines.get(job.engine), job.settings)
+        except Exception:  # an engine gone since: nothing to learn
+            return
+        if budget is None:
+            done = megapixels(*job.result.image.size)
+            self.history.record(
+                job.engine, Sample(done, iterations, job.seconds, cold, time.time())
+            )
 
     # -- anywhere ---------------------------------------------------------------------
 
     def warm_up(self, settings: Any) -> None:
-        """Load the default engine now (blocking); raises what loading raised."""
+        """Load the default engine now (blocking; jobs submitted meanwhile queue behind it);
+        raises what loading raised."""
+        self.loaded.add(DEFAULT_ENGINE)  # the jobs after it in its lane find the engine in
         self.runner.warm_up(settings=settings)
+
+    def estimate(
+        self, engine: str, settings: Settings, width: int, height: int, loaded: bool | None = None
+    ) -> tuple[float | None, int]:
+        """(seconds or None, jobs it rests on) for a job of `settings` on a `width` x `height`
+        picture, from this machine's history; `loaded`: whether the engine is in memory
+        (default: whether it has run here)."""
+        iterations, budget = work_of(engines.get(engine), settings)
+        return self.history.estimate(
+            engine,
+            megapixels(width, height, settings.size),
+            iterations,
+            loaded=engine in self.loaded if loaded is None else loaded,
+            budget=budget,
+        )
 
     def close(self, timeout: float = 10.0) -> None:
         for lane in (self.quick, self.runner):

@@ -3,9 +3,11 @@
 The socket is bound before uvicorn starts, so the port (0 = any free one) is known to the
 Host check; the discovery file is written once uvicorn listens and removed as soon as it
 begins to stop. SIGTERM (`nst serve --stop`) and Ctrl+C stop it the same way: open event
-streams end, jobs are cancelled, and the command exits 0. With `--idle-exit SECONDS` it also
-stops that way by itself once SECONDS pass with no request (open or new, on any route,
-refused or not) and no job queued or running; results kept for clients do not count.
+streams end, jobs are cancelled, and the command exits 0. With `--idle-exit MINUTES` it also
+stops that way by itself once that time passes with no request (open or new, on any route,
+refused or not; an event stream is one that stays open) and no job queued or running, the
+warm-up included; results kept for clients do not count. Once listening, the engine loads in
+the background (`warmup.py`) unless `--preload` loaded it before or `--no-warm-up` is given.
 """
 
 from __future__ import annotations
@@ -22,10 +24,10 @@ import time
 from typing import Any
 
 from .. import __version__
-from ..options import Settings
 from . import discovery
-from .config import ServiceConfig, is_wildcard
+from .config import ServiceConfig, describe_seconds, is_wildcard
 from .connections import protocol_class
+from .warmup import WarmUp
 
 log = logging.getLogger("nst_plugin.service")
 IDLE_POLL = 0.5  # seconds between two looks at the idle clock (--idle-exit)
@@ -155,7 +157,8 @@ def _server_class():
 
 class IdleClock:
     """`--idle-exit`: whether `limit` seconds have passed with no request open or begun and no
-    job queued or running. Asked in the event loop's thread, where requests and jobs change."""
+    job queued or running (the warm-up's too). Asked in the event loop's thread, where requests
+    and jobs change."""
 
     def __init__(self, limit: float, activity: Any, table: Any, out=sys.stdout) -> None:
         self.limit = limit
@@ -165,7 +168,8 @@ class IdleClock:
         self.busy = time.monotonic()  # the last time a request was open or a job active
 
     def idle_for(self, now: float) -> float:
-        if self.activity.open or self.table.active():
+        lanes = (self.table.runner, self.table.quick)  # the warm-up is a job no client sees
+        if self.activity.open or self.table.active() or any(lane.jobs() for lane in lanes):
             self.busy = now
             return 0.0
         ended = (j.finished_at for j in self.table.jobs.values() if j.finished_at is not None)
@@ -175,10 +179,11 @@ class IdleClock:
         """True (once logged and printed) when the service should stop now."""
         if self.idle_for(now) < self.limit:
             return False
-        log.info("no request and no job for %g s (--idle-exit): stopping", self.limit)
+        span = describe_seconds(self.limit)
+        log.info("no request and no job for %s (--idle-exit): stopping", span)
         with contextlib.suppress(OSError, ValueError):  # a closed terminal must not keep it
             print(
-                f"nst: no request and no job for {self.limit:g} s (--idle-exit); stopping.",
+                f"nst: no request and no job for {span} (--idle-exit); stopping.",
                 file=self.out,
                 flush=True,
             )
@@ -215,6 +220,7 @@ def serve(config: ServiceConfig, *, out=sys.stdout) -> int:
 
     app = create_app(config)
     table = app.state.table
+    warm_up = WarmUp(table, config, out)
     info = {
         "url": config.url,
         "token": config.token,
@@ -226,7 +232,7 @@ def serve(config: ServiceConfig, *, out=sys.stdout) -> int:
     try:
         if config.preload:
             print("nst: loading the engine (--preload)...", file=out, flush=True)
-            table.warm_up(Settings(weights=config.weights) if config.weights else None)
+            table.warm_up(warm_up.settings)
         server = _server_class()(
             uvicorn.Config(
                 app,
@@ -246,8 +252,8 @@ def serve(config: ServiceConfig, *, out=sys.stdout) -> int:
                 ssl_keyfile=str(config.tls_key) if config.tls_key else None,
             )
         )
-        server.on_started = lambda: _started(config, info, out)
-        server.on_stopping = lambda: _stopping(info, table)
+        server.on_started = lambda: _started(config, info, out, warm_up)
+        server.on_stopping = lambda: _stopping(info, table, warm_up)
         if config.idle_exit:
             server.idle = IdleClock(config.idle_exit, app.state.activity, table, out)
         previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -269,7 +275,7 @@ def _ignore(signum: int, frame: Any) -> None:
     """Stands in for the default handlers while uvicorn re-raises the signal that stopped it."""
 
 
-def _started(config: ServiceConfig, info: dict[str, Any], out) -> None:
+def _started(config: ServiceConfig, info: dict[str, Any], out, warm_up: WarmUp) -> None:
     where = discovery.write(info)
     log.info(
         "listening at %s (pid %s, version %s); discovery file %s",
@@ -293,9 +299,12 @@ def _started(config: ServiceConfig, info: dict[str, Any], out) -> None:
             file=out,
             flush=True,
         )
+    if config.warm_up and not config.preload:
+        warm_up.start()
 
 
-def _stopping(info: dict[str, Any], table: Any) -> None:
+def _stopping(info: dict[str, Any], table: Any, warm_up: WarmUp) -> None:
     log.info("stopping")
+    warm_up.stopping()
     discovery.remove_if_ours(info)
     table.stop()

@@ -56,7 +56,7 @@ def device() -> str:
     """Where the engine runs: exact once its backend is loaded; before that a guess that loads
     nothing ("GPU" where the machine has an NVIDIA device, else "CPU")."""
     transfer = sys.modules.get("nst_plugin.vgg19.transfer")
-    if transfer is not None:
+    if hasattr(transfer, "backend_module"):  # not while another thread still imports it
         return transfer.backend_module().device()
     return "GPU" if glob.glob("/dev/nvidia[0-9]*") else "CPU"
 

@@ -3,10 +3,10 @@
 `run` minimises the loss of `net` with `targets` from `x0` for `iterations` iterations of
 L-BFGS or Adam. After every iteration it calls `on_iteration(k, loss, image)`, where
 `image()` reads the current image back from the device (only called when a preview or a
-snapshot is due); it returns True to stop early (a time budget). `check()` runs before
-every iteration and raises to cancel. Returns the image and the loss history: losses[0] is
-the starting loss, losses[k] the loss after iteration k. Each iteration reads back only
-its loss.
+snapshot is due); it returns True to stop early (a time budget, or keep). `check()` runs
+before every iteration and raises to cancel. Returns the image and the loss history:
+losses[0] is the starting loss, losses[k] the loss after iteration k. Each iteration reads
+back only its loss.
 """
 
 from __future__ import annotations
@@ -23,11 +23,12 @@ OnIteration = Callable[[int, float, Callable[[], np.ndarray]], bool]
 evaluations = 0  # loss evaluations so far in this process (L-BFGS may take several per step)
 
 
-def _report(state: dict) -> float:
+def _report(state: dict) -> tuple[float, bool]:
+    """The loss after the last call, and whether it left an L-BFGS line search open."""
     global evaluations
-    loss, evals = np.asarray(state["report"], np.float64)
+    loss, evals, pending = np.asarray(state["report"], np.float64)
     evaluations += int(evals)
-    return float(loss)
+    return float(loss), bool(pending > 0)
 
 
 def _host(value: Any) -> np.ndarray:
@@ -59,14 +60,19 @@ def run(
 def lbfgs(
     step, state: dict, iterations: int, on_iteration: OnIteration, check: Callable[[], None]
 ) -> tuple[np.ndarray, list[float]]:
-    """L-BFGS: the first call evaluates the start, each further call is one iteration."""
+    """L-BFGS: the first call evaluates the start; an iteration is one call, or one more for
+    each trial step its line search rejects (at most `solvers.TRIES` in all)."""
     check()
     state = step(state)
-    losses = [_report(state)]
+    losses = [_report(state)[0]]
     for k in range(1, iterations + 1):
-        check()
-        state = step(state)
-        losses.append(_report(state))
+        for _ in range(solvers.TRIES):  # the line search's trials: usually one
+            check()
+            state = step(state)
+            loss, pending = _report(state)
+            if not pending:
+                break
+        losses.append(loss)
         if on_iteration(k, losses[-1], lambda current=state: _host(current["x"])):
             break
     return _host(state["x"]), losses
@@ -81,11 +87,11 @@ def adam(
     for t in range(1, iterations + 1):
         check()
         state = step(state)
-        losses.append(_report(state))
+        losses.append(_report(state)[0])
         if t > 1 and on_iteration(t - 1, losses[-1], lambda current=state: _host(current["shown"])):
             return _host(state["shown"]), losses
     check()
     state = step({**state, "final": np.float32(1)})
-    losses.append(_report(state))
+    losses.append(_report(state)[0])
     on_iteration(iterations, losses[-1], lambda: _host(state["shown"]))
     return _host(state["shown"]), losses

@@ -1,20 +1,24 @@
-"""L-BFGS and Adam as whole iterations on the device, written once in keras.ops.
+"""L-BFGS and Adam steps on the device, written once in keras.ops.
 
 Each step is a pure function `step(evaluate, state) -> state` that a backend compiles
-around its loss (`evaluate(image) -> (total, terms, gradient)`), so an iteration (loss,
-gradient, update, the 0..255 bounds) is one compiled call. States are dicts of float32
-arrays; "report" holds (loss, evaluations) for the host, which reads nothing else unless
-it needs the image.
+around its loss (`evaluate(image) -> (total, terms, gradient)`), so a step (loss, gradient,
+update, the 0..255 bounds) is one compiled call that evaluates the loss exactly once, never
+inside a loop or a branch: there, XLA's CPU compiler (JAX) left the gradient's convolutions
+with a kernel layout its fast convolution path does not take, and an iteration cost 3x the
+network. States are dicts of float32 arrays; "report" holds (loss, evaluations, pending)
+for the host, which reads nothing else unless it needs the image.
 
 L-BFGS: the last `MEMORY` pairs (s, y) kept as (m, h, w, 3) arrays, newest last, with
 their products S^T Y and Y^T Y; the direction from the two-loop recursion run on those
 products (two passes over the memory per iteration rather than 4m), projected onto the
 bounds; a backtracking Armijo line search of at most `TRIES` evaluations per iteration
-(usually one: the unit step is accepted). Its first call only evaluates the start. A
-direction that does not descend, or a line search that finds no lower loss, clears the
-memory; the next step is then steepest descent scaled to a mean change of one grey level
-per pixel, as scipy's first step was. This replaces the scipy path's restarts and its
-fallback to Adam.
+(usually one: the unit step is accepted). A call either starts an iteration (memory,
+direction, first trial) or, while "pending" (the last trial was rejected), tries the next
+step size along the same direction; the host calls again until the iteration is done. Its
+first call only evaluates the start. A direction that does not descend, or a line search
+that finds no lower loss, clears the memory; the next step is then steepest descent scaled
+to a mean change of one grey level per pixel, as scipy's first step was. This replaces the
+scipy path's restarts and its fallback to Adam.
 """
 
 from __future__ import annotations
@@ -56,7 +60,12 @@ def lbfgs_state(x: np.ndarray, memory: int = MEMORY) -> dict:
         "new_sy": np.float32(0),
         "new_yy": np.float32(0),
         "keep": np.float32(0),
-        "report": np.zeros(2, np.float32),
+        "d": np.zeros_like(x),
+        "t": np.float32(0),
+        "tries": np.float32(0),
+        "restart": np.float32(0),
+        "pending": np.float32(0),
+        "report": np.zeros(3, np.float32),
     }
 
 
@@ -112,85 +121,88 @@ def _direction(g, s, y, sy, yy, valid, sg, yg, gamma):
     return -(gamma * g + ops.reshape(flat, ops.shape(g)))
 
 
-def lbfgs_step(evaluate, st: dict) -> dict:
-    """One L-BFGS iteration: memory update, direction, line search."""
-    x, f, g, gamma = st["x"], st["f"], st["g"], st["gamma"]
-    s, y, sy, yy, valid, sg, yg = _remember(st)
-    # at a bound, a direction may only point inwards
+PLAN = ("s", "y", "sy", "yy", "sg", "yg", "valid", "d", "t", "tries", "restart")
+
+
+def _inward(x):
+    """d -> d with the components that would leave 0..255 at a bound set to zero."""
     low = ops.where(x <= LOW, 0.0, -np.inf)
     high = ops.where(x >= HIGH, 0.0, np.inf)
+    return lambda d: ops.minimum(ops.maximum(d, low), high)
 
-    def inward(d):
-        return ops.minimum(ops.maximum(d, low), high)
 
-    d = inward(_direction(g, s, y, sy, yy, valid, sg, yg, gamma))
+def _plan(st: dict) -> dict:
+    """A new iteration: the memory updated, the direction and the first step size."""
+    x, g = st["x"], st["g"]
+    s, y, sy, yy, valid, sg, yg = _remember(st)
+    inward = _inward(x)
+    d = inward(_direction(g, s, y, sy, yy, valid, sg, yg, st["gamma"]))
     gd = _dot(g, d)
     # no memory yet (or forgotten), or not a descent direction: scaled steepest descent
     restart = ops.logical_or(ops.all(valid <= 0), ops.logical_not(gd < 0))
 
     def steepest():
         d = inward(-g)
-        gd = _dot(g, d)
         size = ops.cast(ops.size(x), "float32")
-        return d, gd, FIRST_STEP * ops.sqrt(size) / ops.maximum(ops.sqrt(-gd), 1e-30)
+        return d, FIRST_STEP * ops.sqrt(size) / ops.maximum(ops.sqrt(-_dot(g, d)), 1e-30)
 
-    d, gd, t0 = ops.cond(restart, steepest, lambda: (d, gd, ops.ones_like(gd)))
+    d, t = ops.cond(restart, steepest, lambda: (d, ops.ones_like(gd)))
+    restart = ops.cast(restart, "float32")
+    return dict(zip(PLAN, (s, y, sy, yy, sg, yg, valid, d, t, ops.zeros_like(t), restart)))
 
-    def more(t, tries, xt, ft, gt, ok):
-        return ops.logical_and(ops.logical_not(ok), tries < TRIES)
 
-    def attempt(t, tries, xt, ft, gt, ok):
-        xt = ops.clip(x + t * d, LOW, HIGH)
-        ft, _, gt = evaluate(xt)
-        ft = ops.cast(ft, "float32")
-        moved = _dot(g, xt - x)
-        ok = ops.logical_and(ft <= f + ARMIJO * moved, ops.isfinite(ft))
-        # quadratic interpolation of the next trial, kept within [0.1, 0.5] of this one
-        curve = 2.0 * (ft - f - moved)
-        guess = ops.where(curve > 0, -moved * t / ops.maximum(curve, 1e-30), 0.5 * t)
-        t = ops.where(
-            ok, t, ops.clip(ops.where(ops.isfinite(guess), guess, 0.5 * t), 0.1 * t, 0.5 * t)
-        )
-        return t, tries + 1.0, xt, ft, gt, ok
-
-    _, tries, xt, ft, gt, ok = ops.while_loop(
-        more, attempt, (t0, ops.convert_to_tensor(0.0), x, f, g, ops.convert_to_tensor(False))
-    )
+def lbfgs_step(evaluate, st: dict) -> dict:
+    """One loss evaluation: the first trial step of a new iteration (memory update,
+    direction) or, after a rejected trial, the line search's next trial. The iteration
+    ends when a trial is accepted or the tries run out; until then "pending" is 1."""
+    x, f, g = st["x"], st["f"], st["g"]
+    retry = st["pending"] > 0
+    plan = ops.cond(retry, lambda: {k: st[k] for k in PLAN}, lambda: _plan(st))
+    t, d = plan["t"], plan["d"]
+    xt = ops.clip(x + t * d, LOW, HIGH)
+    ft, _, gt = evaluate(xt)  # never inside a loop or branch: see the module docstring
+    ft = ops.cast(ft, "float32")
+    tries = plan["tries"] + 1.0
+    moved = _dot(g, xt - x)
+    ok = ops.logical_and(ft <= f + ARMIJO * moved, ops.isfinite(ft))
+    # quadratic interpolation of the next trial, kept within [0.1, 0.5] of this one
+    curve = 2.0 * (ft - f - moved)
+    guess = ops.where(curve > 0, -moved * t / ops.maximum(curve, 1e-30), 0.5 * t)
+    guess = ops.clip(ops.where(ops.isfinite(guess), guess, 0.5 * t), 0.1 * t, 0.5 * t)
+    done = ops.logical_or(ok, tries >= TRIES)
     step_y = gt - g
     yy_k = _dot(step_y, step_y)  # finite exactly when the new gradient is
     take = ops.logical_and(
-        ops.logical_or(ok, ft < f), ops.logical_and(ops.isfinite(ft), ops.isfinite(yy_k))
+        ops.logical_and(done, ops.logical_or(ok, ft < f)),
+        ops.logical_and(ops.isfinite(ft), ops.isfinite(yy_k)),
     )
-    zero = ops.zeros_like(x)
-    x_next, g_next, new_s, new_y, yy_k = ops.cond(  # not taken: stay, and no new pair
-        take,
-        lambda: (xt, gt, xt - x, step_y, yy_k),
-        lambda: (x, g, zero, zero, ops.zeros_like(yy_k)),
-    )
+    # not taken: stay, and no new pair
+    new_s = ops.where(take, xt - x, 0.0)
+    new_y = ops.where(take, step_y, 0.0)
+    yy_k = ops.where(take, yy_k, 0.0)
     sy_k = _dot(new_s, new_y)
     keep = ops.logical_and(take, sy_k > CURVATURE_EPS * yy_k)
     # a failed line search, or a restart, forgets the memory
-    forget = ops.logical_or(restart, ops.logical_not(take))
+    forget = ops.logical_and(done, ops.logical_or(plan["restart"] > 0, ops.logical_not(take)))
     f = ops.where(take, ft, f)
+    pending = ops.cast(ops.logical_not(done), "float32")
     return {
         **st,
-        "x": x_next,
+        **plan,
+        "x": ops.where(take, xt, x),
         "f": f,
-        "g": g_next,
-        "s": s,
-        "y": y,
-        "sy": sy,
-        "yy": yy,
-        "sg": sg,
-        "yg": yg,
-        "valid": ops.where(forget, ops.zeros_like(valid), valid),
+        "g": ops.where(take, gt, g),
+        "valid": ops.where(forget, ops.zeros_like(plan["valid"]), plan["valid"]),
         "new_s": new_s,
         "new_y": new_y,
         "new_sy": sy_k,
         "new_yy": yy_k,
         "keep": ops.cast(keep, "float32"),
-        "gamma": ops.where(keep, sy_k / ops.where(keep, yy_k, 1.0), gamma),
-        "report": ops.stack([f, tries]),
+        "gamma": ops.where(keep, sy_k / ops.where(keep, yy_k, 1.0), st["gamma"]),
+        "t": ops.where(done, t, guess),
+        "tries": tries,
+        "pending": pending,
+        "report": ops.stack([f, ops.ones_like(f), pending]),
     }
 
 
@@ -208,7 +220,7 @@ def adam_state(x: np.ndarray, learning_rate: float, average: float) -> dict:
         "rate": np.float32(learning_rate),
         "average": np.float32(average),
         "final": np.float32(0),
-        "report": np.zeros(2, np.float32),
+        "report": np.zeros(3, np.float32),
     }
 
 
@@ -237,4 +249,9 @@ def adam_step(
     avg = st["average"]
     new = {"x": x, "m": m, "v": v, "mean": avg * st["mean"] + (1 - avg) * x, "t": t}
     out = {k: ops.where(final, st[k], value) for k, value in new.items()}
-    return {**st, **out, "shown": shown, "report": ops.stack([f, ops.convert_to_tensor(1.0)])}
+    return {
+        **st,
+        **out,
+        "shown": shown,
+        "report": ops.stack([f, ops.ones_like(f), ops.zeros_like(f)]),
+    }

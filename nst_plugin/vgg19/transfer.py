@@ -3,6 +3,11 @@
 A job runs coarse to fine: each scale starts from the previous scale's result, upsampled.
 A scale larger than `tile_size` runs in overlapping tiles blended with feathered edges;
 style statistics always come from the whole style image, so tiles agree on the style.
+
+Keep (`Reporter.keep`) ends the run at the next iteration boundary with the image as the
+previews show it: the tiles done so far and the current tile's state blended in, the rest
+as the scale started them; kept during a coarse scale, the image is upsampled to the final
+size with the photo's fine detail put back, as the next scale would have started.
 """
 
 from __future__ import annotations
@@ -177,6 +182,22 @@ def schedule(final: tuple[int, int], s: Settings) -> list[tuple[tuple[int, int],
     return [(size, max(1, base + (k < extra))) for k, size in enumerate(sizes)]
 
 
+def content_array(request: StylizeRequest, size: tuple[int, int]) -> np.ndarray:
+    """The photo at `size` as the optimization sees it (its luminance with preserve_colors)."""
+    content = to_array(request.content, size)
+    if request.settings.preserve_colors:
+        content = colors.luminance_only(content, content)[0]
+    return content
+
+
+def upsampled(x: np.ndarray, content: np.ndarray) -> np.ndarray:
+    """A coarser result at `content`'s size, with the photo's detail it could not hold."""
+    size = (content.shape[2], content.shape[1])
+    coarse = (x.shape[2], x.shape[1])
+    detail = content - resize_array(resize_array(content, coarse), size)
+    return np.clip(resize_array(x, size) + detail, 0, 255)
+
+
 def prepare_images(request: StylizeRequest, size: tuple[int, int]):
     """Content and style arrays for one scale, with the colour options applied."""
     s = request.settings
@@ -275,6 +296,7 @@ class _Run:
         )
         self.blend = request.style_weights()
         self.step = 0
+        self.kept = False  # keep was asked: the run ended with the image it had
         self.history: list[float] = []
         self.x: np.ndarray | None = None
         self.guided = request.style_masks is not None or request.strength_map is not None
@@ -289,6 +311,8 @@ class _Run:
                 self.step += iterations * len(boxes)
                 continue
             self.reporter.check_cancel()
+            if self._keeping(self.step):
+                break
             content, styles = prepare_images(self.request, size)
             self.reporter.check_cancel()
             if self.guided:  # regions: per-style targets, the masks at this scale's size
@@ -303,12 +327,27 @@ class _Run:
             start_tile, start_step = self._start(scale, size, iterations, content, resume)
             self.reporter.stage("optimizing", self.total, self.step)
             for t in range(start_tile, len(boxes)):
+                if self._keeping(self.step):
+                    break
                 box = boxes[t]
                 mask = tiles.feather(box, *size, self.s.tile_overlap) if len(boxes) > 1 else None
                 done = start_step if t == start_tile else 0
                 self._optimize(_Tile(scale, t, box, mask, done), iterations, targets, content)
         assert self.x is not None
+        finest = self.plan[-1][0]
+        if self.kept and (self.x.shape[2], self.x.shape[1]) != finest:
+            self.x = upsampled(self.x, content_array(self.request, finest))
         return self.x
+
+    def _keeping(self, at: int) -> bool:
+        """Whether to end the run now because keep was asked: only once there is an image
+        (after the first iteration) and while iterations remain."""
+        if self.kept:
+            return True
+        if self.x is None or at == 0 or (self.total and at >= self.total):
+            return False
+        self.kept = self.reporter.keep_now()
+        return self.kept
 
     def _start(
         self, scale: int, size: tuple[int, int], iterations: int, content: np.ndarray, resume: dict
@@ -325,9 +364,7 @@ class _Run:
                 keep = self.hold["hold_keep"]
                 self.x = keep * self.hold["hold"] + (1.0 - keep) * self.x
         else:  # upsample, then put back the content detail the coarser scale could not hold
-            coarse = (self.x.shape[2], self.x.shape[1])
-            detail = content - resize_array(resize_array(content, coarse), size)
-            self.x = np.clip(resize_array(self.x, size) + detail, 0, 255)
+            self.x = upsampled(self.x, content)
         return 0, 0
 
     def _optimize(self, tile: _Tile, iterations: int, targets: dict, content: np.ndarray) -> None:
@@ -379,7 +416,7 @@ class _Run:
             state = {"scale": tile.scale, "tile": tile.index, "tile_step": tile.done + k}
             self.reporter.snapshot(at, {**state, "image": self._whole(tile, image())})
         self.reporter.check_cancel()
-        return self.budget.over(tile.scale)
+        return self.budget.over(tile.scale) or self._keeping(at)
 
     def _whole(self, tile: _Tile, xt: np.ndarray) -> np.ndarray:
         """The whole image with the tile's current state in it (the image is left as it is)."""

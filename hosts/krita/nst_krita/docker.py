@@ -10,6 +10,8 @@ what to do next, or what the last job did while its layer is there.
 
 from __future__ import annotations
 
+import json
+
 from PyQt5.QtCore import Qt, QTimer
 from PyQt5.QtGui import QImage
 from PyQt5.QtWidgets import (
@@ -28,10 +30,11 @@ from PyQt5.QtWidgets import (
 from krita import DockWidget, Krita
 
 from . import layers, recipes, regions, settings, worker
-from .hostkit import engines, preview
+from .hostkit import engines, estimates, preview
 from .hostkit.choices import MAX_BRUSH, MIN_BRUSH, Choices
 from .hostkit.discovery import connect
 from .hostkit.errors import PluginError
+from .hostkit.jobs import keepable
 from .hostkit.progress import duration, progress_fraction, progress_text
 from .jobs import StyleJob
 from .panels import HistoryPanel, ImageView, ServicePanel, bgra_image, reports_errors
@@ -54,6 +57,7 @@ class NeuralStyleDocker(DockWidget):
         self.setWindowTitle(TITLE)
         self.job = None
         self.restyle = None  # (result layer, recipe) whose settings are loaded
+        self.estimates = {}  # how long a job takes, by its options and size (estimates.py)
         self.info = {}  # the service's GET /v1/engines answer
         self.extra_options = {}  # more schema options for every job (for scripts and tests)
         self.pending = None  # the latest progress event, shown by a 2 Hz timer
@@ -132,7 +136,16 @@ class NeuralStyleDocker(DockWidget):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancel)
+        self.keep_button = QPushButton("Keep")
+        self.keep_button.setToolTip(
+            "Keep current: end the render now with the picture it has, as a layer whose recipe "
+            "says how many iterations ran"
+        )
+        self.keep_button.setEnabled(False)
+        self.keep_button.hide()  # in Stylize's place while a render runs
+        self.keep_button.clicked.connect(self.keep)
         row.addWidget(self.stylize_button, 1)
+        row.addWidget(self.keep_button)
         row.addWidget(self.cancel_button)
         return row
 
@@ -142,12 +155,12 @@ class NeuralStyleDocker(DockWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         self.quick = QCheckBox("Quick preview as I change things")
         self.quick.setToolTip(preview.TIP)
-        self.live = QCheckBox("Live: follow the canvas as I paint")
+        self.live = QCheckBox("Live: follow my brush")
         self.live.setToolTip(
             "The quick preview also follows your brush, at most twice a second; Apply in the "
             "large preview makes it a layer"
         )
-        self.large_button = QPushButton("Large preview")
+        self.large_button = QPushButton("Large")
         self.large_button.setToolTip("Open the preview as its own docker, at any size")
         self.large_button.clicked.connect(self.open_large_preview)
         row = QHBoxLayout()
@@ -441,11 +454,37 @@ class NeuralStyleDocker(DockWidget):
                 options = self.choices().options(self.info, width, height)
             except Exception:  # a choice the service does not offer: Stylize says why
                 return text
-            seconds = engines.seconds_for(self.info, options, width, height)
-            if seconds is not None:
+            found = self._estimate(options, width, height)
+            if found.seconds is not None:
                 device = "GPU" if engines.on_gpu(engines.entry(self.info, name)) else "CPU"
-                text = text[:-1] + ": about %s on this %s." % (duration(seconds), device)
+                said = estimates.describe(found, "on this computer")
+                if not found.measured:
+                    said = "about %s on this %s" % (duration(found.seconds), device)
+                text = text[:-1] + ": %s." % said
         return text
+
+    def _estimate(self, options: dict, width: int, height: int) -> estimates.Estimate:
+        """How long, measured from this machine's recent jobs when the service has said (asked
+        in a worker thread, once per setting), else the engine's usual pace."""
+        key = json.dumps([options, width, height], sort_keys=True)
+        found = self.estimates.get(key)
+        if found is not None:
+            return found
+        self.estimates[key] = guess = estimates.Estimate(
+            engines.seconds_for(self.info, options, width, height), 0
+        )
+        where = dict(settings.load(), start=False)
+
+        def ask(_emit):
+            return estimates.estimate(connect(**where), self.info, options, width, height)
+
+        def answered(found):
+            self.estimates[key] = found
+            if found != guess:
+                self.refresh_status()
+
+        worker.run_in_thread(ask, on_done=answered, on_error=_ignore)
+        return guess
 
     def status_text(self, text: str) -> None:
         if text != self.status.text():
@@ -512,10 +551,13 @@ class NeuralStyleDocker(DockWidget):
         job.finished.connect(lambda layer: self._finished(job))
         job.failed.connect(self.show_error)
         job.cancelled.connect(lambda text: self._note(text, None))
+        job.keep_refused.connect(self.show_error)
         job.ended.connect(self._ended)
         self.job = job
         self.sticky = None
         self.stylize_button.setEnabled(False)
+        self.stylize_button.hide()
+        self.keep_button.show()
         self.cancel_button.setEnabled(True)
         self.progress.setValue(0)
         self.progress.setFormat("Connecting to the nst service")
@@ -565,6 +607,13 @@ class NeuralStyleDocker(DockWidget):
         if self.job is not None:
             self.job.cancel()
 
+    @reports_errors
+    def keep(self) -> None:
+        if self.job is not None:
+            self.keep_button.setEnabled(False)
+            self.job.keep()
+            self.progress.setFormat("Keeping the current picture")
+
     def _progressed(self, event: dict) -> None:
         preview_png = event.get("preview") or (self.pending or {}).get("preview")
         self.pending = dict(event, preview=preview_png)
@@ -574,6 +623,10 @@ class NeuralStyleDocker(DockWidget):
         event, self.pending = self.pending, None
         if not event or self.job is None:
             return
+        if keepable(event) and not self.job.keeping and not self.keep_button.isEnabled():
+            self.keep_button.setEnabled(True)
+        if self.job.keeping:
+            return  # the bar says it keeps the picture until the job ends
         fraction = progress_fraction(event)
         if fraction is not None and int(fraction * 100) != self.progress.value():
             self.progress.setValue(int(fraction * 100))
@@ -601,7 +654,11 @@ class NeuralStyleDocker(DockWidget):
         self.pending = None
         self.job = None
         self.stylize_button.setEnabled(True)
+        self.stylize_button.show()
+        self.keep_button.hide()
         self.cancel_button.setEnabled(False)
+        self.keep_button.setEnabled(False)
+        self.estimates.clear()  # the service measured one more job
         self.progress.setValue(0)
         self.progress.setFormat("")
         self._quick_toggled(self.quick.isChecked(), refresh=False)  # keep the render's picture

@@ -29,7 +29,8 @@ _ACTIVE = []  # jobs not ended yet, for the document and application watchers
 
 class StyleJob(QObject):
     """One job. Signals: ``progressed(event)``, ``finished(layer)``, ``failed(sentence)``,
-    ``cancelled(sentence)``, then ``ended()``. ``state`` is running/done/failed/cancelled.
+    ``cancelled(sentence)``, then ``ended()``; ``keep_refused(sentence)`` after ``keep()``.
+    ``state`` is running/done/failed/cancelled.
 
     ``style``: a host kit style dict, or a list of them (regions, a blend); ``connect``: the
     keywords of ``hostkit.discovery.connect``; ``guides``: the regions' masks and the strength
@@ -41,6 +42,7 @@ class StyleJob(QObject):
     finished = pyqtSignal(object)
     failed = pyqtSignal(str)
     cancelled = pyqtSignal(str)
+    keep_refused = pyqtSignal(str)  # the service could not keep the current picture: why
     ended = pyqtSignal()
 
     def __init__(
@@ -67,6 +69,7 @@ class StyleJob(QObject):
         self.layer = None
         self.result = None  # BGRA of source.box once done
         self.recipe = None  # how it was made (hostkit/recipes.py), once done
+        self.keeping = False  # "Keep current" was asked
         self.last_event = {}
         width, height = source.size
         content = (width, height, source.pixels, "BGRA")
@@ -140,6 +143,8 @@ class StyleJob(QObject):
             masks=self.guides.mask_refs or None,
             strength_map=self.guides.strength_ref,
             version=getattr(work.client, "version", None),
+            iterations_run=work.iterations_run,
+            kept=work.kept,
         )
 
     def add_layer(self):
@@ -153,6 +158,29 @@ class StyleJob(QObject):
         if self.recipe is not None:
             recipes.store(self.document, layer, self.recipe)
         return layer
+
+    def keep(self) -> None:
+        """End the render now with its current picture (it still ends as done, with a layer
+        whose recipe says how many iterations ran). A refusal comes back as a progress
+        message; a one-pass engine just finishes."""
+        if self.state != RUNNING or self.keeping:
+            return
+        self.keeping = True
+        said = []
+
+        def ask(_emit) -> list:
+            return [] if self._work.keep_in_service(said.append) else said[:1]
+
+        worker.run_in_thread(
+            ask,
+            on_done=self._keep_answered,
+            on_error=lambda exc: self._keep_answered([error_sentence(exc, LOG)]),
+        )
+
+    def _keep_answered(self, refused: list) -> None:
+        if refused and self.state == RUNNING:
+            self.keeping = False
+            self.keep_refused.emit(refused[0])
 
     def cancel(self, reason: str = "The job was cancelled.") -> None:
         """Stop the job: the state is cancelled at once, the service stops within a second."""

@@ -124,7 +124,9 @@ class HistoryPanel(QWidget):
         )
         self.compare_button = QPushButton("Before/after")
         self.compare_button.setCheckable(True)
-        self.compare_button.setToolTip("Hide the chosen result while pressed: see its source")
+        self.compare_button.setToolTip(
+            "While pressed, hide the chosen result (and the others from its layer): see the layer"
+        )
         self.apply_button.clicked.connect(self._apply)
         self.discard_button.clicked.connect(self._discard)
         self.restyle_button.clicked.connect(self._restyle)
@@ -142,7 +144,7 @@ class HistoryPanel(QWidget):
         layout.addLayout(more)
         self._jobs = []  # this session's StyleJobs, newest last
         self._entries = {}  # id(item) -> (layer or None, recipe or None, job or None)
-        self._hidden = None  # the layer Before/after hides
+        self._hidden = None  # the layers Before/after hides
         self.document = None
         self._update_buttons()
 
@@ -235,17 +237,26 @@ class HistoryPanel(QWidget):
             self.restyled.emit(node, recipe)
 
     def _compare(self, on: bool) -> None:
-        """Before/after: hide the chosen result layer while the button is down."""
-        if self._hidden is not None:
+        """Before/after: while the button is down, hide the chosen result and the other results
+        made from the same layer, so the canvas shows that layer as it is."""
+        for node in self._hidden or []:
             with contextlib.suppress(RuntimeError):
-                self._hidden.setVisible(True)
-                self.document.refreshProjection()
-            self._hidden = None
-        node = self.current()[0] if on else None
-        if node is not None and self.document is not None:
-            node.setVisible(False)
+                node.setVisible(True)
+        if self._hidden:
             self.document.refreshProjection()
-            self._hidden = node
+        self._hidden = None
+        node, recipe = self.current()[:2] if on else (None, None)
+        if node is not None and self.document is not None:
+            source = (recipe or {}).get("source", {}).get("layer")
+            same = [
+                n
+                for n, r in recipes.results(self.document)
+                if source and r["source"].get("layer") == source
+            ]
+            self._hidden = [n for n in [node, *same] if n.visible()]
+            for hidden in self._hidden:
+                hidden.setVisible(False)
+            self.document.refreshProjection()
         if not on and self.compare_button.isChecked():
             self.compare_button.blockSignals(True)
             self.compare_button.setChecked(False)

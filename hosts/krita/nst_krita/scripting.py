@@ -62,6 +62,12 @@ class Job:
         """Cancel the job; the document stays as it was."""
         self._job.cancel()
 
+    def keep(self) -> None:
+        """End the render now with its current picture: the job ends done, its layer's recipe
+        says ``kept`` and ``iterations_run``. Once the job iterates (``progress["stage"]`` is
+        ``"optimizing"``); a refusal (too early, already ended) is printed as one sentence."""
+        self._job.keep()
+
     def wait(self, timeout=None):
         """Process Krita's events until the job ends; return the new layer.
 
