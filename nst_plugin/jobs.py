@@ -16,6 +16,7 @@ with its current image as the result (`job.kept`, `job.iterations_run`).
 
 from __future__ import annotations
 
+import functools
 import queue
 import threading
 import time
@@ -49,6 +50,11 @@ class Job:
     checkpoint: str | None = None  # resume this checkpoint (inputs and settings come from it)
     style_masks: list[Any] | None = None  # one per style: paths or images (regions.py)
     strength_map: Any = None
+    # A frame sequence instead of `content`: stylized in order, each frame linked to the one
+    # before along the optical flow (`video.chain`); `on_frame(job, index, result)` gets
+    # each finished frame (1-based) and `result` is the last one's.
+    frames: Sequence[Any] | None = None
+    on_frame: Callable[[Job, int, Result], Any] | None = field(default=None, repr=False)
     # Called in the worker when the job starts, before the engine: makes the inputs (the
     # service keeps a queued job's uploads compressed and decodes them only then).
     prepare: JobCallback | None = field(default=None, repr=False)
@@ -150,12 +156,16 @@ class JobRunner:
         style_masks: Sequence[Any] | None = None,
         strength_map: Any = None,
         prepare: JobCallback | None = None,
+        frames: Sequence[Any] | None = None,
+        on_frame: Callable[[Job, int, Result], Any] | None = None,
         **options: Any,
     ) -> Job:
         """Queue a job (the arguments are those of `nst_plugin.stylize`) and return it.
 
         `prepare(job)`, when given, runs in the worker as the job starts and may set its
-        inputs (content, styles, style_masks, strength_map) then.
+        inputs (content or frames, styles, style_masks, strength_map) then. `frames` (with
+        `content` None): a frame sequence as one job, `on_frame(job, index, result)` called
+        with each finished frame.
         """
         from .pipeline import as_list
 
@@ -163,6 +173,7 @@ class JobRunner:
             content, as_list(styles), output, settings_with(settings, options), engine, overwrite
         )
         job.style_masks, job.strength_map, job.prepare = style_masks, strength_map, prepare
+        job.frames, job.on_frame = frames, on_frame
         return self._queue_job(job, [*self._listeners, *listeners], on_done)
 
     def resume(
@@ -246,30 +257,13 @@ class JobRunner:
             self._run(job)
 
     def _run(self, job: Job) -> None:
-        from .pipeline import resume, stylize
-
         try:
             job.reporter.check_cancel()  # cancelled while queued: never starts
             job.state, job.started = RUNNING, time.time()
             if job.prepare is not None:
                 job.prepare(job)
                 job.reporter.check_cancel()
-            if job.checkpoint is not None:
-                job.result = resume(
-                    job.checkpoint, job.output, overwrite=job.overwrite, reporter=job.reporter
-                )
-            else:
-                job.result = stylize(
-                    job.content,
-                    job.styles,
-                    job.output,
-                    overwrite=job.overwrite,
-                    engine=job.engine,
-                    settings=job.settings,
-                    reporter=job.reporter,
-                    style_masks=job.style_masks,
-                    strength_map=job.strength_map,
-                )
+            job.result = execute(job)
             job.state = DONE
         except Cancelled:
             job.state = CANCELLED
@@ -286,3 +280,36 @@ class JobRunner:
                     callback(job)
                 except Exception:  # a broken callback must not stop the runner
                     traceback.print_exc()
+
+
+def execute(job: Job) -> Result:
+    """Do a job's work with its inputs and reporter (in the calling thread): the rest of a
+    checkpoint, a frame sequence or one image. Raises what the pipeline raises."""
+    from .pipeline import resume, stylize
+
+    if job.checkpoint is not None:
+        return resume(job.checkpoint, job.output, overwrite=job.overwrite, reporter=job.reporter)
+    if job.frames is not None:
+        from .video.chain import stylize_frames
+
+        return stylize_frames(
+            job.frames,
+            job.styles,
+            engine=job.engine,
+            settings=job.settings or Settings(),
+            reporter=job.reporter,
+            style_masks=job.style_masks,
+            strength_map=job.strength_map,
+            on_frame=None if job.on_frame is None else functools.partial(job.on_frame, job),
+        )
+    return stylize(
+        job.content,
+        job.styles,
+        job.output,
+        overwrite=job.overwrite,
+        engine=job.engine,
+        settings=job.settings,
+        reporter=job.reporter,
+        style_masks=job.style_masks,
+        strength_map=job.strength_map,
+    )

@@ -32,6 +32,8 @@ class ProgressEvent:
     elapsed: float
     eta: float | None
     preview: Image.Image | None = None
+    frame: int = 0  # in a frame sequence: this frame (1-based) of `frames`; else 0
+    frames: int = 0
 
 
 class Reporter:
@@ -149,6 +151,10 @@ class Reporter:
         """Raise Cancelled when cancel was asked for."""
         if self.cancel_event.is_set():
             raise Cancelled(self.job_id)
+
+    def forward(self, event: ProgressEvent) -> None:
+        """Pass on an event made by a part of this job (a frame of a sequence)."""
+        self._send(event)
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started

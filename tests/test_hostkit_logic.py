@@ -247,6 +247,9 @@ def test_progress_line_and_fraction():
     assert progress.progress_fraction(event) == 0.2
     assert progress.progress_fraction({"step": 0, "total": 0}) is None
     assert progress.progress_fraction({"step": True, "total": 2}) is None
+    framed = dict(event, frame=2, frames=4)  # a frame sequence: the frame, then its steps
+    assert progress.progress_text(framed) == "Frame 2/4 · Stylizing 40/200 · 1 min 15 s left"
+    assert progress.progress_fraction(framed) == (1 + 0.2) / 4
     assert progress.duration(7300) == "2 h 01 min"
 
 

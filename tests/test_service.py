@@ -28,7 +28,9 @@ import pytest
 from PIL import Image
 
 from nst_plugin.hostkit import client, discovery
+from nst_plugin.hostkit.choices import Choices
 from nst_plugin.hostkit.errors import Cancelled, ServiceError
+from nst_plugin.hostkit.jobs import ServiceJob
 from nst_plugin.hostkit.png import decode_png
 from nst_plugin.options import PRESETS
 
@@ -638,6 +640,76 @@ def test_a_dropped_event_stream_cancels_its_job(service):
     # the engine compiles (a restart) on a busy machine.
     assert _wait_state(c, job, timeout=60)["state"] == "cancelled"
     assert status["state"] == "cancelled" and status["started"] is None
+
+
+# --------------------------------------------------------------------------- frame sequences
+
+
+def pan(count: int, size=(40, 30), step=3) -> list[bytes]:
+    """An animation's frames as PNGs: the Great Wave panned `step` px a frame."""
+    wide = Image.open(EXAMPLES / "wave.jpg").convert("RGB").resize((size[0] * 2, size[1]))
+    out = []
+    for i in range(count):
+        buf = io.BytesIO()
+        wide.crop((i * step, 0, i * step + size[0], size[1])).save(buf, format="PNG")
+        out.append(buf.getvalue())
+    return out
+
+
+def test_a_frame_sequence_is_one_job_and_its_frames_come_back(service):
+    c = service.client
+    frames = [decode_png(data) for data in pan(3)]
+    frames = [(w, h, pixels, mode) for w, h, mode, pixels in frames]
+    w, h, mode, pixels = decode_png(STYLE)
+    job = ServiceJob(
+        c,
+        frames[0],
+        {"pixels": (w, h, pixels, mode)},
+        Choices(size=40, extra={"iterations": 3}),
+        frames=frames,
+    )
+    events = []
+    results = job.run(events.append)
+    assert [decode_png(r)[:3] for r in results] == [(40, 30, "RGB")] * 3
+    assert len({r for r in results}) == 3  # three frames, not one three times
+    seen = sorted({(e["frame"], e["frames"]) for e in events if e.get("frame")})
+    assert seen == [(1, 3), (2, 3), (3, 3)]
+    status = c.status(job.job_id)
+    assert status["state"] == "done" and (status["frames"], status["frames_done"]) == (3, 3)
+    assert c.frame(job.job_id, 2) == results[1]
+    code, message = service.error("GET", f"/v1/jobs/{job.job_id}/result")
+    assert code == 409 and "/frames/1" in message
+    code, message = service.error("GET", f"/v1/jobs/{job.job_id}/frames/4")
+    assert code == 404 and "frames 1 to 3" in message
+
+
+def test_a_cancelled_sequence_keeps_its_finished_frames(service):
+    c = service.client
+    job = c.submit(
+        None, frames=pan(3, (32, 24)), styles=[STYLE], options={"size": 32, "iterations": 60}
+    )
+    deadline = time.monotonic() + 120
+    while (status := c.status(job))["frames_done"] < 1 and time.monotonic() < deadline:
+        assert status["state"] in ("queued", "running"), status
+        time.sleep(0.05)
+    code, message = service.error("POST", f"/v1/jobs/{job}/keep")
+    assert code == 409 and "frame sequence" in message
+    c.cancel(job)
+    assert _wait_state(c, job, timeout=30)["state"] == "cancelled"
+    assert decode_png(c.frame(job, 1))[:2] == (32, 24)  # finished before the cancel: kept
+    code, message = service.error("GET", f"/v1/jobs/{job}/frames/3")
+    assert code == 409 and "not finished" in message
+
+
+def test_frames_of_different_sizes_or_with_a_content_are_refused(service):
+    files = [("frame", "a.png", "image/png", data) for data in [*pan(1), png((30, 30), "RGB")]]
+    files.append(("style", "s.png", "image/png", STYLE))
+    body, ctype = client.encode_multipart([], files)
+    code, message = service.error("POST", "/v1/jobs", body, {"Content-Type": ctype})
+    assert code == 400 and "rame #2 is 30 x 30" in message
+    body, ctype = client.encode_multipart([], [*files[:1], ("content", "c.png", None, png())])
+    code, message = service.error("POST", "/v1/jobs", body, {"Content-Type": ctype})
+    assert code == 400 and "not both" in message
 
 
 # --------------------------------------------------------------------------- commands

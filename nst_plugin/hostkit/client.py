@@ -356,7 +356,7 @@ class Client:
 
     def submit(
         self,
-        content: bytes,
+        content: bytes | None,
         *,
         styles=None,
         style_name: str | None = None,
@@ -365,6 +365,7 @@ class Client:
         strength_map: bytes | None = None,
         options: dict | None = None,
         cancel_on_disconnect: bool = False,
+        frames=None,
     ) -> str:
         """Start a job (``POST /v1/jobs``); returns its id.
 
@@ -372,14 +373,23 @@ class Client:
         order); or else ``style_name`` from the library. ``mask``: an 8-bit grey PNG, the area
         to stylize; ``style_masks``: one grey PNG per style (regions); ``strength_map``: a grey
         PNG; ``options``: engine options. With ``cancel_on_disconnect`` the service cancels
-        the job when its progress stream drops.
+        the job when its progress stream drops. ``frames`` (with ``content`` None): a frame
+        sequence's images (bytes, in playing order) as one job; fetch them with :meth:`frame`.
         """
         if isinstance(styles, (bytes, bytearray, memoryview)):
             styles = [styles]
         styles = list(styles or [])
         if bool(styles) == bool(style_name):
             raise ValueError("submit() takes either styles (image bytes or names) or style_name")
-        files = [("content", "content." + _extension(content), None, content)]
+        if (content is None) == (not frames):
+            raise ValueError("submit() takes either content or frames")
+        if content is not None:
+            files = [("content", "content." + _extension(content), None, content)]
+        else:
+            files = [
+                ("frame", "frame%d.%s" % (i, _extension(data)), None, data)
+                for i, data in enumerate(frames, 1)
+            ]
         for i, style in enumerate(styles):
             if isinstance(style, str):
                 files.append(("style", None, "text/plain; charset=utf-8", style))  # a name
@@ -429,6 +439,11 @@ class Client:
         """The finished job's PNG bytes (``GET /v1/jobs/{id}/result``)."""
         return self.call_for_bytes(_job_path(job_id, "/result"))
 
+    def frame(self, job_id: str, number: int) -> bytes:
+        """Frame ``number`` (from 1) of a finished or partly finished frame sequence, as PNG
+        (``GET /v1/jobs/{id}/frames/{n}``)."""
+        return self.call_for_bytes(_job_path(job_id, "/frames/%d" % int(number)))
+
     def cancel(self, job_id: str) -> dict:
         """Cancel a queued or running job, or forget a finished one (``DELETE /v1/jobs/{id}``)."""
         return self.call("DELETE", _job_path(job_id))
@@ -449,12 +464,17 @@ class Client:
         A failed job raises :class:`ServiceError` with the service's sentence, a cancelled one
         :class:`Cancelled`.
         """
+        self.wait_done(job_id, on_event)
+        return self.result(job_id)
+
+    def wait_done(self, job_id: str, on_event=None) -> None:
+        """:meth:`wait` without fetching the result (a frame sequence's come by :meth:`frame`)."""
         for attempt in range(RECONNECTS):
             final = self._follow(job_id, on_event)
             final = final or self.status(job_id)  # the stream ended early: ask for the state
             state = final.get("event", final.get("state"))
             if state == "done":
-                return self.result(job_id)
+                return
             if state in ("failed", "cancelled"):
                 error = Cancelled if state == "cancelled" else ServiceError
                 said = final.get("error") or "Job %s %s; see the service log" % (job_id, state)

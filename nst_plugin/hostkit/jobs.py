@@ -25,7 +25,9 @@ class ServiceJob:
     (regions, :mod:`.regions`); ``strength_map``: a grey PNG; ``forget``: delete the job in the
     service once its result is
     here (quick previews, so that they do not crowd other clients' results out);
-    ``check_style``: check a library name first, for a sentence that lists the names.
+    ``check_style``: check a library name first, for a sentence that lists the names;
+    ``frames``: an animation's frames, each like ``content`` (which is then the first), as one
+    job: each frame follows the one before (no flicker), and :meth:`run` returns their PNGs.
 
     After :meth:`run` returns, ``status`` holds the finished job's status from the service
     (``iterations_run``, ``kept``, ``engine``, ...; None when the service could not say).
@@ -43,6 +45,7 @@ class ServiceJob:
         strength_map: bytes | None = None,
         forget: bool = False,
         check_style: bool = True,
+        frames: list | None = None,
     ):
         self.connection = connection
         self.content = content
@@ -53,6 +56,7 @@ class ServiceJob:
         self.strength_map = strength_map
         self.forget = forget
         self.check_style = check_style
+        self.frames = frames
         self.cancelled = threading.Event()
         self.client = None
         self.job_id = None
@@ -74,9 +78,10 @@ class ServiceJob:
         if self.cancelled.is_set():
             raise Cancelled("The job was cancelled.")
 
-    def run(self, emit=None) -> bytes:
-        """Do the job; returns the result PNG. ``emit(event)`` gets each progress event, with
-        a ``preview`` as PNG bytes where the service sent one."""
+    def run(self, emit=None):
+        """Do the job; returns the result PNG (a list of PNGs, one per frame, for ``frames``).
+        ``emit(event)`` gets each progress event, with a ``preview`` as PNG bytes where the
+        service sent one; a frame sequence's events have ``frame`` and ``frames``."""
         emit = emit or (lambda event: None)
         width, height, pixels, mode = self.content
         emit({"event": "progress", "stage": "connecting"})
@@ -91,11 +96,13 @@ class ServiceJob:
                 styles.check_style_name(name, known)
             self.style_digests = styles.digests(known)
         emit({"event": "progress", "stage": "uploading"})
-        content = encode_png(width, height, pixels, mode)
+        content = encode_png(width, height, pixels, mode) if not self.frames else None
+        frames = [encode_png(*frame) for frame in self.frames or ()]
         style = styles.submit_kwargs(self.style)
         self._stop_if_cancelled()
         self.job_id = service.submit(
             content,
+            frames=frames or None,
             mask=self.mask,
             style_masks=self.style_masks,
             strength_map=self.strength_map,
@@ -107,7 +114,11 @@ class ServiceJob:
             self.cancel_in_service()
             self._stop_if_cancelled()
         emit({"event": "progress", "stage": "queued", "job": self.job_id})
-        png = service.wait(self.job_id, on_event=lambda event: emit(with_preview(event)))
+        service.wait_done(self.job_id, on_event=lambda event: emit(with_preview(event)))
+        if frames:
+            png = [service.frame(self.job_id, n) for n in range(1, len(frames) + 1)]
+        else:
+            png = service.result(self.job_id)
         with suppress(ServiceError):  # the result is here; its status is a nicety
             self.status = service.status(self.job_id)
         if self.forget:

@@ -38,6 +38,9 @@ def progress_text(event: dict) -> str:
     step, total = event.get("step"), event.get("total")
     if _number(step) and _number(total) and total > 0:
         text += " %d/%d" % (step, total)
+    frame, frames = event.get("frame"), event.get("frames")
+    if _number(frame) and _number(frames) and frames > 0:
+        text = "Frame %d/%d · %s" % (frame, frames, text)
     eta = event.get("eta")
     if _number(eta) and eta >= 0:
         text += " · %s left" % duration(eta)
@@ -45,8 +48,13 @@ def progress_text(event: dict) -> str:
 
 
 def progress_fraction(event: dict) -> float | None:
-    """0..1 from a progress event's step and total, or None when it does not say."""
+    """0..1 from a progress event's step and total (and frame of frames in a sequence), or
+    None when it does not say."""
     step, total = event.get("step"), event.get("total")
-    if _number(step) and _number(total) and total > 0:
-        return max(0.0, min(1.0, float(step) / float(total)))
-    return None
+    if not (_number(step) and _number(total) and total > 0):
+        return None
+    done = max(0.0, min(1.0, float(step) / float(total)))
+    frame, frames = event.get("frame"), event.get("frames")
+    if _number(frame) and _number(frames) and frames > 0:
+        done = max(0.0, min(1.0, (float(frame) - 1.0 + done) / float(frames)))
+    return done

@@ -266,6 +266,45 @@ def _check_keepable(entry: ServiceJob) -> None:
             f"job {entry.id} is still waiting in the queue, so it has no image to keep yet; "
             "cancel it instead, or keep it once it runs",
         )
+    if entry.frames:
+        raise ApiError(
+            409,
+            f"job {entry.id} is a frame sequence, which cannot end on a half-made frame; "
+            "cancel it instead (its finished frames stay to be fetched)",
+        )
+
+
+def png_response(png: bytes) -> Response:
+    return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+
+def result_png(entry: ServiceJob) -> bytes:
+    """A finished job's result; 409 with a sentence for a frame sequence or a job not done."""
+    if entry.frames:
+        raise ApiError(
+            409,
+            f"job {entry.id} is a frame sequence; fetch its frames from "
+            f"/v1/jobs/{entry.id}/frames/1 to /v1/jobs/{entry.id}/frames/{entry.frames}",
+        )
+    if entry.state != DONE or entry.result is None:
+        why = f": {entry.error}" if entry.error else ""
+        raise ApiError(409, f"job {entry.id} has no result, it is {entry.state}{why}")
+    return entry.result
+
+
+def frame_png(entry: ServiceJob, index: str) -> bytes:
+    """Frame `index` (1-based) of a frame sequence, once finished (also of a job cancelled
+    or failed later); 404 for no such frame, 409 for one not finished."""
+    number = int(index) if index.isdigit() else 0
+    if not 1 <= number <= entry.frames:
+        which = f"it has frames 1 to {entry.frames}" if entry.frames else "it is one image"
+        raise ApiError(404, f"job {entry.id} has no frame {quote(index)}; {which}")
+    png = entry.frame_results.get(number)
+    if png is None:
+        raise ApiError(
+            409, f"frame {number} of job {entry.id} is not finished, the job is {entry.state}"
+        )
+    return png
 
 
 def _add_one_job_routes(app: FastAPI, config: ServiceConfig, table: JobTable) -> None:
@@ -297,11 +336,11 @@ def _add_one_job_routes(app: FastAPI, config: ServiceConfig, table: JobTable) ->
 
     @app.get("/v1/jobs/{job_id}/result")
     async def job_result(job_id: str):
-        entry = find(job_id)
-        if entry.state != DONE or entry.result is None:
-            why = f": {entry.error}" if entry.error else ""
-            raise ApiError(409, f"job {entry.id} has no result, it is {entry.state}{why}")
-        return Response(entry.result, media_type="image/png", headers={"Cache-Control": "no-store"})
+        return png_response(result_png(find(job_id)))
+
+    @app.get("/v1/jobs/{job_id}/frames/{index}")
+    async def job_frame(job_id: str, index: str):
+        return png_response(frame_png(find(job_id), index))
 
     @app.post("/v1/jobs/{job_id}/keep", status_code=202)
     async def keep_job(job_id: str):

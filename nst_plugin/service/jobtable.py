@@ -63,7 +63,9 @@ class TableFull(Exception):
 class ServiceJob:
     """One job as the service shows it; changed only in the event loop's thread."""
 
-    def __init__(self, job: Job, cancel_on_disconnect: bool, held: int = 0) -> None:
+    def __init__(
+        self, job: Job, cancel_on_disconnect: bool, held: int = 0, frames: int = 0
+    ) -> None:
         self.job = job
         self.id = job.id
         self.cancel_on_disconnect = cancel_on_disconnect
@@ -87,6 +89,8 @@ class ServiceJob:
         self.finished_at: float | None = None  # monotonic, for retention
         self.finished_wall: float | None = None
         self.streams = 0  # open event streams
+        self.frames = frames  # a frame sequence's length; 0 for one image
+        self.frame_results: dict[int, bytes] = {}  # its finished frames' PNGs, by 1-based index
 
     @property
     def finished(self) -> bool:
@@ -101,6 +105,8 @@ class ServiceJob:
             "error": self.error,
             "iterations_run": self.iterations_run,
             "kept": self.kept,
+            "frames": self.frames,
+            "frames_done": len(self.frame_results),
             "engine": job.engine,
             "submitted": job.submitted,
             "started": job.started,
@@ -161,13 +167,15 @@ class JobTable:
         uploads, config, settings = sub.uploads, self.config, sub.settings
 
         def prepare(job: Job) -> None:  # in the worker, as the job starts
-            from .uploads import decode_uploads
+            from .uploads import LazyFrames, decode_uploads
 
             job.reporter.stage("loading")
             job.prepare = None  # the closure, and with it the compressed bytes, go after this
             job.content, job.styles, job.style_masks, job.strength_map = decode_uploads(
                 uploads, config, settings
             )
+            if uploads.frames:
+                job.frames = LazyFrames(uploads, config)
             self._call_in_loop(self._started, job.id)
             loaded = job.engine in self.loaded
             self._cold[job.id] = not loaded
@@ -184,8 +192,9 @@ class JobTable:
             listeners=[self._from_worker],
             on_done=self._done_in_worker,
             prepare=prepare,
+            on_frame=self._frame_in_worker if uploads.frames else None,
         )
-        entry = ServiceJob(job, sub.cancel_on_disconnect, size)
+        entry = ServiceJob(job, sub.cancel_on_disconnect, size, len(uploads.frames))
         self.jobs[job.id] = entry
         return entry
 
@@ -266,6 +275,12 @@ class JobTable:
             entry.preview_version += 1
         entry.touch()
 
+    def _frame_done(self, job_id: str, index: int, png: bytes) -> None:
+        entry = self.jobs.get(job_id)
+        if entry is not None and not entry.finished:
+            entry.frame_results[index] = png
+            entry.touch()
+
     def _finish(
         self,
         job_id: str,
@@ -303,6 +318,8 @@ class JobTable:
             "loss": _number(event.loss),
             "eta": _number(event.eta),
         }
+        if event.frames:
+            progress.update(frame=event.frame, frames=event.frames)
         preview = None
         if event.preview is not None:
             try:
@@ -311,10 +328,14 @@ class JobTable:
                 log.exception("preview of job %s not encoded", event.job_id)
         self._call_in_loop(self._publish, event.job_id, progress, preview)
 
+    def _frame_in_worker(self, job: Job, index: int, result: Any) -> None:
+        """A frame of a sequence is finished: its PNG goes to the job at once."""
+        self._call_in_loop(self._frame_done, job.id, index, png_bytes(result.image))
+
     def _done_in_worker(self, job: Job) -> None:
         state, result, error = job.state, None, job.error
         iterations_run, kept, cold = job.iterations_run, job.kept, self._cold.pop(job.id, False)
-        if state == DONE:
+        if state == DONE and job.frames is None:
             try:
                 result = png_bytes(job.result.image)
             except Exception as err:  # the job must still end, for its streams
@@ -327,20 +348,21 @@ class JobTable:
             self._record(job, cold)
         # A finished job keeps its PNG only: its inputs and the result image go now.
         job.content, job.styles, job.style_masks, job.strength_map = None, [], None, None
-        job.prepare, job.result = None, None
+        job.prepare, job.result, job.frames, job.on_frame = None, None, None, None
         self._call_in_loop(self._finish, job.id, state, error, result, iterations_run, kept)
 
     def _expected(self, job: Job, loaded: bool) -> float | None:
         """The seconds a starting job should take, from the history (None: no idea)."""
         try:
-            return self.estimate(job.engine, job.settings, *job.content.size, loaded=loaded)[0]
+            seconds = self.estimate(job.engine, job.settings, *job.content.size, loaded=loaded)[0]
+            return seconds * len(job.frames) if seconds and job.frames else seconds
         except Exception:  # an estimate is a nicety: never the job's end
             log.exception("no time estimate for job %s", job.id)
             return None
 
     def _record(self, job: Job, cold: bool) -> None:
         """A job that ran to its end (not kept early, no time budget) into the history."""
-        if job.kept or job.settings is None or job.result is None:
+        if job.kept or job.settings is None or job.result is None or job.frames is not None:
             return
         try:
             iterations, budget = work_of(engines.get(job.engine), job.settings)

@@ -17,6 +17,7 @@ from .styles import StyleLibrary, decode, decoded_size
 
 _CHECKING = threading.Lock()  # one job's images decoded at a time while submits are checked
 MB = 1024 * 1024
+MAX_FRAMES = 1000  # frames in one frame-sequence job
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -33,11 +34,13 @@ class Uploads:
     mask: bytes | None = None
     style_masks: list[bytes] = field(default_factory=list)
     strength_map: bytes | None = None
+    frames: list[bytes] = field(default_factory=list)  # a frame sequence: `content` is frame 1
 
     @property
     def size(self) -> int:
         """The bytes held."""
-        parts = [self.content, self.mask, self.strength_map, *self.style_masks]
+        later = self.frames[1:]
+        parts = [self.content, self.mask, self.strength_map, *self.style_masks, *later]
         return sum(len(p) for p in parts if p) + sum(len(d) for _, d in self.styles)
 
 
@@ -167,7 +170,14 @@ async def job_from_form(form: Any, config: ServiceConfig, library: StyleLibrary)
     from starlette.concurrency import run_in_threadpool
 
     contents = await file_bytes(form, "content")
-    if len(contents) != 1:
+    frames = await file_bytes(form, "frame")
+    if frames and contents:
+        raise ApiError(400, "send either one content image or frames (field frame), not both")
+    if len(frames) > MAX_FRAMES:
+        raise ApiError(
+            400, f"a job takes at most {MAX_FRAMES} frames; send the rest as a second job"
+        )
+    if len(contents) != 1 and not frames:
         raise ApiError(400, "send exactly one content image as the file field content")
     styles = await style_parts(form)
     style_name = text_field(form, "style_name")
@@ -196,13 +206,15 @@ async def job_from_form(form: Any, config: ServiceConfig, library: StyleLibrary)
         else (f"style #{i + 1}", part)
         for i, part in enumerate(styles)
     ]
-    uploads = Uploads(contents[0], named, masks[0] if masks else None, style_masks)
+    uploads = Uploads((contents or frames)[0], named, masks[0] if masks else None, style_masks)
     uploads.strength_map = maps[0] if maps else None
+    uploads.frames = frames
 
     def check() -> int:
         size = job_size(uploads, config)
         with _CHECKING:
             _, style_images, _, _ = decode_uploads(uploads, config, settings)
+            check_frames(uploads, config)
         if settings.style_blend is not None and len(settings.style_blend) != len(style_images):
             raise ApiError(
                 400,
@@ -215,8 +227,44 @@ async def job_from_form(form: Any, config: ServiceConfig, library: StyleLibrary)
     return Submission(uploads, settings, engine, cancel, decoded)
 
 
+def check_frames(uploads: Uploads, config: ServiceConfig) -> None:
+    """Every frame of a sequence readable and of the first frame's size (one at a time)."""
+    first = None
+    for i, data in enumerate(uploads.frames, 1):
+        size = decode(data, f"frame #{i}", config.max_pixels).rgb.size
+        first = first or size
+        if size != first:
+            raise ApiError(
+                400,
+                f"frame #{i} is {size[0]} x {size[1]} pixels but frame #1 is {first[0]} x "
+                f"{first[1]}; send frames that all have one size",
+            )
+
+
+def decode_frame(uploads: Uploads, config: ServiceConfig, index: int) -> Any:
+    """Frame `index` (0-based) of a sequence as the engines take it, the mask as its alpha."""
+    frame = decode(uploads.frames[index], f"frame #{index + 1}", config.max_pixels)
+    mask = decode(uploads.mask, "mask", config.max_pixels) if uploads.mask else None
+    return combine_mask(frame, mask)
+
+
+class LazyFrames:
+    """A sequence's frames, each decoded when the chain reaches it (one in memory at a time)."""
+
+    def __init__(self, uploads: Uploads, config: ServiceConfig) -> None:
+        self.uploads, self.config = uploads, config
+
+    def __len__(self) -> int:
+        return len(self.uploads.frames)
+
+    def __iter__(self) -> Any:
+        for index in range(len(self)):
+            yield decode_frame(self.uploads, self.config, index)
+
+
 def job_size(uploads: Uploads, config: ServiceConfig) -> int:
-    """The bytes the job's images take decoded (from their headers); 413 over the budget."""
+    """The bytes the job's images take decoded (from their headers; of a frame sequence, one
+    frame at a time); 413 over the budget."""
     images = [("content", uploads.content), *uploads.styles]
     images += [("mask", uploads.mask)] if uploads.mask else []
     images += [(f"style_mask #{i + 1}", m) for i, m in enumerate(uploads.style_masks)]

@@ -6,7 +6,7 @@ worker), `on_ray` (the run over the cluster)."""
 
 from __future__ import annotations
 
-from .chain import FrameEvent, VideoResult, stylize_video
+from .chain import FrameEvent, VideoResult, stylize_frames, stylize_video
 from .on_ray import ChunkedResult, VideoProgress, stylize_video_on_ray
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "FrameEvent",
     "VideoProgress",
     "VideoResult",
+    "stylize_frames",
     "stylize_video",
     "stylize_video_on_ray",
 ]

@@ -4,8 +4,9 @@ flow, every finished frame written at once, so a run that stops resumes where it
 Frame t starts from (vgg19), or is blended with (fast), frame t-1's result moved onto it by
 the flow from t to t-1, where that flow is reliable (`flow.reliable`); `temporal_weight` 0
 stylizes frames independently. A frame whose output exists is not redone: it is read back
-as the link for the next one. `run_chain` is that loop; each chunk of `nst video --ray` runs
-it too (`chunk_worker`).
+as the link for the next one. `chain_frames` is that loop: `run_chain` runs it over files
+(each chunk of `nst video --ray` too, `chunk_worker`), `stylize_frames` over frames held in
+memory (a frame sequence as one job, as the service runs the plug-ins' animations).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from .. import engines
 from ..errors import OutputExistsError, RequestError
 from ..options import Settings
 from ..progress import ProgressEvent, Reporter
-from ..request import Temporal
+from ..request import Result, Temporal
 from . import flow, frames
 
 
@@ -127,38 +128,135 @@ def run_chain(
     """Stylize the frames of `source` into `targets`, in order, each linked to the previous
     result; a target that exists is read back as the link, not redone. (done, skipped)."""
     from ..images import save_image
+
+    def finished(index: int) -> np.ndarray | None:
+        target = targets[index - 1]
+        return _read_back(target) if target.exists() else None
+
+    def write(index: int, out: Result) -> None:
+        save_image(out.image.convert("RGB"), targets[index - 1])
+
+    done, skipped, _ = chain_frames(
+        source,
+        [t.name for t in targets],
+        styles,
+        engine=engine,
+        settings=settings,
+        finished=finished,
+        on_frame=write,
+        on_progress=on_progress,
+        reporter=reporter,
+    )
+    return done, skipped
+
+
+def chain_frames(
+    source: Iterable[Any],
+    names: Sequence[str],
+    styles: Sequence[Any],
+    *,
+    engine: str,
+    settings: Settings,
+    finished: Callable[[int], np.ndarray | None] | None = None,
+    on_frame: Callable[[int, Result], Any] | None = None,
+    on_progress: Callable[[FrameEvent], Any] | None = None,
+    reporter: Reporter | None = None,
+    style_masks: Sequence[Any] | None = None,
+    strength_map: Any = None,
+) -> tuple[int, int, Result | None]:
+    """The chain itself: the frames of `source` (images, one per name) in order, each linked
+    to the previous result. `finished(index)` gives a frame's result from an earlier run (it
+    is then not redone), `on_frame(index, result)` takes each new one (indices 1-based).
+    (done, skipped, the last new frame's Result)."""
     from ..pipeline import stylize
 
-    timed, done, skipped, total = [], 0, 0, len(targets)
+    timed, done, skipped, total, last = [], 0, 0, len(names), None
     previous: tuple[np.ndarray, np.ndarray] | None = None  # (frame, its result)
     cancel = reporter or Reporter()
-    for index, (frame, target) in enumerate(zip(source, targets), 1):
+    for index, (frame, name) in enumerate(zip(source, names), 1):
         cancel.check_cancel()
-        current = np.asarray(frame)
-        if target.exists():
-            result = _read_back(target)
+        current = _rgb(frame)
+        result = finished(index) if finished is not None else None
+        if result is not None:
             skipped += 1
-            _emit(on_progress, FrameEvent(index, total, target.name, None, None, skipped=True))
+            _emit(on_progress, FrameEvent(index, total, name, None, None, skipped=True))
         else:
             link = None
             if previous is not None and settings.temporal_weight > 0:
                 link = link_to_previous(previous[0], previous[1], current)
             t0 = time.monotonic()
 
-            def relay(event: ProgressEvent, index=index, name=target.name) -> None:
+            def relay(event: ProgressEvent, index=index, name=name) -> None:
                 eta = _eta(timed, total - index, event)
                 _emit(on_progress, FrameEvent(index, total, name, event, eta))
 
             job = Reporter(f"frame-{index}", listeners=[relay], cancel_event=cancel.cancel_event)
-            out = stylize(
-                frame, styles, engine=engine, settings=settings, reporter=job, temporal=link
+            last = stylize(
+                frame,
+                styles,
+                engine=engine,
+                settings=settings,
+                reporter=job,
+                temporal=link,
+                style_masks=style_masks,
+                strength_map=strength_map,
             )
-            save_image(out.image.convert("RGB"), target)
-            result = np.asarray(out.image.convert("RGB"))
+            if on_frame is not None:
+                on_frame(index, last)
+            result = _rgb(last.image)
             timed.append(time.monotonic() - t0)
             done += 1
         previous = (current, result)
-    return done, skipped
+    return done, skipped, last
+
+
+def stylize_frames(
+    frames: Sequence[Any],
+    styles: Sequence[Any],
+    *,
+    engine: str = engines.DEFAULT_ENGINE,
+    settings: Settings | None = None,
+    reporter: Reporter | None = None,
+    style_masks: Sequence[Any] | None = None,
+    strength_map: Any = None,
+    on_frame: Callable[[int, Result], Any] | None = None,
+    **options: Any,
+) -> Result:
+    """A frame sequence held in memory (images or paths, one size) as one job: each frame
+    linked to the previous result, `on_frame(index, result)` called with each (1-based).
+    The reporter's listeners get every frame's events with `frame` and `frames` set and the
+    ETA of the whole sequence. Returns the last frame's Result; Cancelled from the reporter.
+    `style_masks` and `strength_map` apply to every frame."""
+    from dataclasses import replace
+
+    from ..options import settings_with
+
+    settings = settings_with(settings, options)
+    reporter = reporter or Reporter()
+    total = len(frames)
+    if not total:
+        raise RequestError("the frame sequence is empty; send at least one frame.")
+
+    def relay(event: FrameEvent) -> None:
+        if event.event is not None:
+            eta = event.eta if event.eta is not None else event.event.eta
+            step = replace(event.event, job_id=reporter.job_id, frame=event.index, frames=total)
+            reporter.forward(replace(step, eta=eta))
+
+    _, _, last = chain_frames(
+        frames,
+        [f"frame {i}" for i in range(1, total + 1)],
+        styles,
+        engine=engine,
+        settings=settings,
+        on_frame=on_frame,
+        on_progress=relay,
+        reporter=reporter,
+        style_masks=style_masks,
+        strength_map=strength_map,
+    )
+    assert last is not None  # every frame was stylized here
+    return last
 
 
 def link_to_previous(before: np.ndarray, result: np.ndarray, current: np.ndarray) -> Temporal:
@@ -181,6 +279,14 @@ def output_names(seq: frames.Frames, output: Path) -> list[str]:
     if seq.files and not frames.is_video(output):
         return seq.names
     return [f"frame-{i:06d}.png" for i in range(1, len(seq) + 1)]
+
+
+def _rgb(image: Any) -> np.ndarray:
+    """A frame (an image or a path) as an RGB array."""
+    if isinstance(image, Image.Image):
+        return np.asarray(image.convert("RGB"))
+    with Image.open(image) as im:
+        return np.asarray(im.convert("RGB"))
 
 
 def _read_back(target: Path) -> np.ndarray:
