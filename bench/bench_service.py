@@ -4,6 +4,7 @@
     .venv/bin/python bench/bench_service.py --size 64 --iterations 20 --runs 5
     .venv/bin/python bench/bench_service.py --engine fast --size 384 --runs 10  # a quick preview
     .venv/bin/python bench/bench_service.py --first-iteration --runs 3        # the first step
+    .venv/bin/python bench/bench_service.py --ray --runs 10   # the plain service against --ray
 
 Both sides run with a warm engine (one job first, not counted) and the same settings
 (random weights: the engine's work is the same as with real ones):
@@ -16,6 +17,13 @@ Runs alternate between the two, so both meet the same load on the machine.
 
 Printed: the median wall time of each, the service's overhead, and the time from submit to
 the first progress event and to the first optimizing step.
+
+`--ray` compares instead the plain service with `nst serve --ray local --workers 1` (its
+renders on a local Ray cluster's worker), both started with `--preload` at the same time: the
+seconds from the start to listening with the engine loaded, then tiny jobs alternating
+between the two (each warm, one job first not counted), their submit -> result, submit ->
+first step and the difference (what Ray adds per job), and after each job one cancelled at
+its third iteration: the time from the cancel to the start of the job queued behind it.
 
 `--first-iteration` measures instead how soon a job's first iteration arrives when nothing is
 warm yet (random weights, the bundled Wave scaled to each `--sizes` long edge, "good"
@@ -137,11 +145,18 @@ def main() -> int:
     parser.add_argument(
         "--jax", action="store_true", help="with --first-iteration: nst stylize on JAX too"
     )
+    parser.add_argument(
+        "--ray",
+        action="store_true",
+        help="compare the plain service with `nst serve --ray local --workers 1` instead",
+    )
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ["NST_PLUGINS"] = ""
     if args.first_iteration:
         return first_iteration(args)
+    if args.ray:
+        return on_ray(args)
 
     api, service = [], []
     with tempfile.TemporaryDirectory() as tmp:
@@ -176,6 +191,69 @@ def main() -> int:
     print(f"  submit -> first event       {med(first_event) * 1000:8.1f} ms")
     print(f"  submit -> first step        {med(first_step) * 1000:8.1f} ms")
     return 0
+
+
+# --------------------------------------------------------------------------- --ray
+
+RAY = ("--preload", "--ray", "local", "--workers", "1")
+
+
+def on_ray(args) -> int:
+    """The plain service and one on a local Ray cluster: start, then jobs alternating."""
+    runs: dict[str, list[tuple[float, ...]]] = {"plain": [], "ray": []}
+    started, services = {}, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            for name, flags in (("plain", ("--preload",)), ("ray", RAY)):
+                began = time.perf_counter()
+                services[name] = start_service(Path(tmp) / name, *flags)
+                started[name] = time.perf_counter() - began
+            for name in services:  # warm: not counted
+                service_job(args, services[name][1])
+            for _ in range(args.runs):  # interleaved, so both meet the same machine load
+                for name, (_, conn) in services.items():
+                    runs[name].append((*service_job(args, conn), cancel_to_free(conn)))
+        finally:
+            for proc, _ in services.values():
+                proc.terminate()
+                proc.wait(60)
+    med = statistics.median
+    plain, ray = ([med(col) for col in zip(*runs[name])] for name in ("plain", "ray"))
+    work = "one pass" if args.engine == "fast" else f"{args.iterations} iterations, random weights"
+    print(
+        f"nst serve against nst serve --ray local --workers 1: {args.engine} engine, "
+        f"{args.size} px, {work}, median of {args.runs} (warm engine); {platform.machine()}, "
+        f"{os.cpu_count()} CPUs, Python {platform.python_version()}"
+    )
+    print(f"  {'':<34} {'plain':>9} {'--ray':>9} {'difference':>11}")
+    rows = [("start -> listening, engine loaded", started["plain"], started["ray"])]
+    rows += [
+        ("submit -> result", plain[0], ray[0]),
+        ("submit -> first event", plain[1], ray[1]),
+        ("submit -> first step", plain[2], ray[2]),
+        ("cancel -> the next job starts", plain[4], ray[4]),
+    ]
+    for label, a, b in rows:
+        print(f"  {label:<34} {a * 1000:7.0f} ms {b * 1000:7.0f} ms {(b - a) * 1000:+8.0f} ms")
+    return 0
+
+
+def cancel_to_free(conn) -> float:
+    """Seconds from cancelling a running job to the start of the job queued behind it."""
+    job = conn.submit(
+        CONTENT.read_bytes(), styles=[STYLE.read_bytes()], options={"size": 48, "iterations": 1000}
+    )
+    with conn.events(job) as stream:
+        for event in stream:
+            if event.get("step", 0) >= 3:
+                break
+    asked = time.time()
+    conn.cancel(job)
+    after = conn.submit(
+        CONTENT.read_bytes(), styles=[STYLE.read_bytes()], options={"size": 32, "iterations": 2}
+    )
+    conn.wait(after)
+    return conn.status(after)["started"] - asked
 
 
 # --------------------------------------------------------------------------- --first-iteration

@@ -69,6 +69,8 @@ def nst_progress(event: ProgressEvent) -> None:
     job started through `nst_plugin.stylize`, `resume` or a `JobRunner`. The `ProgressEvent`
     has the job's `job_id`, its `stage` (`loading`, `preparing`, `downloading`, `optimizing`,
     `stylizing`, `saving`, `done`), `step` of `total`, `loss` (None when the engine has none),
-    `elapsed` and `eta` in seconds (`eta` None until it can be estimated) and sometimes a small
-    `preview` image. Keep it quick; return values are ignored.
+    `elapsed` and `eta` in seconds (`eta` None until it can be estimated), sometimes a small
+    `preview` image, and in a frame sequence the `frame` (from 1) of `frames` (both 0
+    otherwise; `eta` is then for the whole sequence). Keep it quick; return values are
+    ignored.
     """

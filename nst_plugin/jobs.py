@@ -256,14 +256,15 @@ class JobRunner:
         while (job := self._queue.get()) is not None:
             self._run(job)
 
-    def _run(self, job: Job) -> None:
+    def _run(self, job: Job, work: Callable[[Job], Result] | None = None) -> None:
+        """Run one job to its end (`work(job)`, default `execute`) and call its callbacks."""
         try:
             job.reporter.check_cancel()  # cancelled while queued: never starts
             job.state, job.started = RUNNING, time.time()
             if job.prepare is not None:
                 job.prepare(job)
                 job.reporter.check_cancel()
-            job.result = execute(job)
+            job.result = (work or execute)(job)
             job.state = DONE
         except Cancelled:
             job.state = CANCELLED

@@ -64,7 +64,7 @@ class Reporter:
     def stage(self, stage: str, total: int = 0, step: int = 0) -> None:
         """Announce a new stage; the ETA of the steps that follow is timed from here."""
         self._step_started = (time.monotonic(), step)
-        eta = None if stage in _UNTIMED else self._expected_left()
+        eta = None if stage in _UNTIMED else self.expected_left()
         self._send(ProgressEvent(self.job_id, stage, step, total, None, self.elapsed(), eta))
 
     def progress(
@@ -100,7 +100,8 @@ class Reporter:
         """The job, starting now, should take about `seconds` (None: no idea)."""
         self._expected = None if seconds is None else (float(seconds), time.monotonic())
 
-    def _expected_left(self) -> float | None:
+    def expected_left(self) -> float | None:
+        """The seconds left of the time `expect` gave (None: none given)."""
         if self._expected is None:
             return None
         seconds, since = self._expected
@@ -114,7 +115,7 @@ class Reporter:
         paced = None
         if step > s0 and total:
             paced = (time.monotonic() - t0) / (step - s0) * max(total - step, 0)
-        left = self._expected_left() if expected else None
+        left = self.expected_left() if expected else None
         if left is None or (paced is not None and step >= total):
             return paced
         if paced is None:

@@ -26,6 +26,7 @@ EDITOR_MODULES = {
     "hostkit",
     "nst_gimp_preview",
     "nst_gimp_dialog",
+    "nst_gimp_frames",
     "nst_gimp_guides",
     "nst_gimp_recipes",
 }

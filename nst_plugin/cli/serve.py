@@ -2,6 +2,7 @@
 
 nst serve [--port N] [--weights W] [--preload]   run it (until Ctrl+C or --stop)
 nst serve --idle-exit MINUTES                    ... or until MINUTES without requests or jobs
+nst serve --ray ADDRESS [--workers N]            renders on a Ray cluster's workers
 nst serve --status [--json]                      the running service's address and state
 nst serve --stop                                 stop the running service
 """
@@ -118,6 +119,22 @@ def add_flags(p: argparse.ArgumentParser) -> None:
         help="do not load the engine until the first job needs it (less memory while idle)",
     )
     p.add_argument(
+        "--ray",
+        default=None,
+        metavar="ADDRESS",
+        help="run the renders on a Ray cluster's workers, so that many editors share this "
+        "service: local (a cluster on this machine, stopped with the service), auto (the "
+        "cluster this machine belongs to) or the head's address (docs/SCALING.md)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --ray: how many workers, each running one job at a time (default: one per "
+        "GPU of the cluster, else one per CPU)",
+    )
+    p.add_argument(
         "--idle-exit",
         default=None,
         metavar="MINUTES",
@@ -157,6 +174,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         idle_exit=idle_exit,
         tls_cert=args.tls_cert.expanduser().resolve() if args.tls_cert else None,
         tls_key=args.tls_key.expanduser().resolve() if args.tls_key else None,
+        ray=args.ray,
+        workers=args.workers,
     )
     if args.styles_dir is not None:
         config.styles_dir = args.styles_dir.expanduser().resolve()
@@ -198,6 +217,8 @@ def check_limits(args: argparse.Namespace) -> float | None:
         raise UserError("--tls-cert and --tls-key serve HTTPS for --allow-remote; add it.")
     if args.tls_key and not args.tls_cert:
         raise UserError("--tls-key needs its certificate: add --tls-cert.")
+    if args.workers is not None and (args.ray is None or args.workers < 1):
+        raise UserError("--workers takes a positive number of Ray workers, with --ray.")
     return idle_exit
 
 
@@ -211,8 +232,18 @@ def show_status(as_json: bool) -> int:
     if as_json:
         print(json.dumps(state))
         return 0
-    print(discovery.status_line(state))
+    print(discovery.status_line(state) + on_ray(state))
     return 0
+
+
+def on_ray(state: dict[str, Any]) -> str:
+    """The status line's note on --ray ("" without it)."""
+    ray = state.get("ray")
+    if not isinstance(ray, dict):
+        return ""
+    workers = ray.get("workers")
+    plural = "" if workers == 1 else "s"
+    return f"; renders run on {workers} Ray worker{plural} (--ray {ray.get('address')})"
 
 
 def stop() -> int:

@@ -93,6 +93,8 @@ class ServiceConfig:
     preload: bool = False  # load the engine before listening (blocking)
     warm_up: bool = True  # load and compile the engine in the background once listening
     idle_exit: float | None = None  # stop after this many seconds without requests or jobs
+    ray: str | None = None  # --ray: renders on a Ray cluster ("local", "auto" or an address)
+    workers: int | None = None  # --workers: Ray workers (default: a GPU each, else a CPU each)
 
     def _url_host(self) -> str:
         if is_wildcard(self.host):

@@ -175,7 +175,7 @@ class JobTable:
                 uploads, config, settings
             )
             if uploads.frames:
-                job.frames = LazyFrames(uploads, config)
+                job.frames = LazyFrames(uploads, config.max_pixels)
             self._call_in_loop(self._started, job.id)
             loaded = job.engine in self.loaded
             self._cold[job.id] = not loaded

@@ -8,6 +8,8 @@ stops that way by itself once that time passes with no request (open or new, on 
 refused or not; an event stream is one that stays open) and no job queued or running, the
 warm-up included; results kept for clients do not count. Once listening, the engine loads in
 the background (`warmup.py`) unless `--preload` loaded it before or `--no-warm-up` is given.
+With `--ray` the renders run on a Ray cluster's workers (`on_ray.py`), the warm-up on each;
+stopping stops a cluster it started (`--ray local`).
 """
 
 from __future__ import annotations
@@ -218,7 +220,13 @@ def serve(config: ServiceConfig, *, out=sys.stdout) -> int:
 
     from .app import create_app
 
-    app = create_app(config)
+    table = on_ray(config, out)
+    try:
+        app = create_app(config, table)
+    except BaseException:
+        if table is not None:
+            table.close(timeout=1)
+        raise
     table = app.state.table
     warm_up = WarmUp(table, config, out)
     info = {
@@ -229,6 +237,8 @@ def serve(config: ServiceConfig, *, out=sys.stdout) -> int:
         "log": str(config.log_file),
         "fingerprint": config.fingerprint,
     }
+    if config.ray is not None:
+        info["ray"] = {"address": config.ray, "workers": table.runner.workers}
     try:
         if config.preload:
             print("nst: loading the engine (--preload)...", file=out, flush=True)
@@ -269,6 +279,22 @@ def serve(config: ServiceConfig, *, out=sys.stdout) -> int:
         log.info("stopped")
     print("nst: the service has stopped.", file=out, flush=True)
     return 0
+
+
+def on_ray(config: ServiceConfig, out) -> Any:
+    """With --ray: a job table whose renders run on the cluster's workers (a local cluster
+    started here); else None."""
+    if config.ray is None:
+        return None
+    from .jobtable import JobTable
+    from .on_ray import RayRunner
+
+    print(f"nst: starting the Ray workers (--ray {config.ray})...", file=out, flush=True)
+    runner = RayRunner.start(config.ray, config.workers)
+    log.info("renders run on %d Ray workers (--ray %s)", runner.workers, config.ray)
+    workers = f"{runner.workers} Ray worker" + ("s" if runner.workers != 1 else "")
+    print(f"nst: renders run on {workers}.", file=out, flush=True)
+    return JobTable(config, runner=runner)
 
 
 def _ignore(signum: int, frame: Any) -> None:

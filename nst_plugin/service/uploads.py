@@ -241,25 +241,26 @@ def check_frames(uploads: Uploads, config: ServiceConfig) -> None:
             )
 
 
-def decode_frame(uploads: Uploads, config: ServiceConfig, index: int) -> Any:
+def decode_frame(uploads: Uploads, max_pixels: int, index: int) -> Any:
     """Frame `index` (0-based) of a sequence as the engines take it, the mask as its alpha."""
-    frame = decode(uploads.frames[index], f"frame #{index + 1}", config.max_pixels)
-    mask = decode(uploads.mask, "mask", config.max_pixels) if uploads.mask else None
+    frame = decode(uploads.frames[index], f"frame #{index + 1}", max_pixels)
+    mask = decode(uploads.mask, "mask", max_pixels) if uploads.mask else None
     return combine_mask(frame, mask)
 
 
 class LazyFrames:
-    """A sequence's frames, each decoded when the chain reaches it (one in memory at a time)."""
+    """A sequence's frames, each decoded when the chain reaches it (one in memory at a time);
+    it holds the compressed uploads and the pixel limit only, so it can travel to a worker."""
 
-    def __init__(self, uploads: Uploads, config: ServiceConfig) -> None:
-        self.uploads, self.config = uploads, config
+    def __init__(self, uploads: Uploads, max_pixels: int) -> None:
+        self.uploads, self.max_pixels = uploads, max_pixels
 
     def __len__(self) -> int:
         return len(self.uploads.frames)
 
     def __iter__(self) -> Any:
         for index in range(len(self)):
-            yield decode_frame(self.uploads, self.config, index)
+            yield decode_frame(self.uploads, self.max_pixels, index)
 
 
 def job_size(uploads: Uploads, config: ServiceConfig) -> int:

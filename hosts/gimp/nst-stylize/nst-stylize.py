@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""GIMP 3 plug-in: Filters > Artistic > Neural Style Transfer... (PDB: plug-in-nst-stylize).
+"""GIMP 3 plug-in: Filters > Artistic > Neural Style Transfer... (PDB: plug-in-nst-stylize)
+and Neural Style Frames... (plug-in-nst-stylize-frames, ``nst_gimp_frames.py``: the image's
+layers as an animation's frames, stylized into a new layer group).
 
 Sends the active layer (or the bounds of the selection plus a margin) to the local nst
 service, shows its progress, and adds the result as a new layer above the source in one undo
@@ -30,6 +32,7 @@ gi.require_version("Gimp", "3.0")
 gi.require_version("Gegl", "0.4")
 from gi.repository import Gegl, Gimp, GLib, GObject  # noqa: E402
 
+import nst_gimp_frames as frames  # noqa: E402
 import nst_gimp_guides as guides  # noqa: E402
 import nst_gimp_recipes as recipes  # noqa: E402
 from hostkit import discovery, engines, regions, styles  # noqa: E402
@@ -250,6 +253,24 @@ def strength_map(config, box):
     return regions.mask_png(box[2], box[3], guides.grey_over(drawable, box))
 
 
+def job_parts(config, image, box, library=None):
+    """``(service, choices, style, style masks, label, mask drawables)`` of a job over ``box``
+    (image coordinates): the service connected, the settings and the styles read."""
+    service = library.service() if library is not None else connect_service()
+    info = (library.engines if library is not None else None) or service.engines()
+    chosen = choices(config, info)
+    edge = guides.style_edge(output_size(box[2], box[3], chosen.size), chosen.brush)
+
+    def known():
+        found = library.styles if library is not None and library.styles else service.styles()
+        return styles.style_names(found)
+
+    style, masks, blend, label, mask_items = what_to_send(config, image, box, known, edge)
+    if blend is not None:
+        chosen = chosen.with_(blend=blend)
+    return service, chosen, style, masks, label, mask_items
+
+
 def stylize(image, drawables, config, library=None):
     """Do the job; raises PluginError / ServiceError (one sentence) on failure, the image
     untouched."""
@@ -261,18 +282,7 @@ def stylize(image, drawables, config, library=None):
     box = guides.image_box(drawable, area)
 
     Gimp.progress_init("Reading the layer")
-    service = library.service() if library is not None else connect_service()
-    info = (library.engines if library is not None else None) or service.engines()
-    chosen = choices(config, info)
-    edge = guides.style_edge(output_size(area[2], area[3], chosen.size), chosen.brush)
-
-    def known():
-        found = library.styles if library is not None and library.styles else service.styles()
-        return styles.style_names(found)
-
-    style, masks, blend, label, mask_items = what_to_send(config, image, box, known, edge)
-    if blend is not None:
-        chosen = chosen.with_(blend=blend)
+    service, chosen, style, masks, label, mask_items = job_parts(config, image, box, library)
     pixels = drawable.get_buffer().get(
         Gegl.Rectangle.new(*area), 1.0, PIXELS, Gegl.AbyssPolicy.CLAMP
     )
@@ -299,9 +309,34 @@ def stylize(image, drawables, config, library=None):
     return layer
 
 
+def stylize_frames(image, config, library=None):
+    """The image's layers as an animation's frames, stylized into a new layer group."""
+
+    def prepare(box):
+        service, chosen, style, masks, label, _ = job_parts(config, image, box, library)
+        return service, chosen, style, masks, strength_map(config, box), label
+
+    return frames.stylize_frames(image, prepare, progress)
+
+
 def failure(procedure, message):
     error = GLib.Error.new_literal(Gimp.PlugIn.error_quark(), message, 0)
     return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, error)
+
+
+def outcome(procedure, work):
+    """GIMP's return values of ``work()``: success, or the one sentence of what went wrong."""
+    try:
+        work()
+    except (PluginError, ServiceError) as exc:
+        return failure(procedure, error_sentence(exc, LOG))
+    except Exception as exc:  # a bug: GIMP gets a status and one sentence, the log the rest
+        traceback.print_exc()
+        return failure(procedure, error_sentence(exc, LOG))
+    finally:
+        with contextlib.suppress(Exception):
+            Gimp.progress_end()
+    return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
 
 
 def run(procedure, run_mode, image, drawables, config, data):
@@ -322,17 +357,25 @@ def run(procedure, run_mode, image, drawables, config, data):
         )
         if not ok:
             return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+    return outcome(procedure, lambda: stylize(image, drawables, config, library))
+
+
+def run_frames(procedure, run_mode, image, drawables, config, data):
+    """The frames procedure: the dialog (its preview shows the first frame), then the job."""
     try:
-        stylize(image, drawables, config, library)
-    except (PluginError, ServiceError) as exc:
+        first = frames.frame_layers(image)[0]
+    except PluginError as exc:
         return failure(procedure, error_sentence(exc, LOG))
-    except Exception as exc:  # a bug: GIMP gets a status and one sentence, the log the rest
-        traceback.print_exc()
-        return failure(procedure, error_sentence(exc, LOG))
-    finally:
-        with contextlib.suppress(Exception):
-            Gimp.progress_end()
-    return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
+    library = None
+    if run_mode == Gimp.RunMode.INTERACTIVE:
+        import nst_gimp_dialog
+
+        ok, library = nst_gimp_dialog.show_dialog(
+            procedure, config, image, [first], frames.whole_layer, Library
+        )
+        if not ok:
+            return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+    return outcome(procedure, lambda: stylize_frames(image, config, library))
 
 
 # ------------------------------------------------------------------------------- registration
@@ -343,22 +386,27 @@ class NstStylize(Gimp.PlugIn):
         return False
 
     def do_query_procedures(self):
-        return [PROCEDURE]
+        return [PROCEDURE, frames.PROCEDURE]
 
     def do_create_procedure(self, name):
-        procedure = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run, None)
+        animation = name == frames.PROCEDURE
+        work = run_frames if animation else run
+        procedure = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, work, None)
         procedure.set_image_types("RGB*, GRAY*")
-        procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
-        procedure.set_menu_label("Neural Style Transfer...")
-        procedure.add_menu_path("<Image>/Filters/Artistic")
-        procedure.set_documentation(
-            "Paint the layer in the style of a painting (neural style transfer)",
-            "Sends the layer, or the selection's bounds plus a margin, to the local nst "
-            "service and adds the stylized result as a new layer above it (one undo step); a "
-            "selection becomes the new layer's mask. 'style' is a name from the service's "
-            "style library or the path of an image file.",
-            name,
-        )
+        if animation:
+            frames.describe(procedure)
+        else:
+            procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
+            procedure.set_menu_label("Neural Style Transfer...")
+            procedure.add_menu_path("<Image>/Filters/Artistic")
+            procedure.set_documentation(
+                "Paint the layer in the style of a painting (neural style transfer)",
+                "Sends the layer, or the selection's bounds plus a margin, to the local nst "
+                "service and adds the stylized result as a new layer above it (one undo step); "
+                "a selection becomes the new layer's mask. 'style' is a name from the "
+                "service's style library or the path of an image file.",
+                name,
+            )
         procedure.set_attribution("nst-plugin", "nst-plugin authors", "2025")
         procedure.add_string_argument(
             "style",
@@ -517,14 +565,15 @@ class NstStylize(Gimp.PlugIn):
             True,
             RW,
         )
-        procedure.add_boolean_argument(
-            "from-recipe",
-            "From the result's _recipe",
-            "On a result layer: its recipe's settings and source layer, changed by 'options' "
-            '(e.g. {"strength": 0.3}); the new result is a new layer',
-            False,
-            RW,
-        )
+        if not animation:  # a recipe makes one layer again
+            procedure.add_boolean_argument(
+                "from-recipe",
+                "From the result's _recipe",
+                "On a result layer: its recipe's settings and source layer, changed by 'options' "
+                '(e.g. {"strength": 0.3}); the new result is a new layer',
+                False,
+                RW,
+            )
         procedure.add_string_argument(
             "options",
             "More options (JSON)",

@@ -16,7 +16,16 @@ import traceback
 
 from .hostkit.errors import Cancelled, PluginError, ServiceError
 
-__all__ = ["Cancelled", "PluginError", "ServiceError", "history", "recipe", "restylize", "stylize"]
+__all__ = [
+    "Cancelled",
+    "PluginError",
+    "ServiceError",
+    "history",
+    "recipe",
+    "restylize",
+    "stylize",
+    "stylize_animation",
+]
 
 try:
     from krita import Extension as _Extension  # noqa: F401 - only in Krita
@@ -30,6 +39,13 @@ def stylize(*args, **kwargs):
     from .scripting import stylize as _stylize
 
     return _stylize(*args, **kwargs)
+
+
+def stylize_animation(*args, **kwargs):
+    """See ``nst_krita.scripting.stylize_animation``."""
+    from .scripting import stylize_animation as _stylize_animation
+
+    return _stylize_animation(*args, **kwargs)
 
 
 def restylize(*args, **kwargs):

@@ -29,7 +29,7 @@ from PyQt5.QtWidgets import (
 
 from krita import DockWidget, Krita
 
-from . import layers, recipes, regions, settings, worker
+from . import animation, layers, recipes, regions, settings, worker
 from .hostkit import engines, estimates, preview
 from .hostkit.choices import MAX_BRUSH, MIN_BRUSH, Choices
 from .hostkit.discovery import connect
@@ -144,7 +144,15 @@ class NeuralStyleDocker(DockWidget):
         self.keep_button.setEnabled(False)
         self.keep_button.hide()  # in Stylize's place while a render runs
         self.keep_button.clicked.connect(self.keep)
+        self.animate_button = QPushButton("Animation")
+        self.animate_button.setToolTip(
+            "Stylize animation: the active layer's frames over the playback range, each "
+            "following the one before (no flicker), into a new animated layer"
+        )
+        self.animate_button.hide()  # shown while the active layer is animated
+        self.animate_button.clicked.connect(self.stylize_animation)
         row.addWidget(self.stylize_button, 1)
+        row.addWidget(self.animate_button)
         row.addWidget(self.keep_button)
         row.addWidget(self.cancel_button)
         return row
@@ -419,11 +427,18 @@ class NeuralStyleDocker(DockWidget):
             self.sticky = None
             self.refresh_status()
 
+    def _show_animate(self) -> None:
+        """Offer Stylize animation while the active layer is animated."""
+        animated = _animated_layer(Krita.instance().activeDocument())
+        if animated != self.animate_button.isVisible():
+            self.animate_button.setVisible(animated)
+
     def refresh_status(self) -> None:
         """Say what Stylize would do now; keep an error, or the last result while its layer
         is in the document."""
         if self.job is not None:
             return
+        self._show_animate()
         if self.sticky is not None:
             text, layer = self.sticky
             if layer is None or _still_there(layer):
@@ -544,9 +559,32 @@ class NeuralStyleDocker(DockWidget):
         style = self.job_style(doc)
         guides = self.job_guides(doc, source.box)
         choices = choices if isinstance(choices, Choices) else self.choices()
+        job = StyleJob(source, style, choices, settings.load(), guides=guides, parent=self)
+        self._start(job, "Stylizing %s as %s..." % (source.label, job.name))
+
+    @reports_errors
+    def stylize_animation(self, choices=None) -> None:
+        """Stylize the active layer's frames over the playback range into an animated layer."""
+        if self.job is not None:
+            return
+        doc = Krita.instance().activeDocument()
+        frames = animation.read_frames(doc)
+        if self.regions.regions:
+            raise PluginError(
+                "Stylize animation takes one style (or a blend of two), not regions; clear "
+                "the regions first."
+            )
+        style = self.job_style(doc)
+        choices = choices if isinstance(choices, Choices) else self.choices()
+        job = animation.AnimationJob(frames, style, choices, settings.load(), parent=self)
+        count = len(frames.keys)
+        self._start(
+            job, "Stylizing %d frames of %s as %s..." % (count, frames.source.label, job.name)
+        )
+
+    def _start(self, job: StyleJob, text: str) -> None:
         self._save_choices()
         self.quick_preview.set_enabled(False)
-        job = StyleJob(source, style, choices, settings.load(), guides=guides, parent=self)
         job.progressed.connect(self._progressed)
         job.finished.connect(lambda layer: self._finished(job))
         job.failed.connect(self.show_error)
@@ -557,11 +595,12 @@ class NeuralStyleDocker(DockWidget):
         self.sticky = None
         self.stylize_button.setEnabled(False)
         self.stylize_button.hide()
-        self.keep_button.show()
+        self.animate_button.setEnabled(False)
+        self.keep_button.setVisible(job.keepable)
         self.cancel_button.setEnabled(True)
         self.progress.setValue(0)
         self.progress.setFormat("Connecting to the nst service")
-        self.status_text("Stylizing %s as %s..." % (source.label, job.name))
+        self.status_text(text)
         self.ui_timer.start()
         job.start()
 
@@ -623,7 +662,12 @@ class NeuralStyleDocker(DockWidget):
         event, self.pending = self.pending, None
         if not event or self.job is None:
             return
-        if keepable(event) and not self.job.keeping and not self.keep_button.isEnabled():
+        if (
+            keepable(event)
+            and self.job.keepable
+            and not self.job.keeping
+            and not self.keep_button.isEnabled()
+        ):
             self.keep_button.setEnabled(True)
         if self.job.keeping:
             return  # the bar says it keeps the picture until the job ends
@@ -638,6 +682,13 @@ class NeuralStyleDocker(DockWidget):
 
     @reports_errors
     def _finished(self, job) -> None:
+        if isinstance(job, animation.AnimationJob):
+            self._note(
+                "Added the animated layer %r: %d frames from %s."
+                % (job.layer.name(), len(job.frames.times), job.source.label),
+                job.layer,
+            )
+            return
         self.history.add(job)
         if job.layer is not None:
             self._note(
@@ -655,6 +706,7 @@ class NeuralStyleDocker(DockWidget):
         self.job = None
         self.stylize_button.setEnabled(True)
         self.stylize_button.show()
+        self.animate_button.setEnabled(True)
         self.keep_button.hide()
         self.cancel_button.setEnabled(False)
         self.keep_button.setEnabled(False)
@@ -675,6 +727,15 @@ class NeuralStyleDocker(DockWidget):
         layer = job.add_layer()
         self._note("Added the layer %r again." % layer.name(), layer)
         self.history.refresh(job.document)
+
+
+def _animated_layer(doc) -> bool:
+    """Whether the active layer of ``doc`` has animation frames (cheap: no pixels read)."""
+    try:
+        node = doc.activeNode() if doc is not None else None
+        return bool(node is not None and node.animated())
+    except RuntimeError:  # its C++ object is gone
+        return False
 
 
 def _ignore(_value) -> None:

@@ -44,6 +44,7 @@ class StyleJob(QObject):
     cancelled = pyqtSignal(str)
     keep_refused = pyqtSignal(str)  # the service could not keep the current picture: why
     ended = pyqtSignal()
+    keepable = True  # "Keep current" applies (not to an animation's frames)
 
     def __init__(
         self,

@@ -6,6 +6,7 @@
     nst_krita.recipe(layer)     # how it was made, saved with the document
     again = nst_krita.restylize(layer, strength=0.3).wait()
     nst_krita.history()         # the document's results, oldest first
+    animated = nst_krita.stylize_animation(style="starry_night").wait()  # the active layer's frames
 
 Call from Krita's main thread (Scripter, a plug-in, an action).
 """
@@ -17,7 +18,7 @@ import time
 
 from PyQt5.QtCore import QEventLoop, QTimer
 
-from . import layers, recipes, regions, settings
+from . import animation, layers, recipes, regions, settings
 from .hostkit import recipes as kit_recipes
 from .hostkit.areas import MARGIN
 from .hostkit.choices import Choices
@@ -150,22 +151,48 @@ def stylize(
     if document is None:
         raise PluginError("No document is open; open one or pass document=.")
     style, found, share = script_styles(document, style, styles, blend_with, blend)
-    choices = Choices(
-        strength=strength,
-        size=size,
-        quality=quality,
-        preserve_colors=preserve_colors,
-        engine=engine,
-        brush=brush,
-        match_colors=match_colors,
-        blend=share,
-        extra=options,
-    )
+    chosen = dict(size=size, quality=quality, preserve_colors=preserve_colors, engine=engine)
+    chosen.update(brush=brush, match_colors=match_colors)
+    choices = script_choices(strength, share, chosen, options)
     shown = script_node(document, strength_map, "strength map")
     source = layers.read_source(document, node, visible=visible, margin=margin)
     guides = regions.read_guides(document, source.box, found, shown)
     job = StyleJob(source, style, choices, settings.load(), guides=guides)
     return Job(job.start())
+
+
+def stylize_animation(
+    style=None,
+    strength=None,
+    *,
+    blend_with=None,
+    blend=None,
+    document=None,
+    node=None,
+    **options,
+) -> Job:
+    """Stylize an animated layer's frames over the document's playback range; returns a
+    running ``Job`` whose ``wait()`` gives the new animated layer (on top of the document).
+
+    Each drawing is stylized once, following the one before along the optical flow (no
+    flicker; ``temporal_weight=0`` turns that off); held drawings stay held. The keywords are
+    ``stylize``'s (one style, or a blend of two; no regions); ``progress`` has ``frame`` and
+    ``frames``. A selection goes into the new layer's alpha on every frame."""
+    document = _document(document)
+    style, _found, share = script_styles(document, style, None, blend_with, blend)
+    chosen = {key: options.pop(key, None) for key in CHOICE_KEYWORDS}
+    choices = script_choices(strength, share, chosen, options)
+    frames = animation.read_frames(document, node)
+    return Job(animation.AnimationJob(frames, style, choices, settings.load()).start())
+
+
+CHOICE_KEYWORDS = ("size", "quality", "preserve_colors", "engine", "brush", "match_colors")
+
+
+def script_choices(strength, share, chosen: dict, options: dict) -> Choices:
+    """A script's choices: ``chosen`` holds the ``CHOICE_KEYWORDS``, ``options`` the rest of
+    the schema's options."""
+    return Choices(strength=strength, blend=share, extra=options, **chosen)
 
 
 def _document(document):

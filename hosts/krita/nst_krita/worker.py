@@ -57,14 +57,25 @@ def run_in_thread(work, *, on_done, on_error, on_event=None):
     return bridge
 
 
-def to_bgra(png: bytes, width: int, height: int) -> bytes:
-    """The result PNG as 8-bit BGRA of exactly ``width`` x ``height`` (scaled if needed)."""
+def _sized(png: bytes, width: int, height: int) -> QImage:
+    """The result PNG as an image of exactly ``width`` x ``height`` (scaled if needed)."""
     image = QImage.fromData(png)
     if image.isNull():
         raise ServiceError("The nst service sent a result that is not an image; check its log.")
     if (image.width(), image.height()) != (width, height):
         image = image.scaled(width, height, Qt.IgnoreAspectRatio, Qt.SmoothTransformation)
-    image = image.convertToFormat(QImage.Format_RGBA8888)
+    return image
+
+
+def write_png(png: bytes, path: str, width: int, height: int) -> None:
+    """The result PNG written to ``path`` at exactly ``width`` x ``height``."""
+    if not _sized(png, width, height).save(path, "PNG"):
+        raise OSError("could not write %s; check the free disk space" % path)
+
+
+def to_bgra(png: bytes, width: int, height: int) -> bytes:
+    """The result PNG as 8-bit BGRA of exactly ``width`` x ``height`` (scaled if needed)."""
+    image = _sized(png, width, height).convertToFormat(QImage.Format_RGBA8888)
     stride = image.bytesPerLine()
     raw = image.constBits().asstring(stride * height)
     if stride != width * 4:
