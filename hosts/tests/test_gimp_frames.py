@@ -292,7 +292,7 @@ def test_dialog_previews_the_first_frame_and_ok_runs(gimp):
     """)
     with gimp_screenshot.GimpGui(gimp.root, gimp.chroot_dir, gimp.env, script) as gui:
         gui.wait_flag("shown")
-        found = wait_for_window(gui.display, gimp_screenshot.DIALOG_TITLE, 60)
+        found = wait_for_window(gui.display, "Neural Style Frames", 60)  # its own title
         assert found is not None, gui.output()
         shown = gui.wait_preview(lambda line: line["sha1"] or line["message"], 60)
         x, y, w, h = found

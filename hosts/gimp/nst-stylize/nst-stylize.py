@@ -371,7 +371,7 @@ def run_frames(procedure, run_mode, image, drawables, config, data):
         import nst_gimp_dialog
 
         ok, library = nst_gimp_dialog.show_dialog(
-            procedure, config, image, [first], frames.whole_layer, Library
+            procedure, config, image, [first], frames.whole_layer, Library, "Neural Style Frames"
         )
         if not ok:
             return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())

@@ -158,13 +158,13 @@ class Dialog:
     """The dialog's state: the widgets GIMP's procedure dialog does not make, the library
     once the service answered, and what the preview asks for (``compose``)."""
 
-    def __init__(self, procedure, config, image, drawables, area_of, library_class):
+    def __init__(self, procedure, config, image, drawables, area_of, library_class, title):
         self.config, self.image = config, image
         self.drawable = drawables[0] if len(drawables) == 1 else None
         self.open = True
         self.names = []  # the library's style names, once known
         self.masks = {}  # drawable id -> grey bytes at the preview's size
-        self.dialog = GimpUi.ProcedureDialog.new(procedure, config, "Neural Style Transfer")
+        self.dialog = GimpUi.ProcedureDialog.new(procedure, config, title)
         for name in ("region-styles", "region-masks"):  # scripts' regions: the dialog has its own
             config.set_property(name, [])
         self.size_cap = SizeCap(config)
@@ -386,10 +386,12 @@ class Dialog:
             self.dialog.destroy()
 
 
-def show_dialog(procedure, config, image, drawables, area_of, library_class):
+def show_dialog(
+    procedure, config, image, drawables, area_of, library_class, title="Neural Style Transfer"
+):
     """The procedure dialog; returns ``(ok, library)``. ``area_of(drawable)``: the area a job
-    processes (it may raise: the preview then says why)."""
+    processes (it may raise: the preview then says why); ``title``: the window's."""
     GimpUi.init("nst-stylize")
-    dialog = Dialog(procedure, config, image, drawables, area_of, library_class)
+    dialog = Dialog(procedure, config, image, drawables, area_of, library_class, title)
     ok = dialog.run()
     return ok, dialog.library
