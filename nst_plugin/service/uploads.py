@@ -241,16 +241,10 @@ def check_frames(uploads: Uploads, config: ServiceConfig) -> None:
             )
 
 
-def decode_frame(uploads: Uploads, max_pixels: int, index: int) -> Any:
-    """Frame `index` (0-based) of a sequence as the engines take it, the mask as its alpha."""
-    frame = decode(uploads.frames[index], f"frame #{index + 1}", max_pixels)
-    mask = decode(uploads.mask, "mask", max_pixels) if uploads.mask else None
-    return combine_mask(frame, mask)
-
-
 class LazyFrames:
-    """A sequence's frames, each decoded when the chain reaches it (one in memory at a time);
-    it holds the compressed uploads and the pixel limit only, so it can travel to a worker."""
+    """A sequence's frames, each decoded when the chain reaches it (one in memory at a time),
+    the mask as its alpha; it holds the compressed uploads and the pixel limit only, so it
+    can travel to a worker."""
 
     def __init__(self, uploads: Uploads, max_pixels: int) -> None:
         self.uploads, self.max_pixels = uploads, max_pixels
@@ -259,8 +253,10 @@ class LazyFrames:
         return len(self.uploads.frames)
 
     def __iter__(self) -> Any:
-        for index in range(len(self)):
-            yield decode_frame(self.uploads, self.max_pixels, index)
+        uploads, limit = self.uploads, self.max_pixels
+        mask = decode(uploads.mask, "mask", limit) if uploads.mask else None  # once, for all
+        for index, data in enumerate(uploads.frames):
+            yield combine_mask(decode(data, f"frame #{index + 1}", limit), mask)
 
 
 def job_size(uploads: Uploads, config: ServiceConfig) -> int:

@@ -240,8 +240,11 @@ def stylize_frames(
     def relay(event: FrameEvent) -> None:
         if event.event is not None:
             eta = event.eta if event.eta is not None else event.event.eta
-            step = replace(event.event, job_id=reporter.job_id, frame=event.index, frames=total)
-            reporter.forward(replace(step, eta=eta))
+            reporter.forward(
+                replace(
+                    event.event, job_id=reporter.job_id, frame=event.index, frames=total, eta=eta
+                )
+            )
 
     _, _, last = chain_frames(
         frames,

@@ -13,6 +13,7 @@ results are scaled and written, in a worker thread.
 
 from __future__ import annotations
 
+import bisect
 import os
 import shutil
 import tempfile
@@ -44,11 +45,7 @@ class Frames:
 
     def drawing_at(self, time: int) -> int:
         """The index of the drawing that shows at ``time`` (the last keyframe at or before)."""
-        shown = 0
-        for i, key in enumerate(self.keys):
-            if key <= time:
-                shown = i
-        return shown
+        return max(0, bisect.bisect_right(self.keys, time) - 1)
 
 
 def keyframes(node, start: int, end: int) -> list:
@@ -170,9 +167,6 @@ class AnimationJob(StyleJob):
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         self._end(DONE, None)
-
-    def make_recipe(self):
-        return None
 
 
 def import_frames(doc, frames: Frames, files: list, name: str):
