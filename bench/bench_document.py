@@ -1,18 +1,21 @@
 """Document-size renders: the Good preset at 1024 and 2048 px, judged against a run with twice
 the iterations, and two ways to spend less time on them.
 
-    python bench/bench_document.py [--sizes 1024 2048] [--runs good,ref,weighted,fitted]
+    python bench/bench_document.py [--sizes 1024 2048] [--runs good,before,tiled,plain,ref,...]
                                    [--ratio 2] [--iterations N] [--scales N] [--tile-size N]
 
-"good" is the engine as it is; "ref" the same with twice the iterations, the quality the
-others are judged against. "weighted" spends the iterations towards the coarse scales, each
-scale taking --ratio times the next finer one's; "fitted" cuts the tiles as short as their
-count allows (overlaps near the 64 px asked, not up to a whole tile). --iterations and
---scales replace the Good preset's, --tile-size the tiles' 1024 px. Each run's result is
-judged at the final size by the float32 network (bench_quality's distances: style, mean
-relative Gram difference over relu1_1..relu5_1; content, relative feature difference at
-relu4_2); the times leave the judging out. With --weights random the figures describe the
-optimisation, not how good pictures look.
+"good" is the engine as it is (tiles sized to the free memory, L-BFGS with its smoothing
+preconditioner, Good's 90 iterations); "before" the engine before those (1024 px tiles,
+plain L-BFGS, Good's 200 iterations then); "tiled" and "plain" are "good" without one of
+them; "ref" is "before" with twice the iterations.
+"weighted" spends the iterations towards the coarse scales, each scale taking --ratio times
+the next finer one's; "fitted" cuts the tiles as short as their count allows (overlaps near
+the 64 px asked, not up to a whole tile). --iterations and --scales replace the Good
+preset's, --tile-size the tile size of every run. Each run's result is judged at the final
+size by the float32 network (bench_quality's distances: style, mean relative Gram
+difference over relu1_1..relu5_1; content, relative feature difference at relu4_2); the
+times leave the judging out. With --weights random the figures describe the optimisation,
+not how good pictures look.
 """
 
 from __future__ import annotations
@@ -33,11 +36,12 @@ from nst_plugin.options import PRESETS  # noqa: E402
 from nst_plugin.vgg19 import load_engine  # noqa: E402
 
 transfer = load_engine()
-from nst_plugin.vgg19 import tiles  # noqa: E402
+from nst_plugin.vgg19 import solvers, tiles  # noqa: E402
 from nst_plugin.vgg19.targets import style_targets  # noqa: E402
 
 EXAMPLES = ROOT / "nst_plugin" / "examples"
 NOW = (transfer.schedule, tiles.spans)
+SMOOTHING = solvers.SMOOTHING
 
 
 def schedule_weighted(final, s):
@@ -50,6 +54,7 @@ def schedule_weighted(final, s):
 
 
 RATIO = 2.0
+BEFORE = 200  # the Good preset's iterations before the preconditioner
 
 
 def spans_fitted(length, tile, overlap, align=1):
@@ -89,8 +94,20 @@ def plan_of(name: str) -> tuple:
     )
 
 
+def use_solver(name: str, request: StylizeRequest) -> None:
+    """Plain L-BFGS for "before" and "plain", else the engine's; the network is built and
+    compiled again (outside the timings) when that changes."""
+    smoothing = () if name in ("before", "plain") else SMOOTHING
+    if smoothing != solvers.SMOOTHING:
+        solvers.SMOOTHING = smoothing
+        transfer._networks.clear()
+        warm = request.settings.replace(size=64, iterations=2, scales=1)
+        transfer.run(StylizeRequest(request.content, request.styles, warm), Reporter())
+
+
 def render(request: StylizeRequest, name: str) -> tuple[Image.Image, float, list, list]:
     """(result, seconds, the plan, megapixels per iteration at each scale) of a run."""
+    use_solver(name, request)
     transfer.schedule, tiles.spans = plan_of(name)
     try:
         final = transfer.output_size(request.content.size, request.settings.size)
@@ -105,9 +122,12 @@ def render(request: StylizeRequest, name: str) -> tuple[Image.Image, float, list
 
 def tile_pixels(plan: list, s: Settings) -> list[float]:
     """Megapixels the network sees per iteration at each scale (tiles and their overlap)."""
+    net = transfer.get_network(s)
+    free = net.backend.free_memory()
     out = []
     for (w, h), _ in plan:
-        boxes = tiles.boxes(w, h, s.tile_size, s.tile_overlap)
+        tile = s.tile_size or tiles.size_for(w, h, free, net.precision, s.tile_overlap)
+        boxes = tiles.boxes(w, h, tile, s.tile_overlap)
         out.append(sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in boxes) / 1e6)
     return out
 
@@ -116,11 +136,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048])
     parser.add_argument("--weights", default="random")
-    parser.add_argument("--runs", default="good,ref,weighted,fitted")
+    parser.add_argument("--runs", default="good,before")
     parser.add_argument("--ratio", type=float, default=2.0, help="for the weighted run")
     parser.add_argument("--iterations", type=int, default=None, help="instead of Good's")
     parser.add_argument("--scales", type=int, default=None)
-    parser.add_argument("--tile-size", type=int, default=None, help="the tiles' size (1024)")
+    parser.add_argument("--tile-size", type=int, default=None, help="every run's tile size")
     parser.add_argument("--content", default=str(EXAMPLES / "wave.jpg"))
     parser.add_argument("--style", default=str(EXAMPLES / "starry_night.jpg"))
     args = parser.parse_args()
@@ -129,7 +149,10 @@ def main() -> None:
     content = Image.open(args.content).convert("RGB")
     style = Image.open(args.style).convert("RGB")
     good = args.iterations or PRESETS["good"]["iterations"]
-    runs = {"good": good, "ref": 2 * good, "weighted": good, "fitted": good}
+    before = args.iterations or BEFORE
+    runs = {n: good for n in ("good", "tiled", "plain")}
+    runs.update(before=before, ref=2 * before)
+    runs.update(weighted=good, fitted=good)
     chosen = args.runs.split(",")
     warm = Settings(size=64, iterations=2, weights=args.weights, seed=0, preview_every=0)
     transfer.run(StylizeRequest(content, [style], warm), Reporter())  # build outside timings
@@ -145,8 +168,8 @@ def main() -> None:
                 preview_every=0,
                 scales=args.scales,
             )
-            if args.tile_size:
-                s = s.replace(tile_size=args.tile_size)
+            if args.tile_size or name in ("tiled", "before"):
+                s = s.replace(tile_size=args.tile_size or tiles.DEFAULT_TILE)
             request = StylizeRequest(content, [style], s)
             image, seconds, plan, mp = render(request, name)
             style_d, content_d = judged(image, request)

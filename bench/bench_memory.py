@@ -4,8 +4,9 @@
 
 Each row is one fresh `nst stylize` process (single scale, one L-BFGS iteration, random
 weights: memory does not depend on the weights' values) on a square image; the figure is
-the process's peak resident memory (ru_maxrss). "tiled" uses the default --tile-size;
-"untiled" sets --tile-size above the image size.
+the process's peak resident memory (ru_maxrss). "tiled" sets --tile-size 1024; "auto" sets
+none, so the engine sizes the tiles to the free memory; "untiled" sets --tile-size above
+the image size.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def main() -> None:
             img = Image.open(EXAMPLES / name).convert("RGB").resize((max(sizes),) * 2)
             img.save(folder / out)
         for size in sizes:
-            modes = [("tiled", None)]
+            modes = [("tiled", 1024), ("auto", None)]
             if size <= args.untiled_max:
                 modes.append(("untiled", size + 1))
             for mode, tile in modes:

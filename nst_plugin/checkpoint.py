@@ -81,7 +81,7 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise RequestError(
             f"{os.fspath(path)} is not an nst checkpoint this version can resume ({err})."
         ) from None
-    state = {k: meta[k] for k in ("scale", "tile", "tile_step") if k in meta}
+    state = {k: meta[k] for k in ("scale", "tile", "tile_step", "tile_size") if k in meta}
     state["image"] = arrays["image"]
     return {
         "content": Image.fromarray(arrays["content"], "RGB"),

@@ -142,9 +142,11 @@ OPTIONS: tuple[Option, ...] = (
     _o("style_layers", tuple, STYLE_LAYERS, "VGG19 layers whose statistics the result takes "
        "from the paintings", "--style-layers block1_conv1,block2_conv1", item=str,
        metavar="L1,L2"),
-    _o("tile_size", int, 1024, "scales larger than this many pixels run in overlapping, "
+    _o("tile_size", int, None, "scales larger than this many pixels run in overlapping, "
        "feather-blended tiles, so memory stays bounded", "--size 4096 --tile-size 768",
-       minimum=32, maximum=16384, metavar="N"),
+       optional=True, minimum=32, maximum=16384, metavar="N",
+       default_text="automatic: the whole image where it fits in half the free memory, "
+       "else tiles that do; 1024 on a GPU whose free memory is unknown"),
     _o("tile_overlap", int, 64, "pixels that neighbouring tiles share (below half the tile "
        "size)", "--tile-overlap 96", minimum=0, maximum=8192, metavar="N", engines=BOTH),
     _o("precision", str, "auto", "mixed runs the network in bfloat16 with float32 losses; "
@@ -173,8 +175,8 @@ BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}
 # The editors' "quality" choice: a few options, the same in every host (the service serves it).
 PRESETS: dict[str, dict[str, Any]] = {
     "draft": {"iterations": 60, "scales": 1},
-    "good": {"iterations": 200},
-    "best": {"iterations": 500},
+    "good": {"iterations": 90},
+    "best": {"iterations": 250},
 }
 
 
@@ -326,7 +328,7 @@ class _SettingsBase:
             setattr(self, option.name, check(option, getattr(self, option.name)))
         if self.weights is None:
             self.weights = os.environ.get("NST_WEIGHTS") or "imagenet"
-        if not self.tile_overlap < self.tile_size // 2:
+        if self.tile_size is not None and not self.tile_overlap < self.tile_size // 2:
             raise RequestError("tile-overlap must be below half of tile-size.")
         if not self.style_layers and not self.content_layers:
             raise RequestError("at least one content or style layer is needed.")

@@ -191,6 +191,57 @@ def test_tiled_run_has_no_seam(images):
         assert step(arr(tiled), x) < 1.5 * step(arr(whole), x) + 2.0
 
 
+def test_tile_size_follows_the_free_memory(tmp_path):
+    from nst_plugin.vgg19 import tiles
+
+    per = tiles.BYTES_PER_PIXEL["mixed"]
+    assert tiles.size_for(2048, 1133, None, "mixed", 64) == tiles.DEFAULT_TILE  # unknown
+    whole = int(2048 * 1133 * per / tiles.MEMORY_SHARE)
+    assert tiles.size_for(2048, 1133, whole, "mixed", 64) == 2048  # fits: no tiles
+    assert tiles.size_for(2048, 1133, whole - 10**6, "mixed", 64) < 2048  # not quite: tiles
+    assert tiles.size_for(2048, 1133, whole, "float32", 64) < 2048  # float32 takes more
+    quarter = int(1024 * 1024 * per / tiles.MEMORY_SHARE)
+    assert tiles.size_for(4096, 4096, quarter, "mixed", 64) == 1024  # the largest that fits
+    assert tiles.size_for(4096, 4096, 1, "mixed", 64) == tiles.MIN_TILE
+    assert tiles.size_for(4096, 4096, 1, "mixed", 300) == 616  # twice the overlap, and more
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       24000000 kB\nMemAvailable:   20000000 kB\n")
+    assert tiles.available_memory(str(meminfo)) == 20_000_000 * 1024
+    assert tiles.available_memory(str(tmp_path / "none")) is None
+    assert tiles.available_memory() is None or tiles.available_memory() > 0
+
+
+def test_automatic_tiles_are_the_tiles_that_fit(images, monkeypatch):
+    """Without --tile-size a scale runs whole where it fits the free memory, and in the
+    tiles that fit where it does not. Snapshots (and so checkpoints) record the size, so a
+    resume cuts the same tiles."""
+    from nst_plugin import StylizeRequest
+    from nst_plugin.vgg19 import tiles
+
+    content = Image.open(images["content"]).convert("RGB")
+    style = Image.open(images["style"]).convert("RGB")
+
+    def render(**kw):
+        states = []
+        reporter = Reporter()
+        reporter.on_snapshot = lambda step, state: states.append(state)
+        more = dict(size=96, iterations=3, seed=0, tile_overlap=16, save_every=1, preview_every=0)
+        s = Settings(**{**FAST, **more, **kw})
+        image = transfer.run(StylizeRequest(content, [style], s), reporter).image
+        return np.asarray(image, np.float32), states
+
+    whole, states = render()
+    assert {s["tile_size"] for s in states} == {96} and {s["tile"] for s in states} == {0}
+    backend = transfer.get_network(Settings(weights="random")).backend
+    monkeypatch.setattr(tiles, "MIN_TILE", 48)
+    monkeypatch.setattr(backend, "free_memory", lambda: 48 * 48 * 5_000 * 2)
+    auto, states = render()
+    assert {s["tile_size"] for s in states} == {48}
+    h, w = auto.shape[:2]
+    assert len({s["tile"] for s in states}) == len(tiles.boxes(w, h, 48, 16))
+    assert np.abs(auto - whole).mean() > 1.0  # and tiles change the result a little
+
+
 def test_style_statistics_are_the_same_tiled(images):
     """Style targets from blocks equal the whole-image ones (context margins at the cuts)."""
     s = Settings(weights="random")

@@ -119,12 +119,13 @@ def test_lbfgs_descends_the_network_loss_with_about_one_evaluation_per_iteration
     assert optimize.evaluations - before <= 1.3 * n + 1
 
 
-def _control_flow_primitives(jaxpr, inside: bool = False) -> list[tuple[str, bool]]:
-    """(primitive name, whether it sits in a loop's or branch's body) for every equation."""
+def _control_flow_primitives(jaxpr, inside: bool = False) -> list[tuple[str, bool, dict]]:
+    """(primitive name, whether it sits in a loop's or branch's body, its parameters) for
+    every equation."""
     found = []
     for eqn in jaxpr.eqns:
         name = eqn.primitive.name
-        found.append((name, inside))
+        found.append((name, inside, eqn.params))
         nested = inside or name in ("while", "cond", "scan")
         for value in eqn.params.values():
             for sub in value if isinstance(value, (tuple, list)) else (value,):
@@ -139,7 +140,7 @@ def test_on_jax_the_network_runs_once_per_call_outside_loops_and_branches(optimi
     """Inside a loop's or branch's body XLA's CPU compiler left the gradient's convolutions
     off its fast path (an L-BFGS iteration took 3x the network's time that way): each
     step's program holds one evaluation (a convolution and its input gradient), at the top
-    level."""
+    level (and so do the per-channel blurs of L-BFGS's preconditioner)."""
     import keras
 
     if keras.backend.backend() != "jax":
@@ -164,8 +165,26 @@ def test_on_jax_the_network_runs_once_per_call_outside_loops_and_branches(optimi
     fn = solvers.adam_step if optimizer == "adam" else solvers.lbfgs_step
     closed = jax.make_jaxpr(lambda st: fn(evaluate, st))(state)
     convolutions = [
-        inside
-        for name, inside in _control_flow_primitives(closed.jaxpr)
+        (inside, params["feature_group_count"] > 1)
+        for name, inside, params in _control_flow_primitives(closed.jaxpr)
         if name == "conv_general_dilated"
     ]
-    assert convolutions == [False, False]
+    network = [inside for inside, per_channel in convolutions if not per_channel]
+    assert network == [False, False]
+    # L-BFGS's M g (per-channel blurs) runs at the top level too, once per call
+    blurs = [inside for inside, per_channel in convolutions if per_channel]
+    assert blurs == ([False] * 2 * len(solvers.SMOOTHING) if optimizer == "lbfgs" else [])
+
+
+def test_the_preconditioner_is_symmetric_and_positive_definite():
+    """L-BFGS's starting inverse Hessian gamma M must be symmetric positive definite for its
+    directions to descend: u . M v = v . M u and u . M u > u . u (the blurs add), with the
+    zero padding at the borders included."""
+    from nst_plugin.vgg19 import solvers
+
+    rng = np.random.default_rng(3)
+    u, v = (rng.normal(size=(1, 13, 17, 3)).astype(np.float32) for _ in range(2))
+    mu, mv = (np.asarray(solvers.smooth(a), np.float64) for a in (u, v))
+    assert float((u * mv).sum()) == pytest.approx(float((v * mu).sum()), rel=1e-4)
+    assert float((u * mu).sum()) > float((u * u).sum())
+    assert solvers.SMOOTHING  # the engine uses it

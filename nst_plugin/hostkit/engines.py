@@ -16,7 +16,7 @@ QUICK = "fast"
 # Seconds per megapixel (and per iteration, for an optimizing engine), measured on the
 # development machine (docs/BENCHMARKS.md); estimates say "about", never more.
 _RATES = {
-    ("vgg19", False): 2.0,  # 2 CPU cores: 1024 px at Good (200 iterations) took 4 min 40 s
+    ("vgg19", False): 2.0,  # 2 CPU cores: 1024 x 566 at Good (90 iterations) took 95 s
     ("vgg19", True): 0.02,
     ("fast", False): 1.0,
     ("fast", True): 0.1,
@@ -91,7 +91,7 @@ def seconds_for(info: dict, options: dict, width: int, height: int) -> float | N
     edge = max(width, height)
     scale = min(1.0, float(options.get("size") or edge) / max(edge, 1))
     megapixels = width * height * scale * scale / 1e6
-    iterations = options.get("iterations", 200) if name != QUICK else 1
+    iterations = options.get("iterations", 90) if name != QUICK else 1  # Good's
     return 1.0 + rate * megapixels * iterations
 
 

@@ -30,6 +30,20 @@ def device() -> str:
     return f"{first.platform}:{first.id} ({first.device_kind})"
 
 
+def free_memory() -> int | None:
+    """Bytes the engine can plan on: an accelerator's limit less what is in use, where JAX
+    tells it; the host's available memory on the CPU."""
+    first = jax.devices()[0]
+    if first.platform == "cpu":
+        from .tiles import available_memory
+
+        return available_memory()
+    stats = first.memory_stats() if hasattr(first, "memory_stats") else None
+    if not stats or "bytes_limit" not in stats:
+        return None
+    return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0))
+
+
 def native_bfloat16() -> bool:
     """Whether JAX computes bfloat16 natively here: a GPU of compute capability 8.0 or more,
     or a TPU. Not the CPU: XLA's CPU convolutions take bfloat16 no faster than float32."""

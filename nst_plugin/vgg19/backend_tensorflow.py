@@ -19,6 +19,16 @@ def device() -> str:
     return gpus[0].name.replace("/device:", "") if gpus else "CPU"
 
 
+def free_memory() -> int | None:
+    """Bytes the engine can plan on: the host's available memory on the CPU; None on a GPU,
+    whose free memory TensorFlow does not tell."""
+    if tf.config.list_physical_devices("GPU"):
+        return None
+    from .tiles import available_memory
+
+    return available_memory()
+
+
 def native_bfloat16() -> bool:
     """Whether TensorFlow computes bfloat16 natively here: a GPU of compute capability 8.0
     or more, or, on the CPU, oneDNN on AMX or AVX512-BF16."""

@@ -34,7 +34,10 @@ def style_targets(net, styles: list[np.ndarray], blend: list[float], s: Settings
     """Blended style targets: Grams, or means and covariances, from the whole style images."""
     mixed = None
     for style, weight in zip(styles, blend):
-        stats = [(weight * m, weight * g) for m, g in style_statistics(net, style, s.tile_size)]
+        stats = [
+            (weight * m, weight * g)
+            for m, g in style_statistics(net, style, s.tile_size or tiles.DEFAULT_TILE)
+        ]
         mixed = stats if mixed is None else [(a + c, b + d) for (a, b), (c, d) in zip(mixed, stats)]
     return _as_targets(mixed or [], s)
 
@@ -79,7 +82,7 @@ def region_targets(
     per style (`per_style`, with masks) or one region of the blended styles (a strength map
     alone); plus the pull's weight."""
     if per_style:
-        each = [style_statistics(net, style, s.tile_size) for style in styles]
+        each = [style_statistics(net, style, s.tile_size or tiles.DEFAULT_TILE) for style in styles]
         parts = [_as_targets(stats, s) for stats in each]
         out = {
             key: [np.stack([p[key][i] for p in parts]) for i in range(len(parts[0][key]))]

@@ -1,4 +1,5 @@
-"""Tiling for images larger than the device holds: overlapping tiles and feathered blending."""
+"""Tiling for images larger than the device holds: the tile size, overlapping tiles and
+feathered blending."""
 
 from __future__ import annotations
 
@@ -7,6 +8,39 @@ import math
 import numpy as np
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1
+
+DEFAULT_TILE = 1024  # the tile size where the device's free memory is unknown
+MIN_TILE = 256
+MEMORY_SHARE = 0.5  # of the free memory, what one scale's optimization may plan to take
+# peak memory per pixel optimized, by precision: bench/bench_memory.py measured 2.9 GB per
+# megapixel untiled in "mixed"; float32 keeps its activations at twice the width
+BYTES_PER_PIXEL = {"mixed": 3_000, "float32": 5_000}
+
+
+def size_for(width: int, height: int, free: int | None, precision: str, overlap: int) -> int:
+    """The tile size of a width x height scale when the user set none: the whole scale where
+    its work fits in `MEMORY_SHARE` of the device's `free` bytes (no overlap to compute twice),
+    else the largest square tile that fits (16 px steps); `DEFAULT_TILE` where `free` is
+    unknown."""
+    if free is None:
+        return DEFAULT_TILE
+    pixels = free * MEMORY_SHARE / BYTES_PER_PIXEL.get(precision, BYTES_PER_PIXEL["float32"])
+    if width * height <= pixels:
+        return max(width, height)
+    return max(MIN_TILE, 2 * overlap + 16, int(math.sqrt(pixels)) // 16 * 16)
+
+
+def available_memory(meminfo: str = "/proc/meminfo") -> int | None:
+    """The host memory available to new work, in bytes (Linux's MemAvailable); None where
+    there is none to read."""
+    try:
+        with open(meminfo, encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def spans(length: int, tile: int, overlap: int, align: int = 1) -> list[tuple[int, int]]:

@@ -1,8 +1,9 @@
 """One stylize job on the VGG19 engine: scales, tiles, targets, the optimizer, the result.
 
 A job runs coarse to fine: each scale starts from the previous scale's result, upsampled.
-A scale larger than `tile_size` runs in overlapping tiles blended with feathered edges;
-style statistics always come from the whole style image, so tiles agree on the style.
+A scale whose work does not fit the device's free memory (or larger than a `tile_size` set)
+runs in overlapping tiles blended with feathered edges; style statistics always come from
+the whole style image, so tiles agree on the style.
 
 Keep (`Reporter.keep`) ends the run at the next iteration boundary with the image as the
 previews show it: the tiles done so far and the current tile's state blended in, the rest
@@ -288,8 +289,10 @@ class _Run:
     ) -> None:
         self.request, self.s, self.reporter, self.net = request, request.settings, reporter, net
         self.plan, self.budget = plan, budget
+        self.tile_sizes = self._tile_sizes(plan)
         self.layout = [
-            tiles.boxes(w, h, self.s.tile_size, self.s.tile_overlap) for (w, h), _ in plan
+            tiles.boxes(w, h, tile, self.s.tile_overlap)
+            for ((w, h), _), tile in zip(plan, self.tile_sizes)
         ]
         self.total = (
             0 if self.s.time_budget else sum(n * len(b) for (_, n), b in zip(plan, self.layout))
@@ -302,6 +305,20 @@ class _Run:
         self.guided = request.style_masks is not None or request.strength_map is not None
         self.guide: tuple[np.ndarray, np.ndarray] | None = None  # the scale's (weights, keep)
         self.hold: dict | None = None  # a video frame's pull towards the previous result
+
+    def _tile_sizes(self, plan: list) -> list[int]:
+        """Each scale's tile size: the one set, or one that fits the device's free memory
+        (read once per run); a resumed scale keeps the size its checkpoint was tiled with."""
+        s, resume = self.s, self.request.resume or {}
+        if s.tile_size is not None:
+            return [s.tile_size for _ in plan]
+        free = self.net.backend.free_memory()
+        sizes = [
+            tiles.size_for(w, h, free, self.net.precision, s.tile_overlap) for (w, h), _ in plan
+        ]
+        if "tile_size" in resume and 0 <= resume.get("scale", -1) < len(sizes):
+            sizes[resume["scale"]] = int(resume["tile_size"])
+        return sizes
 
     def scales(self) -> np.ndarray:
         """Run every scale, coarse to fine (from the checkpoint's tile when resuming)."""
@@ -413,7 +430,12 @@ class _Run:
         if (s.save_every and at % s.save_every == 0) or (
             s.checkpoint_every and at % s.checkpoint_every == 0
         ):
-            state = {"scale": tile.scale, "tile": tile.index, "tile_step": tile.done + k}
+            state = {
+                "scale": tile.scale,
+                "tile": tile.index,
+                "tile_step": tile.done + k,
+                "tile_size": self.tile_sizes[tile.scale],
+            }
             self.reporter.snapshot(at, {**state, "image": self._whole(tile, image())})
         self.reporter.check_cancel()
         return self.budget.over(tile.scale) or self._keeping(at)
