@@ -85,7 +85,7 @@ def per_iteration(paths: list[Path], size: int, iterations: int, precision: str)
     wall, _, evals = engine(
         paths, size, iterations, weights="random", precision=precision, preview_every=0
     )
-    arrays = weights.load("random", ["block5_conv1"])
+    arrays = weights.load("random", network.conv_layers_up_to(["block5_conv1"]))
     model = network.build(["block5_conv1"], arrays, precision=precision)
     floor, _ = timed(bare(model, square("wave.jpg", size)), 5)
     return {"iteration_s": wall, "bare_s": floor, "ratio": wall / floor, "evaluations": evals}
