@@ -16,6 +16,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from .tiles import available_memory
+
 NAME = "jax"
 
 
@@ -35,8 +37,6 @@ def free_memory() -> int | None:
     tells it; the host's available memory on the CPU."""
     first = jax.devices()[0]
     if first.platform == "cpu":
-        from .tiles import available_memory
-
         return available_memory()
     stats = first.memory_stats() if hasattr(first, "memory_stats") else None
     if not stats or "bytes_limit" not in stats:

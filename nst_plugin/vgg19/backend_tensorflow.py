@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from .tiles import available_memory
+
 NAME = "tensorflow"
 
 
@@ -24,8 +26,6 @@ def free_memory() -> int | None:
     whose free memory TensorFlow does not tell."""
     if tf.config.list_physical_devices("GPU"):
         return None
-    from .tiles import available_memory
-
     return available_memory()
 
 
